@@ -1,0 +1,707 @@
+//! One execution: its state vector, policy, payload, attempts and lease, and
+//! the pure transitions of the core lifecycle (create, claim, renew,
+//! complete). Nothing here touches the server; `now` and minted ids come in
+//! as arguments so a replica replaying the same arguments reaches the same
+//! state.
+
+use crate::core::caps::CapSet;
+use crate::core::codec::{DecodeError, Reader, Writer};
+use crate::core::ids::{ExecId, Uuid};
+use crate::core::state::*;
+
+pub const PRIORITY_MAX: i64 = 9000;
+
+/// Retry policy stored at submit; applied by `fail` (a later issue).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub backoff: Backoff,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    Fixed { delay_ms: u64 },
+    /// `multiplier_milli` is the multiplier in thousandths, so the policy is
+    /// integer-only and replays identically everywhere.
+    Exponential { initial_ms: u64, max_ms: u64, multiplier_milli: u32, jitter: bool },
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            backoff: Backoff::Exponential {
+                initial_ms: 1000,
+                max_ms: 60_000,
+                multiplier_milli: 2000,
+                jitter: false,
+            },
+        }
+    }
+}
+
+/// The current lease of an active execution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub lease_id: Uuid,
+    pub acquired_at: u64,
+    pub expires_at: u64,
+    pub last_renewed_at: u64,
+    pub renewal_deadline: u64,
+    pub expired_at: Option<u64>,
+    pub revoked_at: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub index: u32,
+    pub attempt_id: Uuid,
+    pub attempt_type: AttemptType,
+    pub state: AttemptLifecycle,
+    pub started_at: u64,
+    pub ended_at: Option<u64>,
+    pub lease_id: Uuid,
+    pub lease_epoch: u64,
+    pub worker_id: Box<[u8]>,
+    pub worker_instance_id: Box<[u8]>,
+}
+
+/// Everything a submit fixes about an execution.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Spec {
+    pub lane: Box<str>,
+    pub namespace: Box<[u8]>,
+    pub kind: Box<[u8]>,
+    pub priority: u16,
+    pub payload: Vec<u8>,
+    pub caps: CapSet,
+    pub retry: Option<RetryPolicy>,
+    pub tags: Vec<(Box<[u8]>, Box<[u8]>)>,
+    pub delay_until: Option<u64>,
+    pub deadline_at: Option<u64>,
+    pub idempotency: Option<Box<[u8]>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub id: ExecId,
+    pub spec: Spec,
+    pub result: Option<Vec<u8>>,
+    pub lifecycle: LifecyclePhase,
+    pub ownership: OwnershipState,
+    pub eligibility: EligibilityState,
+    pub blocking: BlockingReason,
+    pub terminal: TerminalOutcome,
+    pub attempt_state: AttemptState,
+    pub public: PublicState,
+    pub retry_count: u32,
+    pub replay_count: u32,
+    pub reclaim_count: u32,
+    pub lease_epoch: u64,
+    pub lease: Option<Lease>,
+    pub attempts: Vec<Attempt>,
+    pub created_at: u64,
+    pub started_at: Option<u64>,
+    pub completed_at: Option<u64>,
+    pub last_transition_at: u64,
+    pub last_mutation_at: u64,
+    /// Position among executions of equal priority and age in the
+    /// partition's queue (assigned by the index).
+    pub queue_seq: u64,
+}
+
+/// The lease fence every holder-only call carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub lease_id: Uuid,
+    pub lease_epoch: u64,
+    pub attempt_id: Uuid,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseError {
+    /// Carries what a caller needs to recognise a replay of a terminal
+    /// operation whose reply was lost.
+    NotActive {
+        terminal: TerminalOutcome,
+        lease_epoch: u64,
+        lifecycle: LifecyclePhase,
+        attempt_id: Option<Uuid>,
+    },
+    Revoked,
+    Expired,
+    Stale,
+}
+
+impl LeaseError {
+    pub fn message(&self) -> String {
+        match self {
+            LeaseError::NotActive { terminal, lease_epoch, lifecycle, attempt_id } => format!(
+                "EXECUTION_NOT_ACTIVE terminal_outcome={} lease_epoch={} lifecycle_phase={} attempt_id={}",
+                terminal.as_str(),
+                lease_epoch,
+                lifecycle.as_str(),
+                attempt_id.map(|a| a.to_string()).unwrap_or_default()
+            ),
+            LeaseError::Revoked => "LEASE_REVOKED the lease was revoked".into(),
+            LeaseError::Expired => "LEASE_EXPIRED the lease expired before this call".into(),
+            LeaseError::Stale => "STALE_LEASE the lease fence does not match the current lease".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    NotLeaseable,
+    LeaseConflict,
+}
+
+/// What a successful claim hands the worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub attempt_index: u32,
+    pub attempt_id: Uuid,
+    pub attempt_type: AttemptType,
+    pub lease_id: Uuid,
+    pub lease_epoch: u64,
+    pub lease_expires_at: u64,
+}
+
+impl Execution {
+    pub fn new(id: ExecId, spec: Spec, queue_seq: u64, now: u64) -> Execution {
+        let delayed = spec.delay_until.is_some_and(|d| d > now);
+        let spec = Spec {
+            delay_until: if delayed { spec.delay_until } else { None },
+            ..spec
+        };
+        Execution {
+            id,
+            spec,
+            result: None,
+            lifecycle: LifecyclePhase::Runnable,
+            ownership: OwnershipState::Unowned,
+            eligibility: if delayed {
+                EligibilityState::NotEligibleUntilTime
+            } else {
+                EligibilityState::EligibleNow
+            },
+            blocking: if delayed {
+                BlockingReason::WaitingForDelay
+            } else {
+                BlockingReason::WaitingForWorker
+            },
+            terminal: TerminalOutcome::None,
+            attempt_state: AttemptState::PendingFirstAttempt,
+            public: if delayed { PublicState::Delayed } else { PublicState::Waiting },
+            retry_count: 0,
+            replay_count: 0,
+            reclaim_count: 0,
+            lease_epoch: 0,
+            lease: None,
+            attempts: Vec::new(),
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            last_transition_at: now,
+            last_mutation_at: now,
+            queue_seq,
+        }
+    }
+
+    pub fn is_eligible(&self) -> bool {
+        self.lifecycle == LifecyclePhase::Runnable
+            && self.eligibility == EligibilityState::EligibleNow
+            && self.ownership == OwnershipState::Unowned
+    }
+
+    pub fn current_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+
+    fn not_active(&self) -> LeaseError {
+        LeaseError::NotActive {
+            terminal: self.terminal,
+            lease_epoch: self.lease_epoch,
+            lifecycle: self.lifecycle,
+            attempt_id: self.current_attempt().map(|a| a.attempt_id),
+        }
+    }
+
+    /// Starts a new attempt under a new lease.
+    pub fn claim(
+        &mut self,
+        worker_id: &[u8],
+        worker_instance_id: &[u8],
+        lease_ms: u64,
+        lease_id: Uuid,
+        attempt_id: Uuid,
+        now: u64,
+    ) -> Result<Grant, ClaimError> {
+        if self.lifecycle != LifecyclePhase::Runnable
+            || self.eligibility != EligibilityState::EligibleNow
+            || self.terminal != TerminalOutcome::None
+        {
+            return Err(ClaimError::NotLeaseable);
+        }
+        if self.ownership != OwnershipState::Unowned {
+            return Err(ClaimError::LeaseConflict);
+        }
+        let attempt_type = match self.attempt_state {
+            AttemptState::PendingRetryAttempt => AttemptType::Retry,
+            AttemptState::PendingReplayAttempt => AttemptType::Replay,
+            AttemptState::AttemptInterrupted => AttemptType::Reclaim,
+            _ => AttemptType::Initial,
+        };
+        let index = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
+        let epoch = self.lease_epoch.saturating_add(1);
+        let expires_at = now.saturating_add(lease_ms);
+        self.attempts.push(Attempt {
+            index,
+            attempt_id,
+            attempt_type,
+            state: AttemptLifecycle::Started,
+            started_at: now,
+            ended_at: None,
+            lease_id,
+            lease_epoch: epoch,
+            worker_id: worker_id.into(),
+            worker_instance_id: worker_instance_id.into(),
+        });
+        self.lease_epoch = epoch;
+        self.lease = Some(Lease {
+            lease_id,
+            acquired_at: now,
+            expires_at,
+            last_renewed_at: now,
+            renewal_deadline: now.saturating_add(lease_ms / 3 * 2),
+            expired_at: None,
+            revoked_at: None,
+        });
+        self.lifecycle = LifecyclePhase::Active;
+        self.ownership = OwnershipState::Leased;
+        self.eligibility = EligibilityState::NotApplicable;
+        self.blocking = BlockingReason::None;
+        self.attempt_state = AttemptState::RunningAttempt;
+        self.public = PublicState::Active;
+        self.started_at.get_or_insert(now);
+        self.last_transition_at = now;
+        self.last_mutation_at = now;
+        Ok(Grant {
+            attempt_index: index,
+            attempt_id,
+            attempt_type,
+            lease_id,
+            lease_epoch: epoch,
+            lease_expires_at: expires_at,
+        })
+    }
+
+    /// Checks the fence in the reference's order. An expired lease is marked
+    /// reclaimable as a side effect; the returned flag says whether the
+    /// record changed, so the caller persists and replicates it.
+    pub fn check_fence(&mut self, fence: &Fence, now: u64) -> Result<(), (LeaseError, bool)> {
+        if self.lifecycle != LifecyclePhase::Active {
+            return Err((self.not_active(), false));
+        }
+        if self.ownership == OwnershipState::LeaseRevoked {
+            return Err((LeaseError::Revoked, false));
+        }
+        let expires_at = self.lease.as_ref().map_or(0, |l| l.expires_at);
+        if expires_at <= now {
+            let changed = self.mark_expired(now);
+            return Err((LeaseError::Expired, changed));
+        }
+        let lease_id = self.lease.as_ref().map(|l| l.lease_id);
+        let attempt_id = self.current_attempt().map(|a| a.attempt_id);
+        if lease_id != Some(fence.lease_id)
+            || self.lease_epoch != fence.lease_epoch
+            || attempt_id != Some(fence.attempt_id)
+        {
+            return Err((LeaseError::Stale, false));
+        }
+        Ok(())
+    }
+
+    /// Marks an active lease expired and the execution reclaimable.
+    /// Idempotent; returns whether anything changed.
+    pub fn mark_expired(&mut self, now: u64) -> bool {
+        if self.lifecycle != LifecyclePhase::Active
+            || self.ownership == OwnershipState::LeaseExpiredReclaimable
+        {
+            return false;
+        }
+        self.ownership = OwnershipState::LeaseExpiredReclaimable;
+        self.blocking = BlockingReason::WaitingForWorker;
+        self.attempt_state = AttemptState::AttemptInterrupted;
+        self.public = PublicState::Active;
+        if let Some(l) = self.lease.as_mut() {
+            l.expired_at = Some(now);
+        }
+        self.last_mutation_at = now;
+        true
+    }
+
+    /// Extends the lease; returns the new expiry.
+    pub fn renew(&mut self, fence: &Fence, lease_ms: u64, now: u64) -> Result<u64, (LeaseError, bool)> {
+        self.check_fence(fence, now)?;
+        let expires_at = now.saturating_add(lease_ms);
+        if let Some(l) = self.lease.as_mut() {
+            l.last_renewed_at = now;
+            l.renewal_deadline = now.saturating_add(lease_ms / 3 * 2);
+            l.expires_at = expires_at;
+        }
+        self.last_mutation_at = now;
+        Ok(expires_at)
+    }
+
+    /// Ends the execution successfully, storing its result.
+    pub fn complete(&mut self, fence: &Fence, result: Option<Vec<u8>>, now: u64) -> Result<(), (LeaseError, bool)> {
+        self.check_fence(fence, now)?;
+        if let Some(a) = self.attempts.last_mut() {
+            a.state = AttemptLifecycle::EndedSuccess;
+            a.ended_at = Some(now);
+        }
+        self.result = result;
+        self.lifecycle = LifecyclePhase::Terminal;
+        self.ownership = OwnershipState::Unowned;
+        self.eligibility = EligibilityState::NotApplicable;
+        self.blocking = BlockingReason::None;
+        self.terminal = TerminalOutcome::Success;
+        self.attempt_state = AttemptState::AttemptTerminal;
+        self.public = PublicState::Completed;
+        self.completed_at = Some(now);
+        self.lease = None;
+        self.last_transition_at = now;
+        self.last_mutation_at = now;
+        Ok(())
+    }
+
+    /// Human-readable detail for the blocking reason, derived on read.
+    pub fn blocking_detail(&self) -> String {
+        match self.blocking {
+            BlockingReason::WaitingForDelay => {
+                format!("delayed until {}", self.spec.delay_until.unwrap_or_default())
+            }
+            BlockingReason::WaitingForWorker if self.ownership == OwnershipState::LeaseExpiredReclaimable => {
+                "lease expired, awaiting reclaim".into()
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+const ENCODING: u8 = 1;
+
+fn put_str(w: &mut Writer, s: &[u8]) {
+    w.bytes(s);
+}
+
+impl Execution {
+    pub fn encode(&self, w: &mut Writer) {
+        w.u8(ENCODING);
+        w.u16(self.id.partition);
+        w.u128(self.id.uuid.0);
+        let s = &self.spec;
+        put_str(w, s.lane.as_bytes());
+        put_str(w, &s.namespace);
+        put_str(w, &s.kind);
+        w.u16(s.priority);
+        w.bytes(&s.payload);
+        put_str(w, s.caps.as_str().as_bytes());
+        match &s.retry {
+            None => w.u8(0),
+            Some(r) => {
+                w.u8(1);
+                w.u32(r.max_retries);
+                match r.backoff {
+                    Backoff::Fixed { delay_ms } => {
+                        w.u8(0);
+                        w.u64(delay_ms);
+                    }
+                    Backoff::Exponential { initial_ms, max_ms, multiplier_milli, jitter } => {
+                        w.u8(1);
+                        w.u64(initial_ms);
+                        w.u64(max_ms);
+                        w.u32(multiplier_milli);
+                        w.u8(u8::from(jitter));
+                    }
+                }
+            }
+        }
+        w.u32(s.tags.len() as u32);
+        for (k, v) in &s.tags {
+            w.bytes(k);
+            w.bytes(v);
+        }
+        w.opt_u64(s.delay_until);
+        w.opt_u64(s.deadline_at);
+        w.opt_bytes(s.idempotency.as_deref());
+        w.opt_bytes(self.result.as_deref());
+        for b in [
+            self.lifecycle as u8,
+            self.ownership as u8,
+            self.eligibility as u8,
+            self.blocking as u8,
+            self.terminal as u8,
+            self.attempt_state as u8,
+            self.public as u8,
+        ] {
+            w.u8(b);
+        }
+        w.u32(self.retry_count);
+        w.u32(self.replay_count);
+        w.u32(self.reclaim_count);
+        w.u64(self.lease_epoch);
+        match &self.lease {
+            None => w.u8(0),
+            Some(l) => {
+                w.u8(1);
+                w.u128(l.lease_id.0);
+                w.u64(l.acquired_at);
+                w.u64(l.expires_at);
+                w.u64(l.last_renewed_at);
+                w.u64(l.renewal_deadline);
+                w.opt_u64(l.expired_at);
+                w.opt_u64(l.revoked_at);
+            }
+        }
+        w.u32(self.attempts.len() as u32);
+        for a in &self.attempts {
+            w.u32(a.index);
+            w.u128(a.attempt_id.0);
+            w.u8(a.attempt_type as u8);
+            w.u8(a.state as u8);
+            w.u64(a.started_at);
+            w.opt_u64(a.ended_at);
+            w.u128(a.lease_id.0);
+            w.u64(a.lease_epoch);
+            w.bytes(&a.worker_id);
+            w.bytes(&a.worker_instance_id);
+        }
+        w.u64(self.created_at);
+        w.opt_u64(self.started_at);
+        w.opt_u64(self.completed_at);
+        w.u64(self.last_transition_at);
+        w.u64(self.last_mutation_at);
+        w.u64(self.queue_seq);
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<Execution, DecodeError> {
+        let mut r = Reader::new(buf);
+        if r.u8()? != ENCODING {
+            return Err(DecodeError("unknown execution encoding"));
+        }
+        let id = ExecId { partition: r.u16()?, uuid: Uuid(r.u128()?) };
+        let lane = r.string()?.into_boxed_str();
+        let namespace = r.bytes()?.into_boxed_slice();
+        let kind = r.bytes()?.into_boxed_slice();
+        let priority = r.u16()?;
+        let payload = r.bytes()?;
+        let caps = CapSet::from_canonical(r.string()?).map_err(|_| DecodeError("bad capability set"))?;
+        let retry = match r.u8()? {
+            0 => None,
+            1 => {
+                let max_retries = r.u32()?;
+                let backoff = match r.u8()? {
+                    0 => Backoff::Fixed { delay_ms: r.u64()? },
+                    1 => Backoff::Exponential {
+                        initial_ms: r.u64()?,
+                        max_ms: r.u64()?,
+                        multiplier_milli: r.u32()?,
+                        jitter: r.bool()?,
+                    },
+                    _ => return Err(DecodeError("unknown backoff kind")),
+                };
+                Some(RetryPolicy { max_retries, backoff })
+            }
+            _ => return Err(DecodeError("bad retry flag")),
+        };
+        let n = r.count(8)?;
+        let mut tags = Vec::with_capacity(n);
+        for _ in 0..n {
+            tags.push((r.bytes()?.into_boxed_slice(), r.bytes()?.into_boxed_slice()));
+        }
+        let spec = Spec {
+            lane,
+            namespace,
+            kind,
+            priority,
+            payload,
+            caps,
+            retry,
+            tags,
+            delay_until: r.opt_u64()?,
+            deadline_at: r.opt_u64()?,
+            idempotency: r.opt_bytes()?.map(Vec::into_boxed_slice),
+        };
+        let result = r.opt_bytes()?;
+        let lifecycle = r.enum_u8(LifecyclePhase::from_u8)?;
+        let ownership = r.enum_u8(OwnershipState::from_u8)?;
+        let eligibility = r.enum_u8(EligibilityState::from_u8)?;
+        let blocking = r.enum_u8(BlockingReason::from_u8)?;
+        let terminal = r.enum_u8(TerminalOutcome::from_u8)?;
+        let attempt_state = r.enum_u8(AttemptState::from_u8)?;
+        let public = r.enum_u8(PublicState::from_u8)?;
+        let retry_count = r.u32()?;
+        let replay_count = r.u32()?;
+        let reclaim_count = r.u32()?;
+        let lease_epoch = r.u64()?;
+        let lease = match r.u8()? {
+            0 => None,
+            1 => Some(Lease {
+                lease_id: Uuid(r.u128()?),
+                acquired_at: r.u64()?,
+                expires_at: r.u64()?,
+                last_renewed_at: r.u64()?,
+                renewal_deadline: r.u64()?,
+                expired_at: r.opt_u64()?,
+                revoked_at: r.opt_u64()?,
+            }),
+            _ => return Err(DecodeError("bad lease flag")),
+        };
+        let n = r.count(60)?;
+        let mut attempts = Vec::with_capacity(n);
+        for _ in 0..n {
+            attempts.push(Attempt {
+                index: r.u32()?,
+                attempt_id: Uuid(r.u128()?),
+                attempt_type: r.enum_u8(AttemptType::from_u8)?,
+                state: r.enum_u8(AttemptLifecycle::from_u8)?,
+                started_at: r.u64()?,
+                ended_at: r.opt_u64()?,
+                lease_id: Uuid(r.u128()?),
+                lease_epoch: r.u64()?,
+                worker_id: r.bytes()?.into_boxed_slice(),
+                worker_instance_id: r.bytes()?.into_boxed_slice(),
+            });
+        }
+        let e = Execution {
+            id,
+            spec,
+            result,
+            lifecycle,
+            ownership,
+            eligibility,
+            blocking,
+            terminal,
+            attempt_state,
+            public,
+            retry_count,
+            replay_count,
+            reclaim_count,
+            lease_epoch,
+            lease,
+            attempts,
+            created_at: r.u64()?,
+            started_at: r.opt_u64()?,
+            completed_at: r.opt_u64()?,
+            last_transition_at: r.u64()?,
+            last_mutation_at: r.u64()?,
+            queue_seq: r.u64()?,
+        };
+        r.finish()?;
+        Ok(e)
+    }
+
+    /// Approximate heap footprint, for MEMORY USAGE.
+    pub fn mem_usage(&self) -> usize {
+        std::mem::size_of::<Execution>()
+            + self.spec.lane.len()
+            + self.spec.namespace.len()
+            + self.spec.kind.len()
+            + self.spec.payload.capacity()
+            + self.spec.caps.as_str().len()
+            + self.spec.tags.iter().map(|(k, v)| k.len() + v.len() + 32).sum::<usize>()
+            + self.result.as_ref().map_or(0, |r| r.capacity())
+            + self.attempts.capacity() * std::mem::size_of::<Attempt>()
+            + self.attempts.iter().map(|a| a.worker_id.len() + a.worker_instance_id.len()).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(now: u64) -> Execution {
+        let spec = Spec {
+            lane: "default".into(),
+            payload: b"p".to_vec(),
+            priority: 5,
+            tags: vec![(b"a.b"[..].into(), b"c"[..].into())],
+            retry: Some(RetryPolicy::default()),
+            ..Spec::default()
+        };
+        Execution::new(ExecId { partition: 3, uuid: Uuid(77) }, spec, 1, now)
+    }
+
+    fn fence(g: &Grant) -> Fence {
+        Fence { lease_id: g.lease_id, lease_epoch: g.lease_epoch, attempt_id: g.attempt_id }
+    }
+
+    #[test]
+    fn lifecycle_claim_renew_complete() {
+        let mut e = exec(1000);
+        assert_eq!(e.public, PublicState::Waiting);
+        let g = e.claim(b"w", b"i", 100, Uuid(1), Uuid(2), 1000).unwrap();
+        assert_eq!(g.lease_epoch, 1);
+        assert_eq!(g.attempt_index, 0);
+        assert_eq!(g.attempt_type, AttemptType::Initial);
+        assert_eq!(e.claim(b"w", b"i", 100, Uuid(1), Uuid(2), 1000), Err(ClaimError::NotLeaseable));
+        let f = fence(&g);
+        assert_eq!(e.renew(&f, 100, 1050), Ok(1150));
+        let stale = Fence { lease_epoch: 2, ..f };
+        assert_eq!(e.complete(&stale, None, 1060), Err((LeaseError::Stale, false)));
+        e.complete(&f, Some(b"r".to_vec()), 1070).unwrap();
+        assert_eq!(e.public, PublicState::Completed);
+        match e.complete(&f, None, 1080) {
+            Err((LeaseError::NotActive { terminal, lease_epoch, attempt_id, .. }, false)) => {
+                assert_eq!(terminal, TerminalOutcome::Success);
+                assert_eq!(lease_epoch, 1);
+                assert_eq!(attempt_id, Some(Uuid(2)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn expired_lease_is_marked_once() {
+        let mut e = exec(0);
+        let g = e.claim(b"w", b"i", 10, Uuid(1), Uuid(2), 0).unwrap();
+        assert_eq!(e.renew(&fence(&g), 10, 10), Err((LeaseError::Expired, true)));
+        assert_eq!(e.ownership, OwnershipState::LeaseExpiredReclaimable);
+        assert_eq!(e.renew(&fence(&g), 10, 11), Err((LeaseError::Expired, false)));
+    }
+
+    #[test]
+    fn delayed_submit() {
+        let spec = Spec { lane: "l".into(), delay_until: Some(500), ..Spec::default() };
+        let e = Execution::new(ExecId { partition: 0, uuid: Uuid(1) }, spec, 0, 100);
+        assert_eq!(e.public, PublicState::Delayed);
+        assert!(!e.is_eligible());
+        let spec = Spec { lane: "l".into(), delay_until: Some(50), ..Spec::default() };
+        let e = Execution::new(ExecId { partition: 0, uuid: Uuid(1) }, spec, 0, 100);
+        assert!(e.is_eligible());
+        assert_eq!(e.spec.delay_until, None);
+    }
+
+    #[test]
+    fn codec_round_trip_and_corruption() {
+        let mut e = exec(5);
+        e.claim(b"w", b"i", 10, Uuid(1), Uuid(2), 6).unwrap();
+        let mut w = Writer::default();
+        e.encode(&mut w);
+        assert_eq!(Execution::decode(&w.buf).unwrap(), e);
+        for cut in 0..w.buf.len() {
+            assert!(Execution::decode(&w.buf[..cut]).is_err());
+        }
+        let mut bad = w.buf.clone();
+        bad[0] = 9;
+        assert!(Execution::decode(&bad).is_err());
+        // Flip every byte in turn: decoding may succeed or fail, never panic.
+        for i in 0..w.buf.len() {
+            let mut b = w.buf.clone();
+            b[i] ^= 0xff;
+            let _ = Execution::decode(&b);
+        }
+    }
+}

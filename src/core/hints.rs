@@ -1,0 +1,125 @@
+//! Node-wide claim hints: for each (db, lane, capability set), the head of
+//! every partition's queue. A claim reads the best hint instead of visiting
+//! every partition, then checks it against the partition's real index, so a
+//! stale hint (key deleted, slot migrated away, flushed) is dropped, never
+//! trusted. Hints are derived data and are not persisted; every path that
+//! changes or loads an index refreshes them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use ahash::RandomState;
+
+use crate::core::caps::CapSet;
+use crate::core::index::QueueKey;
+
+#[derive(Default)]
+struct Heads {
+    ordered: BTreeSet<(QueueKey, u16)>,
+    by_partition: HashMap<u16, QueueKey, RandomState>,
+}
+
+#[derive(Default)]
+pub struct ClaimHints {
+    dbs: HashMap<i32, HashMap<Box<str>, HashMap<CapSet, Heads, RandomState>, RandomState>, RandomState>,
+}
+
+/// The best candidate a claim should check first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub lane: Box<str>,
+    pub caps: CapSet,
+    pub partition: u16,
+    pub key: QueueKey,
+}
+
+impl ClaimHints {
+    /// Records `head` as partition's current head for (db, lane, caps);
+    /// `None` removes it.
+    pub fn set(&mut self, db: i32, lane: &str, caps: &CapSet, partition: u16, head: Option<QueueKey>) {
+        let lanes = self.dbs.entry(db).or_default();
+        if head.is_none() && !lanes.contains_key(lane) {
+            return;
+        }
+        let by_caps = lanes.entry(lane.into()).or_default();
+        if head.is_none() && !by_caps.contains_key(caps) {
+            return;
+        }
+        let heads = by_caps.entry(caps.clone()).or_default();
+        if let Some(old) = heads.by_partition.remove(&partition) {
+            heads.ordered.remove(&(old, partition));
+        }
+        if let Some(k) = head {
+            heads.by_partition.insert(partition, k);
+            heads.ordered.insert((k, partition));
+        }
+        if heads.ordered.is_empty() {
+            by_caps.remove(caps);
+            if by_caps.is_empty() {
+                lanes.remove(lane);
+            }
+        }
+    }
+
+    /// The best head over `lanes` whose capability set the worker satisfies.
+    pub fn best<'a>(&self, db: i32, lanes: impl Iterator<Item = &'a str>, worker: &CapSet) -> Option<Candidate> {
+        let by_lane = self.dbs.get(&db)?;
+        let mut best: Option<(QueueKey, u16, &str, &CapSet)> = None;
+        for lane in lanes {
+            let Some((lane_key, by_caps)) = by_lane.get_key_value(lane) else { continue };
+            for (caps, heads) in by_caps {
+                if !caps.is_subset_of(worker) {
+                    continue;
+                }
+                if let Some(&(k, p)) = heads.ordered.first() {
+                    if best.is_none_or(|b| (k, p) < (b.0, b.1)) {
+                        best = Some((k, p, lane_key, caps));
+                    }
+                }
+            }
+        }
+        best.map(|(key, partition, lane, caps)| Candidate {
+            lane: lane.into(),
+            caps: caps.clone(),
+            partition,
+            key,
+        })
+    }
+
+    pub fn clear(&mut self) {
+        self.dbs.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(rank: u16, t: u64) -> QueueKey {
+        QueueKey { rank, created_at: t, seq: 0 }
+    }
+
+    #[test]
+    fn best_respects_caps_priority_and_lanes() {
+        let mut h = ClaimHints::default();
+        let gpu = CapSet::parse_required(b"gpu").unwrap();
+        let none = CapSet::empty();
+        h.set(0, "a", &none, 1, Some(k(10, 5)));
+        h.set(0, "a", &none, 2, Some(k(10, 3)));
+        h.set(0, "a", &gpu, 3, Some(k(1, 1)));
+        h.set(0, "b", &none, 4, Some(k(0, 0)));
+        let plain = CapSet::empty();
+        let c = h.best(0, ["a"].into_iter(), &plain).unwrap();
+        assert_eq!((c.partition, c.key), (2, k(10, 3)));
+        let c = h.best(0, ["a"].into_iter(), &gpu).unwrap();
+        assert_eq!(c.partition, 3);
+        let c = h.best(0, ["a", "b"].into_iter(), &plain).unwrap();
+        assert_eq!(c.partition, 4);
+        assert!(h.best(1, ["a"].into_iter(), &plain).is_none());
+        h.set(0, "a", &none, 2, None);
+        h.set(0, "a", &none, 1, Some(k(10, 9)));
+        let c = h.best(0, ["a"].into_iter(), &plain).unwrap();
+        assert_eq!((c.partition, c.key), (1, k(10, 9)));
+        h.set(0, "a", &none, 1, None);
+        assert!(h.best(0, ["a"].into_iter(), &plain).is_none());
+    }
+}

@@ -1,0 +1,253 @@
+//! Execution ids, partition tags and the id minter.
+//!
+//! An execution id is `{fp:N}:<uuid>`: the hash tag pins every key of one
+//! execution (and of its partition index) to one cluster slot.
+
+use std::fmt::Write as _;
+
+/// CRC16-XMODEM, the checksum Valkey Cluster uses for key slots and the
+/// reference uses to place a solo execution's lane on a partition.
+pub fn crc16(bytes: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in bytes {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// The partition a solo (flow-less) execution on `lane` lives in.
+pub fn lane_partition(lane: &[u8], partitions: u16) -> u16 {
+    crc16(lane) % partitions.max(1)
+}
+
+/// A 128-bit identifier printed as a lowercase hyphenated UUID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Uuid(pub u128);
+
+impl Uuid {
+    pub const TEXT_LEN: usize = 36;
+
+    pub fn parse(s: &[u8]) -> Option<Uuid> {
+        if s.len() != Self::TEXT_LEN {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for (i, &c) in s.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return None,
+            };
+            v = (v << 4) | u128::from(d);
+        }
+        Some(Uuid(v))
+    }
+
+    pub fn write_to(&self, out: &mut String) {
+        let h = format!("{:032x}", self.0);
+        for (i, part) in [(0, 8), (8, 12), (12, 16), (16, 20), (20, 32)].iter().enumerate() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push_str(h.get(part.0..part.1).unwrap_or_default());
+        }
+    }
+}
+
+impl std::fmt::Display for Uuid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::with_capacity(Self::TEXT_LEN);
+        self.write_to(&mut s);
+        f.write_str(&s)
+    }
+}
+
+/// An execution's identity: its partition and its uuid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ExecId {
+    pub partition: u16,
+    pub uuid: Uuid,
+}
+
+/// What a client may name as the target of a submit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmitTarget {
+    /// `*`: the module picks the lane's solo partition and mints the uuid.
+    Auto,
+    /// `{fp:N}`: the module mints the uuid in partition N.
+    Partition(u16),
+    /// `{fp:N}:<uuid>`: caller-minted.
+    Exact(ExecId),
+}
+
+/// Parses `{fp:N}` at the start of `s`; returns N and the rest.
+fn parse_tag(s: &[u8]) -> Option<(u16, &[u8])> {
+    let rest = s.strip_prefix(b"{fp:")?;
+    let close = rest.iter().position(|&c| c == b'}')?;
+    let digits = rest.get(..close)?;
+    if digits.is_empty() || digits.len() > 5 || (digits.len() > 1 && digits.first() == Some(&b'0')) {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(d - b'0');
+    }
+    let n = u16::try_from(n).ok()?;
+    Some((n, rest.get(close + 1..)?))
+}
+
+impl ExecId {
+    /// Parses `{fp:N}:<uuid>`, checking N against the partition count.
+    pub fn parse(s: &[u8], partitions: u16) -> Option<ExecId> {
+        let (partition, rest) = parse_tag(s)?;
+        if partition >= partitions {
+            return None;
+        }
+        let uuid = Uuid::parse(rest.strip_prefix(b":")?)?;
+        Some(ExecId { partition, uuid })
+    }
+
+    pub fn key(&self) -> String {
+        let mut s = String::with_capacity(48);
+        let _ = write!(s, "{{fp:{}}}:", self.partition);
+        self.uuid.write_to(&mut s);
+        s
+    }
+}
+
+impl SubmitTarget {
+    pub fn parse(s: &[u8], partitions: u16) -> Option<SubmitTarget> {
+        if s == b"*" {
+            return Some(SubmitTarget::Auto);
+        }
+        let (partition, rest) = parse_tag(s)?;
+        if partition >= partitions {
+            return None;
+        }
+        if rest.is_empty() {
+            return Some(SubmitTarget::Partition(partition));
+        }
+        ExecId::parse(s, partitions).map(SubmitTarget::Exact)
+    }
+}
+
+/// The key of a partition's index: `ff:idx:{fp:N}`.
+pub fn index_key(partition: u16) -> String {
+    format!("ff:idx:{{fp:{partition}}}")
+}
+
+/// The key of an idempotency record, in the execution's partition.
+pub fn idempotency_key(partition: u16, namespace: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut k = format!("ff:idem:{{fp:{partition}}}:").into_bytes();
+    k.extend_from_slice(&(namespace.len() as u64).to_string().into_bytes());
+    k.push(b':');
+    k.extend_from_slice(namespace);
+    k.push(b':');
+    k.extend_from_slice(key);
+    k
+}
+
+/// Mints uuids from a SplitMix64 stream. Only the primary mints; replicas
+/// receive the minted values pinned in the replicated command.
+pub struct Minter {
+    state: u64,
+}
+
+impl Minter {
+    pub fn new(seed: u64) -> Minter {
+        Minter { state: seed }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A version-4 UUID.
+    pub fn uuid(&mut self) -> Uuid {
+        let hi = u128::from(self.next_u64());
+        let lo = u128::from(self.next_u64());
+        let mut v = (hi << 64) | lo;
+        v &= !(0xF_u128 << 76);
+        v |= 0x4_u128 << 76;
+        v &= !(0x3_u128 << 62);
+        v |= 0x2_u128 << 62;
+        Uuid(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc16_matches_cluster_reference_value() {
+        // The value Valkey's cluster spec gives for "123456789".
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+    }
+
+    #[test]
+    fn uuid_round_trips() {
+        let mut m = Minter::new(7);
+        for _ in 0..100 {
+            let u = m.uuid();
+            let s = u.to_string();
+            assert_eq!(s.len(), 36);
+            assert_eq!(&s[14..15], "4");
+            assert_eq!(Uuid::parse(s.as_bytes()), Some(u));
+        }
+    }
+
+    #[test]
+    fn exec_id_parses_and_rejects() {
+        let id = b"{fp:12}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182";
+        let e = ExecId::parse(id, 256).unwrap();
+        assert_eq!(e.partition, 12);
+        assert_eq!(e.key().as_bytes(), id);
+        assert!(ExecId::parse(id, 12).is_none());
+        for bad in [
+            &b"{fp:012}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182"[..],
+            b"{fp:}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182",
+            b"{fp:1}0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182",
+            b"{fp:1}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f60718",
+            b"{fp:1}:0195f3a2x7c4e-4d1a-9b2c-3d4e5f607182",
+            b"{fp:99999999}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182",
+            b"",
+            b"{fp:1",
+        ] {
+            assert!(ExecId::parse(bad, 256).is_none(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn submit_targets() {
+        assert_eq!(SubmitTarget::parse(b"*", 256), Some(SubmitTarget::Auto));
+        assert_eq!(SubmitTarget::parse(b"{fp:3}", 256), Some(SubmitTarget::Partition(3)));
+        assert_eq!(SubmitTarget::parse(b"{fp:300}", 256), None);
+        assert!(matches!(
+            SubmitTarget::parse(b"{fp:3}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182", 256),
+            Some(SubmitTarget::Exact(_))
+        ));
+        assert_eq!(SubmitTarget::parse(b"{fp:3}:", 256), None);
+    }
+}

@@ -1,0 +1,251 @@
+//! A partition's index: per-lane eligible queues (one per required
+//! capability set, ordered by priority then age) and the due-time sets the
+//! timers use. Claims pop the head of a queue in O(log n).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::core::caps::CapSet;
+use crate::core::codec::{DecodeError, Reader, Writer};
+use crate::core::execution::{Execution, PRIORITY_MAX};
+use crate::core::ids::Uuid;
+use crate::core::state::PublicState;
+
+/// Queue order: higher priority first, then older, then submit order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueKey {
+    pub rank: u16,
+    pub created_at: u64,
+    pub seq: u64,
+}
+
+impl QueueKey {
+    pub fn of(e: &Execution) -> QueueKey {
+        let prio = u16::try_from(PRIORITY_MAX).unwrap_or(u16::MAX);
+        QueueKey {
+            rank: prio.saturating_sub(e.spec.priority),
+            created_at: e.created_at,
+            seq: e.queue_seq,
+        }
+    }
+}
+
+pub type Queue = BTreeMap<QueueKey, Uuid>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct PartitionIndex {
+    pub partition: u16,
+    /// The partition count this index was created under; a server started
+    /// with another count must not silently reuse it.
+    pub partitions: u16,
+    pub next_seq: u64,
+    pub lanes: BTreeMap<Box<str>, BTreeMap<CapSet, Queue>>,
+    pub delayed: BTreeSet<(u64, Uuid)>,
+    pub lease_expiry: BTreeSet<(u64, Uuid)>,
+    pub deadlines: BTreeSet<(u64, Uuid)>,
+    /// Executions per public state, for INFO and listings.
+    pub counts: [u64; 12],
+}
+
+impl PartitionIndex {
+    pub fn new(partition: u16, partitions: u16) -> PartitionIndex {
+        PartitionIndex { partition, partitions, ..Default::default() }
+    }
+
+    pub fn take_seq(&mut self) -> u64 {
+        let s = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        s
+    }
+
+    pub fn count_state(&mut self, from: Option<PublicState>, to: Option<PublicState>) {
+        if let Some(f) = from {
+            if let Some(c) = self.counts.get_mut(f as usize) {
+                *c = c.saturating_sub(1);
+            }
+        }
+        if let Some(t) = to {
+            if let Some(c) = self.counts.get_mut(t as usize) {
+                *c = c.saturating_add(1);
+            }
+        }
+    }
+
+    pub fn enqueue(&mut self, e: &Execution) {
+        let q = self
+            .lanes
+            .entry(e.spec.lane.clone())
+            .or_default()
+            .entry(e.spec.caps.clone())
+            .or_default();
+        q.insert(QueueKey::of(e), e.id.uuid);
+    }
+
+    pub fn dequeue(&mut self, e: &Execution) {
+        if let Some(by_caps) = self.lanes.get_mut(&e.spec.lane) {
+            if let Some(q) = by_caps.get_mut(&e.spec.caps) {
+                q.remove(&QueueKey::of(e));
+                if q.is_empty() {
+                    by_caps.remove(&e.spec.caps);
+                }
+            }
+            if by_caps.is_empty() {
+                self.lanes.remove(&e.spec.lane);
+            }
+        }
+    }
+
+    pub fn head(&self, lane: &str, caps: &CapSet) -> Option<(QueueKey, Uuid)> {
+        self.lanes
+            .get(lane)?
+            .get(caps)?
+            .first_key_value()
+            .map(|(k, v)| (*k, *v))
+    }
+
+    /// Every (lane, caps, head) of this partition, for rebuilding claim hints.
+    pub fn heads(&self) -> impl Iterator<Item = (&str, &CapSet, QueueKey)> {
+        self.lanes.iter().flat_map(|(lane, by_caps)| {
+            by_caps
+                .iter()
+                .filter_map(move |(caps, q)| q.first_key_value().map(|(k, _)| (lane.as_ref(), caps, *k)))
+        })
+    }
+
+    pub fn eligible_len(&self) -> usize {
+        self.lanes.values().flat_map(|m| m.values()).map(|q| q.len()).sum()
+    }
+
+    pub fn encode(&self, w: &mut Writer) {
+        w.u8(ENCODING);
+        w.u16(self.partition);
+        w.u16(self.partitions);
+        w.u64(self.next_seq);
+        w.u32(self.lanes.len() as u32);
+        for (lane, by_caps) in &self.lanes {
+            w.bytes(lane.as_bytes());
+            w.u32(by_caps.len() as u32);
+            for (caps, q) in by_caps {
+                w.bytes(caps.as_str().as_bytes());
+                w.u32(q.len() as u32);
+                for (k, u) in q {
+                    w.u16(k.rank);
+                    w.u64(k.created_at);
+                    w.u64(k.seq);
+                    w.u128(u.0);
+                }
+            }
+        }
+        for set in [&self.delayed, &self.lease_expiry, &self.deadlines] {
+            w.u32(set.len() as u32);
+            for (t, u) in set {
+                w.u64(*t);
+                w.u128(u.0);
+            }
+        }
+        for c in self.counts {
+            w.u64(c);
+        }
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<PartitionIndex, DecodeError> {
+        let mut r = Reader::new(buf);
+        if r.u8()? != ENCODING {
+            return Err(DecodeError("unknown index encoding"));
+        }
+        let mut idx = PartitionIndex::new(r.u16()?, r.u16()?);
+        if idx.partition >= idx.partitions {
+            return Err(DecodeError("partition outside its partition count"));
+        }
+        idx.next_seq = r.u64()?;
+        for _ in 0..r.count(8)? {
+            let lane = r.string()?.into_boxed_str();
+            let mut by_caps = BTreeMap::new();
+            for _ in 0..r.count(8)? {
+                let caps = CapSet::from_canonical(r.string()?).map_err(|_| DecodeError("bad capability set"))?;
+                let mut q = Queue::new();
+                for _ in 0..r.count(34)? {
+                    let k = QueueKey { rank: r.u16()?, created_at: r.u64()?, seq: r.u64()? };
+                    q.insert(k, Uuid(r.u128()?));
+                }
+                if !q.is_empty() {
+                    by_caps.insert(caps, q);
+                }
+            }
+            if !by_caps.is_empty() {
+                idx.lanes.insert(lane, by_caps);
+            }
+        }
+        for set in [&mut idx.delayed, &mut idx.lease_expiry, &mut idx.deadlines] {
+            for _ in 0..r.count(24)? {
+                set.insert((r.u64()?, Uuid(r.u128()?)));
+            }
+        }
+        for c in idx.counts.iter_mut() {
+            *c = r.u64()?;
+        }
+        r.finish()?;
+        Ok(idx)
+    }
+
+    pub fn mem_usage(&self) -> usize {
+        std::mem::size_of::<PartitionIndex>()
+            + self.eligible_len() * 64
+            + (self.delayed.len() + self.lease_expiry.len() + self.deadlines.len()) * 40
+    }
+}
+
+const ENCODING: u8 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::execution::Spec;
+    use crate::core::ids::ExecId;
+
+    fn exec(uuid: u128, prio: u16, now: u64, seq: u64, caps: &str) -> Execution {
+        let spec = Spec {
+            lane: "l".into(),
+            priority: prio,
+            caps: CapSet::parse_required(caps.as_bytes()).unwrap(),
+            ..Spec::default()
+        };
+        Execution::new(ExecId { partition: 1, uuid: Uuid(uuid) }, spec, seq, now)
+    }
+
+    #[test]
+    fn priority_then_age_then_seq() {
+        let mut idx = PartitionIndex::new(1, 4);
+        let a = exec(1, 0, 10, 0, "");
+        let b = exec(2, 5, 20, 1, "");
+        let c = exec(3, 5, 20, 2, "");
+        for e in [&a, &b, &c] {
+            idx.enqueue(e);
+        }
+        assert_eq!(idx.head("l", &CapSet::empty()).unwrap().1, Uuid(2));
+        idx.dequeue(&b);
+        assert_eq!(idx.head("l", &CapSet::empty()).unwrap().1, Uuid(3));
+        idx.dequeue(&c);
+        idx.dequeue(&a);
+        assert!(idx.lanes.is_empty());
+    }
+
+    #[test]
+    fn codec_round_trip() {
+        let mut idx = PartitionIndex::new(1, 4);
+        idx.enqueue(&exec(1, 0, 10, 0, "gpu"));
+        idx.enqueue(&exec(2, 3, 10, 1, ""));
+        idx.lease_expiry.insert((5, Uuid(9)));
+        idx.counts[0] = 2;
+        let mut w = Writer::default();
+        idx.encode(&mut w);
+        assert_eq!(PartitionIndex::decode(&w.buf).unwrap(), idx);
+        for cut in 0..w.buf.len() {
+            assert!(PartitionIndex::decode(&w.buf[..cut]).is_err());
+        }
+        for i in 0..w.buf.len() {
+            let mut b = w.buf.clone();
+            b[i] ^= 0x5a;
+            let _ = PartitionIndex::decode(&b);
+        }
+    }
+}

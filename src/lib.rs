@@ -1,0 +1,2 @@
+//! libflowfabric: FlowFabric's durable execution engine as a Valkey module.
+pub mod core;
