@@ -1,8 +1,11 @@
 //! The functional core: plain Rust, no server types.
+pub mod args;
 pub mod caps;
 pub mod codec;
+pub mod engine;
 pub mod execution;
 pub mod hints;
 pub mod ids;
 pub mod index;
+pub mod requests;
 pub mod state;

@@ -1,0 +1,449 @@
+//! Parsed command requests. Parsing is pure and total: a request either
+//! parses into a value the core can apply, or yields the error reply.
+
+use crate::core::args::{describe, keyword, parse_i64, parse_milli, parse_u64, Args, CmdError, CmdResult};
+use crate::core::caps::CapSet;
+use crate::core::execution::{Backoff, Fence, RetryPolicy, Spec, PRIORITY_MAX};
+use crate::core::ids::{ExecId, SubmitTarget, Uuid};
+
+pub const LANE_MAX_BYTES: usize = 64;
+pub const NAME_MAX_BYTES: usize = 256;
+pub const TAG_VALUE_MAX_BYTES: usize = 4096;
+pub const TAGS_MAX: usize = 64;
+pub const LANES_MAX: u64 = 64;
+pub const LEASE_MAX_MS: u64 = 7 * 24 * 3600 * 1000;
+pub const TIME_MAX_MS: u64 = i64::MAX as u64 / 2;
+pub const TTL_MAX_MS: u64 = 365 * 24 * 3600 * 1000;
+pub const MAX_RETRIES_MAX: u64 = 10_000;
+
+/// Limits that come from module configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub partitions: u16,
+    pub max_payload_bytes: usize,
+    pub default_lease_ms: u64,
+}
+
+/// Where the command came from: only the primary's replication stream and
+/// the AOF may pin the clock with `AT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Replicated,
+}
+
+fn check_lane(lane: &[u8]) -> CmdResult<Box<str>> {
+    if lane.is_empty() || lane.len() > LANE_MAX_BYTES || !lane.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(CmdError::syntax(format!(
+            "lane must be 1 to {LANE_MAX_BYTES} printable ASCII bytes"
+        )));
+    }
+    Ok(String::from_utf8_lossy(lane).into())
+}
+
+fn check_name(v: &[u8], what: &str) -> CmdResult<Box<[u8]>> {
+    if v.len() > NAME_MAX_BYTES {
+        return Err(CmdError::syntax(format!("{what} is longer than {NAME_MAX_BYTES} bytes")));
+    }
+    Ok(v.into())
+}
+
+fn check_worker(v: &[u8], what: &str) -> CmdResult<Box<[u8]>> {
+    if v.is_empty() || v.len() > NAME_MAX_BYTES || v.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return Err(CmdError::syntax(format!(
+            "{what} must be 1 to {NAME_MAX_BYTES} bytes without control bytes"
+        )));
+    }
+    Ok(v.into())
+}
+
+fn pinned_time(a: &mut Args, origin: Origin, at: &mut Option<u64>) -> CmdResult<()> {
+    if origin != Origin::Replicated {
+        return Err(CmdError::syntax("AT is reserved for replication and AOF"));
+    }
+    *at = Some(a.next_u64("AT", TIME_MAX_MS)?);
+    Ok(())
+}
+
+fn unknown(arg: &[u8]) -> CmdError {
+    CmdError::syntax(format!("unknown option {}", describe(arg)))
+}
+
+pub fn parse_exec_id(arg: &[u8], limits: &Limits) -> CmdResult<ExecId> {
+    ExecId::parse(arg, limits.partitions).ok_or_else(|| {
+        CmdError::syntax(format!(
+            "execution id must be {{fp:N}}:<uuid> with N below {}",
+            limits.partitions
+        ))
+    })
+}
+
+fn parse_uuid(arg: &[u8], what: &str) -> CmdResult<Uuid> {
+    Uuid::parse(arg).ok_or_else(|| CmdError::syntax(format!("{what} must be a UUID")))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submit {
+    pub target: SubmitTarget,
+    pub spec: Spec,
+    pub idempotency_ttl_ms: Option<u64>,
+    pub at: Option<u64>,
+}
+
+/// `FF.SUBMIT target lane payload [options]`.
+pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Submit> {
+    let mut a = Args::new(args);
+    let target_arg = a.next("target")?;
+    let target = SubmitTarget::parse(target_arg, limits.partitions).ok_or_else(|| {
+        CmdError::syntax(format!(
+            "target must be *, {{fp:N}} or {{fp:N}}:<uuid> with N below {}",
+            limits.partitions
+        ))
+    })?;
+    let lane = check_lane(a.next("lane")?)?;
+    let payload = a.next("payload")?;
+    if payload.len() > limits.max_payload_bytes {
+        return Err(CmdError::syntax(format!(
+            "payload is larger than flowfabric.max-payload-bytes ({})",
+            limits.max_payload_bytes
+        )));
+    }
+    let mut spec = Spec { lane, payload: payload.to_vec(), namespace: Box::from(&b"default"[..]), ..Spec::default() };
+    let mut ttl = None;
+    let mut at = None;
+    let mut max_retries: Option<u32> = None;
+    let mut backoff: Option<Backoff> = None;
+    let mut jitter = false;
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("NAMESPACE") => spec.namespace = check_name(a.next("NAMESPACE")?, "namespace")?,
+            Some("KIND") => spec.kind = check_name(a.next("KIND")?, "kind")?,
+            Some("PRIORITY") => {
+                let p = parse_i64(a.next("PRIORITY")?, "PRIORITY")?;
+                spec.priority = u16::try_from(p.clamp(0, PRIORITY_MAX)).unwrap_or(0);
+            }
+            Some("DELAY_UNTIL") => spec.delay_until = Some(a.next_u64("DELAY_UNTIL", TIME_MAX_MS)?),
+            Some("DEADLINE") => spec.deadline_at = Some(a.next_u64("DEADLINE", TIME_MAX_MS)?),
+            Some("CAPS") => {
+                spec.caps = CapSet::parse_required(a.next("CAPS")?)
+                    .map_err(|e| CmdError::new("INVALID_CAPABILITIES", format!("required:{}", e.detail())))?
+            }
+            Some("MAX_RETRIES") => {
+                max_retries = Some(u32::try_from(a.next_u64("MAX_RETRIES", MAX_RETRIES_MAX)?).unwrap_or(0))
+            }
+            Some("BACKOFF") => {
+                backoff = Some(match keyword(a.next("BACKOFF kind")?).as_deref() {
+                    Some("FIXED") => Backoff::Fixed { delay_ms: a.next_u64("BACKOFF FIXED delay", TTL_MAX_MS)? },
+                    Some("EXPONENTIAL") => {
+                        let initial_ms = a.next_u64("BACKOFF initial", TTL_MAX_MS)?;
+                        let max_ms = a.next_u64("BACKOFF max", TTL_MAX_MS)?;
+                        let m = parse_milli(a.next("BACKOFF multiplier")?, "BACKOFF multiplier", 100_000)?;
+                        if m < 1000 || max_ms < initial_ms {
+                            return Err(CmdError::syntax("BACKOFF EXPONENTIAL needs multiplier >= 1 and max >= initial"));
+                        }
+                        Backoff::Exponential {
+                            initial_ms,
+                            max_ms,
+                            multiplier_milli: u32::try_from(m).unwrap_or(1000),
+                            jitter: false,
+                        }
+                    }
+                    _ => return Err(CmdError::syntax("BACKOFF must be FIXED or EXPONENTIAL")),
+                })
+            }
+            Some("JITTER") => jitter = true,
+            Some("TAG") => {
+                let k = a.next("TAG key")?;
+                let v = a.next("TAG value")?;
+                if k.is_empty() || k.len() > NAME_MAX_BYTES || v.len() > TAG_VALUE_MAX_BYTES {
+                    return Err(CmdError::syntax("TAG key must be 1 to 256 bytes and value at most 4096 bytes"));
+                }
+                if let Some(slot) = spec.tags.iter_mut().find(|(ek, _)| ek.as_ref() == k) {
+                    slot.1 = v.into();
+                } else {
+                    if spec.tags.len() >= TAGS_MAX {
+                        return Err(CmdError::syntax(format!("at most {TAGS_MAX} tags")));
+                    }
+                    spec.tags.push((k.into(), v.into()));
+                }
+            }
+            Some("IDEMPOTENCY") => {
+                let k = a.next("IDEMPOTENCY key")?;
+                if k.is_empty() || k.len() > NAME_MAX_BYTES {
+                    return Err(CmdError::syntax("IDEMPOTENCY key must be 1 to 256 bytes"));
+                }
+                spec.idempotency = Some(k.into());
+                let t = a.next_u64("IDEMPOTENCY ttl", TTL_MAX_MS)?;
+                if t == 0 {
+                    return Err(CmdError::syntax("IDEMPOTENCY ttl must be at least 1 ms"));
+                }
+                ttl = Some(t);
+            }
+            Some("AT") => pinned_time(&mut a, origin, &mut at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    if max_retries.is_some() || backoff.is_some() || jitter {
+        let mut r = RetryPolicy::default();
+        if let Some(m) = max_retries {
+            r.max_retries = m;
+        }
+        if let Some(b) = backoff {
+            r.backoff = b;
+        }
+        if let Backoff::Exponential { jitter: j, .. } = &mut r.backoff {
+            *j = jitter;
+        } else if jitter {
+            return Err(CmdError::syntax("JITTER applies to EXPONENTIAL backoff only"));
+        }
+        spec.retry = Some(r);
+    }
+    Ok(Submit { target, spec, idempotency_ttl_ms: ttl, at })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub worker_id: Box<[u8]>,
+    pub worker_instance_id: Box<[u8]>,
+    pub lanes: Vec<Box<str>>,
+    pub caps: CapSet,
+    pub lease_ms: u64,
+    /// `None`: do not block; `Some(0)`: block until work arrives.
+    pub block_ms: Option<u64>,
+}
+
+/// `FF.CLAIM worker instance numlanes lane [lane ...] [CAPS csv] [LEASE ms] [BLOCK ms]`.
+pub fn parse_claim(args: &[&[u8]], limits: &Limits) -> CmdResult<Claim> {
+    let mut a = Args::new(args);
+    let worker_id = check_worker(a.next("worker id")?, "worker id")?;
+    let worker_instance_id = check_worker(a.next("worker instance id")?, "worker instance id")?;
+    let n = a.next_u64("numlanes", LANES_MAX)?;
+    if n == 0 {
+        return Err(CmdError::syntax("numlanes must be at least 1"));
+    }
+    let mut lanes = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let l = check_lane(a.next("lane")?)?;
+        if !lanes.contains(&l) {
+            lanes.push(l);
+        }
+    }
+    let mut c = Claim {
+        worker_id,
+        worker_instance_id,
+        lanes,
+        caps: CapSet::empty(),
+        lease_ms: limits.default_lease_ms,
+        block_ms: None,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("CAPS") => {
+                c.caps = CapSet::parse_worker(a.next("CAPS")?)
+                    .map_err(|e| CmdError::new("INVALID_CAPABILITIES", format!("worker:{}", e.detail())))?
+            }
+            Some("LEASE") => c.lease_ms = parse_lease(a.next("LEASE")?)?,
+            Some("BLOCK") => c.block_ms = Some(a.next_u64("BLOCK", TIME_MAX_MS)?),
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(c)
+}
+
+fn parse_lease(arg: &[u8]) -> CmdResult<u64> {
+    let v = parse_u64(arg, "LEASE", LEASE_MAX_MS)?;
+    if v == 0 {
+        return Err(CmdError::syntax("LEASE must be at least 1 ms"));
+    }
+    Ok(v)
+}
+
+pub fn parse_fence(a: &mut Args) -> CmdResult<Fence> {
+    let lease_id = parse_uuid(a.next("lease id")?, "lease id")?;
+    let lease_epoch = a.next_u64("lease epoch", u64::MAX)?;
+    let attempt_id = parse_uuid(a.next("attempt id")?, "attempt id")?;
+    Ok(Fence { lease_id, lease_epoch, attempt_id })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Renew {
+    pub id: ExecId,
+    pub fence: Fence,
+    pub lease_ms: u64,
+    pub at: Option<u64>,
+}
+
+/// `FF.RENEW id lease_id lease_epoch attempt_id [LEASE ms]`.
+pub fn parse_renew(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Renew> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let fence = parse_fence(&mut a)?;
+    let mut r = Renew { id, fence, lease_ms: limits.default_lease_ms, at: None };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("LEASE") => r.lease_ms = parse_lease(a.next("LEASE")?)?,
+            Some("AT") => pinned_time(&mut a, origin, &mut r.at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(r)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Complete {
+    pub id: ExecId,
+    pub fence: Fence,
+    pub result: Option<Vec<u8>>,
+    pub at: Option<u64>,
+}
+
+/// `FF.COMPLETE id lease_id lease_epoch attempt_id [RESULT payload]`.
+pub fn parse_complete(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Complete> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let fence = parse_fence(&mut a)?;
+    let mut c = Complete { id, fence, result: None, at: None };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("RESULT") => {
+                let r = a.next("RESULT")?;
+                if r.len() > limits.max_payload_bytes {
+                    return Err(CmdError::syntax("result is larger than flowfabric.max-payload-bytes"));
+                }
+                c.result = Some(r.to_vec());
+            }
+            Some("AT") => pinned_time(&mut a, origin, &mut c.at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(c)
+}
+
+/// The replicated outcome of a claim: which execution, under which ids.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acquire {
+    pub id: ExecId,
+    pub worker_id: Box<[u8]>,
+    pub worker_instance_id: Box<[u8]>,
+    pub lease_ms: u64,
+    pub lease_id: Uuid,
+    pub attempt_id: Uuid,
+    pub at: u64,
+}
+
+/// `FF.ACQUIRE id worker instance lease_ms lease_id attempt_id at`.
+pub fn parse_acquire(args: &[&[u8]], limits: &Limits) -> CmdResult<Acquire> {
+    let mut a = Args::new(args);
+    let r = Acquire {
+        id: parse_exec_id(a.next("execution id")?, limits)?,
+        worker_id: check_worker(a.next("worker id")?, "worker id")?,
+        worker_instance_id: check_worker(a.next("worker instance id")?, "worker instance id")?,
+        lease_ms: parse_lease(a.next("lease ms")?)?,
+        lease_id: parse_uuid(a.next("lease id")?, "lease id")?,
+        attempt_id: parse_uuid(a.next("attempt id")?, "attempt id")?,
+        at: a.next_u64("at", TIME_MAX_MS)?,
+    };
+    if !a.is_done() {
+        return Err(CmdError::syntax("too many arguments"));
+    }
+    Ok(r)
+}
+
+impl Acquire {
+    pub fn to_args(&self) -> Vec<Vec<u8>> {
+        vec![
+            self.id.key().into_bytes(),
+            self.worker_id.to_vec(),
+            self.worker_instance_id.to_vec(),
+            self.lease_ms.to_string().into_bytes(),
+            self.lease_id.to_string().into_bytes(),
+            self.attempt_id.to_string().into_bytes(),
+            self.at.to_string().into_bytes(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits { partitions: 256, max_payload_bytes: 1024, default_lease_ms: 30_000 };
+
+    fn split(s: &str) -> Vec<&[u8]> {
+        s.split(' ').map(|x| x.as_bytes()).collect()
+    }
+
+    #[test]
+    fn submit_options() {
+        let s = parse_submit(
+            &split("* q payload PRIORITY 99999 CAPS b,a TAG x.y 1 MAX_RETRIES 5 BACKOFF EXPONENTIAL 10 100 1.5 JITTER IDEMPOTENCY k 1000"),
+            &L,
+            Origin::Client,
+        )
+        .unwrap();
+        assert_eq!(s.spec.priority, 9000);
+        assert_eq!(s.spec.caps.as_str(), "a,b");
+        assert_eq!(s.idempotency_ttl_ms, Some(1000));
+        let r = s.spec.retry.unwrap();
+        assert_eq!(r.max_retries, 5);
+        assert_eq!(
+            r.backoff,
+            Backoff::Exponential { initial_ms: 10, max_ms: 100, multiplier_milli: 1500, jitter: true }
+        );
+        assert_eq!(parse_submit(&split("* q p PRIORITY -5"), &L, Origin::Client).unwrap().spec.priority, 0);
+    }
+
+    #[test]
+    fn submit_rejects() {
+        for bad in [
+            "",
+            "*",
+            "* q",
+            "x q p",
+            "{fp:256} q p",
+            "* q p PRIORITY",
+            "* q p PRIORITY 1.5",
+            "* q p PRIORITY 99999999999999999999",
+            "* q p NOPE 1",
+            "* q p AT 5",
+            "* q p CAPS a,,b",
+            "* q p IDEMPOTENCY k 0",
+            "* q p DELAY_UNTIL -1",
+            "* q p BACKOFF FIXED 10 JITTER",
+            "* q p BACKOFF EXPONENTIAL 10 5 2",
+        ] {
+            assert!(parse_submit(&split(bad), &L, Origin::Client).is_err(), "{bad}");
+        }
+        assert!(parse_submit(&split("* q p AT 5"), &L, Origin::Replicated).is_ok());
+        let big = vec![b'x'; 1025];
+        assert!(parse_submit(&[b"*", b"q", &big], &L, Origin::Client).is_err());
+        let long_lane = vec![b'l'; 65];
+        assert!(parse_submit(&[b"*", &long_lane, b"p"], &L, Origin::Client).is_err());
+    }
+
+    #[test]
+    fn claim_and_fence() {
+        let c = parse_claim(&split("w i 2 a b CAPS gpu LEASE 100 BLOCK 0"), &L).unwrap();
+        assert_eq!(c.lanes.len(), 2);
+        assert_eq!(c.block_ms, Some(0));
+        for bad in ["w i 0", "w i 2 a", "w i 1 a LEASE 0", "w i 1 a BLOCK -1", "w i 65 a"] {
+            assert!(parse_claim(&split(bad), &L).is_err(), "{bad}");
+        }
+        let a = Acquire {
+            id: ExecId { partition: 3, uuid: Uuid(5) },
+            worker_id: b"w"[..].into(),
+            worker_instance_id: b"i"[..].into(),
+            lease_ms: 10,
+            lease_id: Uuid(6),
+            attempt_id: Uuid(7),
+            at: 8,
+        };
+        let args = a.to_args();
+        let refs: Vec<&[u8]> = args.iter().map(|v| v.as_slice()).collect();
+        assert_eq!(parse_acquire(&refs, &L).unwrap(), a);
+    }
+}
