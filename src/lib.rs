@@ -1,2 +1,43 @@
 //! libflowfabric: FlowFabric's durable execution engine as a Valkey module.
+//!
+//! `core` is the functional core (plain Rust, unit-tested without a
+//! server); `shell` is the thin layer of command handlers and data-type
+//! callbacks around it.
+
 pub mod core;
+pub mod shell;
+
+use redis_module::configuration::ConfigurationFlags;
+use redis_module::{redis_module, Context, RedisString, Status};
+
+use shell::types::{EXEC_TYPE, INDEX_TYPE};
+use shell::{config, globals, registry};
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    ctx.set_module_options(redis_module::ModuleOptions::HANDLE_IO_ERRORS);
+    if let Err(e) = registry::register_all(ctx) {
+        ctx.log_warning(&format!("flowfabric: {}", e.replace('\0', "")));
+        return Status::Err;
+    }
+    globals::init_ready_keys(config::partitions());
+    Status::Ok
+}
+
+redis_module! {
+    name: "flowfabric",
+    version: 1,
+    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    data_types: [EXEC_TYPE, INDEX_TYPE],
+    init: init,
+    configurations: [
+        i64: [
+            ["partitions", &config::PARTITIONS, 256, 1, 16384, ConfigurationFlags::IMMUTABLE, None],
+            ["lease-ms", &config::LEASE_MS, 30_000, 1, 604_800_000, ConfigurationFlags::DEFAULT, None],
+            ["max-payload-bytes", &config::MAX_PAYLOAD_BYTES, 16_777_216, 0, 536_870_912, ConfigurationFlags::MEMORY, None],
+        ],
+        string: [],
+        bool: [],
+        enum: [],
+        module_args_as_configuration: true,
+    ]
+}

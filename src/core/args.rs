@@ -18,7 +18,11 @@ pub type CmdResult<T> = Result<T, CmdError>;
 
 /// Shows a client-supplied name in an error without echoing its bytes.
 pub fn describe(arg: &[u8]) -> String {
-    if arg.len() <= 32 && arg.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-') {
+    if arg.len() <= 32
+        && arg
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+    {
         String::from_utf8_lossy(arg).into_owned()
     } else {
         format!("<{} bytes>", arg.len())
@@ -37,7 +41,10 @@ pub fn parse_u64(arg: &[u8], what: &str, max: u64) -> CmdResult<u64> {
         if !c.is_ascii_digit() {
             return Err(err());
         }
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(c - b'0'))).ok_or_else(err)?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            .ok_or_else(err)?;
     }
     if v > max {
         return Err(err());
@@ -61,22 +68,42 @@ pub fn parse_i64(arg: &[u8], what: &str) -> CmdResult<i64> {
             return Err(err());
         }
         let d = i64::from(c - b'0');
-        v = v.checked_mul(10).and_then(|v| if neg { v.checked_sub(d) } else { v.checked_add(d) }).ok_or_else(err)?;
+        v = v
+            .checked_mul(10)
+            .and_then(|v| {
+                if neg {
+                    v.checked_sub(d)
+                } else {
+                    v.checked_add(d)
+                }
+            })
+            .ok_or_else(err)?;
     }
     Ok(v)
 }
 
 /// Parses a decimal like `2` or `1.5` into thousandths.
 pub fn parse_milli(arg: &[u8], what: &str, max_milli: u64) -> CmdResult<u64> {
-    let err = || CmdError::syntax(format!("{what} must be a decimal number with up to 3 decimals"));
+    let err = || {
+        CmdError::syntax(format!(
+            "{what} must be a decimal number with up to 3 decimals"
+        ))
+    };
     let (int, frac) = match arg.iter().position(|&c| c == b'.') {
-        Some(p) => (arg.get(..p).unwrap_or_default(), arg.get(p + 1..).unwrap_or_default()),
+        Some(p) => (
+            arg.get(..p).unwrap_or_default(),
+            arg.get(p + 1..).unwrap_or_default(),
+        ),
         None => (arg, &b""[..]),
     };
     if frac.len() > 3 || (int.is_empty() && frac.is_empty()) {
         return Err(err());
     }
-    let i = if int.is_empty() { 0 } else { parse_u64(int, what, u64::MAX / 1000).map_err(|_| err())? };
+    let i = if int.is_empty() {
+        0
+    } else {
+        parse_u64(int, what, u64::MAX / 1000).map_err(|_| err())?
+    };
     let mut f = 0u64;
     for k in 0..3 {
         let d = match frac.get(k) {
@@ -125,7 +152,11 @@ impl<'a> Args<'a> {
 /// Upper-cases a keyword for matching; unknown keywords are reported by
 /// the caller without echoing them.
 pub fn keyword(arg: &[u8]) -> Option<String> {
-    if arg.len() > 32 || !arg.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-') {
+    if arg.len() > 32
+        || !arg
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+    {
         return None;
     }
     Some(String::from_utf8_lossy(arg).to_ascii_uppercase())
@@ -145,7 +176,10 @@ mod tests {
         assert!(parse_u64(b"1 ", "n", 10).is_err());
         assert!(parse_u64(b"99999999999999999999999", "n", u64::MAX).is_err());
         assert!(parse_u64(b"18446744073709551616", "n", u64::MAX).is_err());
-        assert_eq!(parse_u64(b"18446744073709551615", "n", u64::MAX), Ok(u64::MAX));
+        assert_eq!(
+            parse_u64(b"18446744073709551615", "n", u64::MAX),
+            Ok(u64::MAX)
+        );
         assert_eq!(parse_i64(b"-5", "n"), Ok(-5));
         assert_eq!(parse_i64(b"-9223372036854775808", "n"), Ok(i64::MIN));
         assert!(parse_i64(b"9223372036854775808", "n").is_err());

@@ -137,12 +137,29 @@ mod tests {
         assert_eq!(c.as_str(), "cuda,gpu");
         assert_eq!(CapSet::parse_worker(b",a,,b,").unwrap().as_str(), "a,b");
         assert_eq!(CapSet::parse_required(b"a,,b"), Err(CapsError::EmptyToken));
-        assert_eq!(CapSet::parse_required(b"a b"), Err(CapsError::ControlOrWhitespace));
-        assert_eq!(CapSet::parse_required(b"a\0"), Err(CapsError::ControlOrWhitespace));
-        assert_eq!(CapSet::parse_required("东京-gpu".as_bytes()).unwrap().as_str(), "东京-gpu");
+        assert_eq!(
+            CapSet::parse_required(b"a b"),
+            Err(CapsError::ControlOrWhitespace)
+        );
+        assert_eq!(
+            CapSet::parse_required(b"a\0"),
+            Err(CapsError::ControlOrWhitespace)
+        );
+        assert_eq!(
+            CapSet::parse_required("东京-gpu".as_bytes())
+                .unwrap()
+                .as_str(),
+            "东京-gpu"
+        );
         let many: Vec<String> = (0..257).map(|i| format!("c{i}")).collect();
-        assert_eq!(CapSet::parse_required(many.join(",").as_bytes()), Err(CapsError::TooManyTokens));
-        assert_eq!(CapSet::parse_required(&vec![b'a'; 4097]), Err(CapsError::TooManyBytes));
+        assert_eq!(
+            CapSet::parse_required(many.join(",").as_bytes()),
+            Err(CapsError::TooManyTokens)
+        );
+        assert_eq!(
+            CapSet::parse_required(&vec![b'a'; 4097]),
+            Err(CapsError::TooManyBytes)
+        );
         assert!(CapSet::parse_required(&vec![b'a'; 4096]).is_ok());
     }
 
@@ -153,6 +170,8 @@ mod tests {
         assert!(CapSet::parse_required(b"a,e").unwrap().is_subset_of(&w));
         assert!(!CapSet::parse_required(b"a,b").unwrap().is_subset_of(&w));
         assert!(!CapSet::parse_required(b"f").unwrap().is_subset_of(&w));
-        assert!(!CapSet::parse_required(b"a").unwrap().is_subset_of(&CapSet::empty()));
+        assert!(!CapSet::parse_required(b"a")
+            .unwrap()
+            .is_subset_of(&CapSet::empty()));
     }
 }

@@ -36,7 +36,14 @@ pub fn acquire(
     now: u64,
 ) -> Result<Grant, ClaimError> {
     let before = e.public;
-    let g = e.claim(worker_id, worker_instance_id, lease_ms, lease_id, attempt_id, now)?;
+    let g = e.claim(
+        worker_id,
+        worker_instance_id,
+        lease_ms,
+        lease_id,
+        attempt_id,
+        now,
+    )?;
     idx.dequeue(e);
     if let Some(k) = lease_expiry(e) {
         idx.lease_expiry.insert(k);
@@ -45,7 +52,13 @@ pub fn acquire(
     Ok(g)
 }
 
-pub fn renew(idx: &mut PartitionIndex, e: &mut Execution, fence: &Fence, lease_ms: u64, now: u64) -> Result<u64, (LeaseError, bool)> {
+pub fn renew(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    lease_ms: u64,
+    now: u64,
+) -> Result<u64, (LeaseError, bool)> {
     let old = lease_expiry(e);
     let r = e.renew(fence, lease_ms, now);
     if r.is_ok() {
@@ -90,9 +103,21 @@ mod tests {
     #[test]
     fn index_follows_the_record() {
         let mut idx = PartitionIndex::new(0, 1);
-        let spec = Spec { lane: "l".into(), deadline_at: Some(99), ..Spec::default() };
+        let spec = Spec {
+            lane: "l".into(),
+            deadline_at: Some(99),
+            ..Spec::default()
+        };
         let seq = idx.take_seq();
-        let mut e = Execution::new(ExecId { partition: 0, uuid: Uuid(1) }, spec, seq, 10);
+        let mut e = Execution::new(
+            ExecId {
+                partition: 0,
+                uuid: Uuid(1),
+            },
+            spec,
+            seq,
+            10,
+        );
         admit(&mut idx, &e);
         assert_eq!(idx.eligible_len(), 1);
         assert_eq!(idx.counts[PublicState::Waiting as usize], 1);
@@ -100,7 +125,11 @@ mod tests {
         assert_eq!(idx.eligible_len(), 0);
         assert!(idx.head("l", &CapSet::empty()).is_none());
         assert!(idx.lease_expiry.contains(&(120, Uuid(1))));
-        let f = Fence { lease_id: g.lease_id, lease_epoch: g.lease_epoch, attempt_id: g.attempt_id };
+        let f = Fence {
+            lease_id: g.lease_id,
+            lease_epoch: g.lease_epoch,
+            attempt_id: g.attempt_id,
+        };
         assert_eq!(renew(&mut idx, &mut e, &f, 100, 50), Ok(150));
         assert!(idx.lease_expiry.contains(&(150, Uuid(1))) && idx.lease_expiry.len() == 1);
         complete(&mut idx, &mut e, &f, None, 60).unwrap();

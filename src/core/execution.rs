@@ -20,10 +20,17 @@ pub struct RetryPolicy {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Backoff {
-    Fixed { delay_ms: u64 },
+    Fixed {
+        delay_ms: u64,
+    },
     /// `multiplier_milli` is the multiplier in thousandths, so the policy is
     /// integer-only and replays identically everywhere.
-    Exponential { initial_ms: u64, max_ms: u64, multiplier_milli: u32, jitter: bool },
+    Exponential {
+        initial_ms: u64,
+        max_ms: u64,
+        multiplier_milli: u32,
+        jitter: bool,
+    },
 }
 
 impl Default for RetryPolicy {
@@ -66,6 +73,9 @@ pub struct Attempt {
     pub worker_instance_id: Box<[u8]>,
 }
 
+/// Tag key/value pairs, in submit order.
+pub type Tags = Vec<(Box<[u8]>, Box<[u8]>)>;
+
 /// Everything a submit fixes about an execution.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Spec {
@@ -76,7 +86,7 @@ pub struct Spec {
     pub payload: Vec<u8>,
     pub caps: CapSet,
     pub retry: Option<RetryPolicy>,
-    pub tags: Vec<(Box<[u8]>, Box<[u8]>)>,
+    pub tags: Tags,
     pub delay_until: Option<u64>,
     pub deadline_at: Option<u64>,
     pub idempotency: Option<Box<[u8]>>,
@@ -192,7 +202,11 @@ impl Execution {
             },
             terminal: TerminalOutcome::None,
             attempt_state: AttemptState::PendingFirstAttempt,
-            public: if delayed { PublicState::Delayed } else { PublicState::Waiting },
+            public: if delayed {
+                PublicState::Delayed
+            } else {
+                PublicState::Waiting
+            },
             retry_count: 0,
             replay_count: 0,
             reclaim_count: 0,
@@ -342,7 +356,12 @@ impl Execution {
     }
 
     /// Extends the lease; returns the new expiry.
-    pub fn renew(&mut self, fence: &Fence, lease_ms: u64, now: u64) -> Result<u64, (LeaseError, bool)> {
+    pub fn renew(
+        &mut self,
+        fence: &Fence,
+        lease_ms: u64,
+        now: u64,
+    ) -> Result<u64, (LeaseError, bool)> {
         self.check_fence(fence, now)?;
         let expires_at = now.saturating_add(lease_ms);
         if let Some(l) = self.lease.as_mut() {
@@ -355,7 +374,12 @@ impl Execution {
     }
 
     /// Ends the execution successfully, storing its result.
-    pub fn complete(&mut self, fence: &Fence, result: Option<Vec<u8>>, now: u64) -> Result<(), (LeaseError, bool)> {
+    pub fn complete(
+        &mut self,
+        fence: &Fence,
+        result: Option<Vec<u8>>,
+        now: u64,
+    ) -> Result<(), (LeaseError, bool)> {
         self.check_fence(fence, now)?;
         if let Some(a) = self.attempts.last_mut() {
             a.state = AttemptLifecycle::EndedSuccess;
@@ -380,9 +404,14 @@ impl Execution {
     pub fn blocking_detail(&self) -> String {
         match self.blocking {
             BlockingReason::WaitingForDelay => {
-                format!("delayed until {}", self.spec.delay_until.unwrap_or_default())
+                format!(
+                    "delayed until {}",
+                    self.spec.delay_until.unwrap_or_default()
+                )
             }
-            BlockingReason::WaitingForWorker if self.ownership == OwnershipState::LeaseExpiredReclaimable => {
+            BlockingReason::WaitingForWorker
+                if self.ownership == OwnershipState::LeaseExpiredReclaimable =>
+            {
                 "lease expired, awaiting reclaim".into()
             }
             _ => String::new(),
@@ -418,7 +447,12 @@ impl Execution {
                         w.u8(0);
                         w.u64(delay_ms);
                     }
-                    Backoff::Exponential { initial_ms, max_ms, multiplier_milli, jitter } => {
+                    Backoff::Exponential {
+                        initial_ms,
+                        max_ms,
+                        multiplier_milli,
+                        jitter,
+                    } => {
                         w.u8(1);
                         w.u64(initial_ms);
                         w.u64(max_ms);
@@ -491,13 +525,17 @@ impl Execution {
         if r.u8()? != ENCODING {
             return Err(DecodeError("unknown execution encoding"));
         }
-        let id = ExecId { partition: r.u16()?, uuid: Uuid(r.u128()?) };
+        let id = ExecId {
+            partition: r.u16()?,
+            uuid: Uuid(r.u128()?),
+        };
         let lane = r.string()?.into_boxed_str();
         let namespace = r.bytes()?.into_boxed_slice();
         let kind = r.bytes()?.into_boxed_slice();
         let priority = r.u16()?;
         let payload = r.bytes()?;
-        let caps = CapSet::from_canonical(r.string()?).map_err(|_| DecodeError("bad capability set"))?;
+        let caps =
+            CapSet::from_canonical(r.string()?).map_err(|_| DecodeError("bad capability set"))?;
         let retry = match r.u8()? {
             0 => None,
             1 => {
@@ -512,7 +550,10 @@ impl Execution {
                     },
                     _ => return Err(DecodeError("unknown backoff kind")),
                 };
-                Some(RetryPolicy { max_retries, backoff })
+                Some(RetryPolicy {
+                    max_retries,
+                    backoff,
+                })
             }
             _ => return Err(DecodeError("bad retry flag")),
         };
@@ -611,10 +652,19 @@ impl Execution {
             + self.spec.kind.len()
             + self.spec.payload.capacity()
             + self.spec.caps.as_str().len()
-            + self.spec.tags.iter().map(|(k, v)| k.len() + v.len() + 32).sum::<usize>()
+            + self
+                .spec
+                .tags
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 32)
+                .sum::<usize>()
             + self.result.as_ref().map_or(0, |r| r.capacity())
             + self.attempts.capacity() * std::mem::size_of::<Attempt>()
-            + self.attempts.iter().map(|a| a.worker_id.len() + a.worker_instance_id.len()).sum::<usize>()
+            + self
+                .attempts
+                .iter()
+                .map(|a| a.worker_id.len() + a.worker_instance_id.len())
+                .sum::<usize>()
     }
 }
 
@@ -631,11 +681,23 @@ mod tests {
             retry: Some(RetryPolicy::default()),
             ..Spec::default()
         };
-        Execution::new(ExecId { partition: 3, uuid: Uuid(77) }, spec, 1, now)
+        Execution::new(
+            ExecId {
+                partition: 3,
+                uuid: Uuid(77),
+            },
+            spec,
+            1,
+            now,
+        )
     }
 
     fn fence(g: &Grant) -> Fence {
-        Fence { lease_id: g.lease_id, lease_epoch: g.lease_epoch, attempt_id: g.attempt_id }
+        Fence {
+            lease_id: g.lease_id,
+            lease_epoch: g.lease_epoch,
+            attempt_id: g.attempt_id,
+        }
     }
 
     #[test]
@@ -646,15 +708,32 @@ mod tests {
         assert_eq!(g.lease_epoch, 1);
         assert_eq!(g.attempt_index, 0);
         assert_eq!(g.attempt_type, AttemptType::Initial);
-        assert_eq!(e.claim(b"w", b"i", 100, Uuid(1), Uuid(2), 1000), Err(ClaimError::NotLeaseable));
+        assert_eq!(
+            e.claim(b"w", b"i", 100, Uuid(1), Uuid(2), 1000),
+            Err(ClaimError::NotLeaseable)
+        );
         let f = fence(&g);
         assert_eq!(e.renew(&f, 100, 1050), Ok(1150));
-        let stale = Fence { lease_epoch: 2, ..f };
-        assert_eq!(e.complete(&stale, None, 1060), Err((LeaseError::Stale, false)));
+        let stale = Fence {
+            lease_epoch: 2,
+            ..f
+        };
+        assert_eq!(
+            e.complete(&stale, None, 1060),
+            Err((LeaseError::Stale, false))
+        );
         e.complete(&f, Some(b"r".to_vec()), 1070).unwrap();
         assert_eq!(e.public, PublicState::Completed);
         match e.complete(&f, None, 1080) {
-            Err((LeaseError::NotActive { terminal, lease_epoch, attempt_id, .. }, false)) => {
+            Err((
+                LeaseError::NotActive {
+                    terminal,
+                    lease_epoch,
+                    attempt_id,
+                    ..
+                },
+                false,
+            )) => {
                 assert_eq!(terminal, TerminalOutcome::Success);
                 assert_eq!(lease_epoch, 1);
                 assert_eq!(attempt_id, Some(Uuid(2)));
@@ -667,19 +746,49 @@ mod tests {
     fn expired_lease_is_marked_once() {
         let mut e = exec(0);
         let g = e.claim(b"w", b"i", 10, Uuid(1), Uuid(2), 0).unwrap();
-        assert_eq!(e.renew(&fence(&g), 10, 10), Err((LeaseError::Expired, true)));
+        assert_eq!(
+            e.renew(&fence(&g), 10, 10),
+            Err((LeaseError::Expired, true))
+        );
         assert_eq!(e.ownership, OwnershipState::LeaseExpiredReclaimable);
-        assert_eq!(e.renew(&fence(&g), 10, 11), Err((LeaseError::Expired, false)));
+        assert_eq!(
+            e.renew(&fence(&g), 10, 11),
+            Err((LeaseError::Expired, false))
+        );
     }
 
     #[test]
     fn delayed_submit() {
-        let spec = Spec { lane: "l".into(), delay_until: Some(500), ..Spec::default() };
-        let e = Execution::new(ExecId { partition: 0, uuid: Uuid(1) }, spec, 0, 100);
+        let spec = Spec {
+            lane: "l".into(),
+            delay_until: Some(500),
+            ..Spec::default()
+        };
+        let e = Execution::new(
+            ExecId {
+                partition: 0,
+                uuid: Uuid(1),
+            },
+            spec,
+            0,
+            100,
+        );
         assert_eq!(e.public, PublicState::Delayed);
         assert!(!e.is_eligible());
-        let spec = Spec { lane: "l".into(), delay_until: Some(50), ..Spec::default() };
-        let e = Execution::new(ExecId { partition: 0, uuid: Uuid(1) }, spec, 0, 100);
+        let spec = Spec {
+            lane: "l".into(),
+            delay_until: Some(50),
+            ..Spec::default()
+        };
+        let e = Execution::new(
+            ExecId {
+                partition: 0,
+                uuid: Uuid(1),
+            },
+            spec,
+            0,
+            100,
+        );
         assert!(e.is_eligible());
         assert_eq!(e.spec.delay_until, None);
     }

@@ -18,9 +18,12 @@ struct Heads {
     by_partition: HashMap<u16, QueueKey, RandomState>,
 }
 
+type ByCaps = HashMap<CapSet, Heads, RandomState>;
+type ByLane = HashMap<Box<str>, ByCaps, RandomState>;
+
 #[derive(Default)]
 pub struct ClaimHints {
-    dbs: HashMap<i32, HashMap<Box<str>, HashMap<CapSet, Heads, RandomState>, RandomState>, RandomState>,
+    dbs: HashMap<i32, ByLane, RandomState>,
 }
 
 /// The best candidate a claim should check first.
@@ -35,7 +38,14 @@ pub struct Candidate {
 impl ClaimHints {
     /// Records `head` as partition's current head for (db, lane, caps);
     /// `None` removes it.
-    pub fn set(&mut self, db: i32, lane: &str, caps: &CapSet, partition: u16, head: Option<QueueKey>) {
+    pub fn set(
+        &mut self,
+        db: i32,
+        lane: &str,
+        caps: &CapSet,
+        partition: u16,
+        head: Option<QueueKey>,
+    ) {
         let lanes = self.dbs.entry(db).or_default();
         if head.is_none() && !lanes.contains_key(lane) {
             return;
@@ -61,11 +71,18 @@ impl ClaimHints {
     }
 
     /// The best head over `lanes` whose capability set the worker satisfies.
-    pub fn best<'a>(&self, db: i32, lanes: impl Iterator<Item = &'a str>, worker: &CapSet) -> Option<Candidate> {
+    pub fn best<'a>(
+        &self,
+        db: i32,
+        lanes: impl Iterator<Item = &'a str>,
+        worker: &CapSet,
+    ) -> Option<Candidate> {
         let by_lane = self.dbs.get(&db)?;
         let mut best: Option<(QueueKey, u16, &str, &CapSet)> = None;
         for lane in lanes {
-            let Some((lane_key, by_caps)) = by_lane.get_key_value(lane) else { continue };
+            let Some((lane_key, by_caps)) = by_lane.get_key_value(lane) else {
+                continue;
+            };
             for (caps, heads) in by_caps {
                 if !caps.is_subset_of(worker) {
                     continue;
@@ -95,7 +112,11 @@ mod tests {
     use super::*;
 
     fn k(rank: u16, t: u64) -> QueueKey {
-        QueueKey { rank, created_at: t, seq: 0 }
+        QueueKey {
+            rank,
+            created_at: t,
+            seq: 0,
+        }
     }
 
     #[test]

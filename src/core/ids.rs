@@ -59,7 +59,10 @@ impl Uuid {
 
     pub fn write_to(&self, out: &mut String) {
         let h = format!("{:032x}", self.0);
-        for (i, part) in [(0, 8), (8, 12), (12, 16), (16, 20), (20, 32)].iter().enumerate() {
+        for (i, part) in [(0, 8), (8, 12), (12, 16), (16, 20), (20, 32)]
+            .iter()
+            .enumerate()
+        {
             if i > 0 {
                 out.push('-');
             }
@@ -99,7 +102,8 @@ fn parse_tag(s: &[u8]) -> Option<(u16, &[u8])> {
     let rest = s.strip_prefix(b"{fp:")?;
     let close = rest.iter().position(|&c| c == b'}')?;
     let digits = rest.get(..close)?;
-    if digits.is_empty() || digits.len() > 5 || (digits.len() > 1 && digits.first() == Some(&b'0')) {
+    if digits.is_empty() || digits.len() > 5 || (digits.len() > 1 && digits.first() == Some(&b'0'))
+    {
         return None;
     }
     let mut n: u32 = 0;
@@ -235,14 +239,21 @@ mod tests {
             b"",
             b"{fp:1",
         ] {
-            assert!(ExecId::parse(bad, 256).is_none(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                ExecId::parse(bad, 256).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
     #[test]
     fn submit_targets() {
         assert_eq!(SubmitTarget::parse(b"*", 256), Some(SubmitTarget::Auto));
-        assert_eq!(SubmitTarget::parse(b"{fp:3}", 256), Some(SubmitTarget::Partition(3)));
+        assert_eq!(
+            SubmitTarget::parse(b"{fp:3}", 256),
+            Some(SubmitTarget::Partition(3))
+        );
         assert_eq!(SubmitTarget::parse(b"{fp:300}", 256), None);
         assert!(matches!(
             SubmitTarget::parse(b"{fp:3}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182", 256),

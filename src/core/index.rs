@@ -48,7 +48,11 @@ pub struct PartitionIndex {
 
 impl PartitionIndex {
     pub fn new(partition: u16, partitions: u16) -> PartitionIndex {
-        PartitionIndex { partition, partitions, ..Default::default() }
+        PartitionIndex {
+            partition,
+            partitions,
+            ..Default::default()
+        }
     }
 
     pub fn take_seq(&mut self) -> u64 {
@@ -81,15 +85,21 @@ impl PartitionIndex {
     }
 
     pub fn dequeue(&mut self, e: &Execution) {
-        if let Some(by_caps) = self.lanes.get_mut(&e.spec.lane) {
-            if let Some(q) = by_caps.get_mut(&e.spec.caps) {
-                q.remove(&QueueKey::of(e));
+        self.remove_queued(&e.spec.lane, &e.spec.caps, &QueueKey::of(e));
+    }
+
+    /// Drops one queue entry (an orphan whose record is gone or not
+    /// eligible).
+    pub fn remove_queued(&mut self, lane: &str, caps: &CapSet, key: &QueueKey) {
+        if let Some(by_caps) = self.lanes.get_mut(lane) {
+            if let Some(q) = by_caps.get_mut(caps) {
+                q.remove(key);
                 if q.is_empty() {
-                    by_caps.remove(&e.spec.caps);
+                    by_caps.remove(caps);
                 }
             }
             if by_caps.is_empty() {
-                self.lanes.remove(&e.spec.lane);
+                self.lanes.remove(lane);
             }
         }
     }
@@ -105,14 +115,18 @@ impl PartitionIndex {
     /// Every (lane, caps, head) of this partition, for rebuilding claim hints.
     pub fn heads(&self) -> impl Iterator<Item = (&str, &CapSet, QueueKey)> {
         self.lanes.iter().flat_map(|(lane, by_caps)| {
-            by_caps
-                .iter()
-                .filter_map(move |(caps, q)| q.first_key_value().map(|(k, _)| (lane.as_ref(), caps, *k)))
+            by_caps.iter().filter_map(move |(caps, q)| {
+                q.first_key_value().map(|(k, _)| (lane.as_ref(), caps, *k))
+            })
         })
     }
 
     pub fn eligible_len(&self) -> usize {
-        self.lanes.values().flat_map(|m| m.values()).map(|q| q.len()).sum()
+        self.lanes
+            .values()
+            .flat_map(|m| m.values())
+            .map(|q| q.len())
+            .sum()
     }
 
     pub fn encode(&self, w: &mut Writer) {
@@ -161,10 +175,15 @@ impl PartitionIndex {
             let lane = r.string()?.into_boxed_str();
             let mut by_caps = BTreeMap::new();
             for _ in 0..r.count(8)? {
-                let caps = CapSet::from_canonical(r.string()?).map_err(|_| DecodeError("bad capability set"))?;
+                let caps = CapSet::from_canonical(r.string()?)
+                    .map_err(|_| DecodeError("bad capability set"))?;
                 let mut q = Queue::new();
                 for _ in 0..r.count(34)? {
-                    let k = QueueKey { rank: r.u16()?, created_at: r.u64()?, seq: r.u64()? };
+                    let k = QueueKey {
+                        rank: r.u16()?,
+                        created_at: r.u64()?,
+                        seq: r.u64()?,
+                    };
                     q.insert(k, Uuid(r.u128()?));
                 }
                 if !q.is_empty() {
@@ -209,7 +228,15 @@ mod tests {
             caps: CapSet::parse_required(caps.as_bytes()).unwrap(),
             ..Spec::default()
         };
-        Execution::new(ExecId { partition: 1, uuid: Uuid(uuid) }, spec, seq, now)
+        Execution::new(
+            ExecId {
+                partition: 1,
+                uuid: Uuid(uuid),
+            },
+            spec,
+            seq,
+            now,
+        )
     }
 
     #[test]

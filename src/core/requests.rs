@@ -1,7 +1,9 @@
 //! Parsed command requests. Parsing is pure and total: a request either
 //! parses into a value the core can apply, or yields the error reply.
 
-use crate::core::args::{describe, keyword, parse_i64, parse_milli, parse_u64, Args, CmdError, CmdResult};
+use crate::core::args::{
+    describe, keyword, parse_i64, parse_milli, parse_u64, Args, CmdError, CmdResult,
+};
 use crate::core::caps::CapSet;
 use crate::core::execution::{Backoff, Fence, RetryPolicy, Spec, PRIORITY_MAX};
 use crate::core::ids::{ExecId, SubmitTarget, Uuid};
@@ -33,7 +35,10 @@ pub enum Origin {
 }
 
 fn check_lane(lane: &[u8]) -> CmdResult<Box<str>> {
-    if lane.is_empty() || lane.len() > LANE_MAX_BYTES || !lane.iter().all(|b| (0x20..=0x7e).contains(b)) {
+    if lane.is_empty()
+        || lane.len() > LANE_MAX_BYTES
+        || !lane.iter().all(|b| (0x20..=0x7e).contains(b))
+    {
         return Err(CmdError::syntax(format!(
             "lane must be 1 to {LANE_MAX_BYTES} printable ASCII bytes"
         )));
@@ -43,7 +48,9 @@ fn check_lane(lane: &[u8]) -> CmdResult<Box<str>> {
 
 fn check_name(v: &[u8], what: &str) -> CmdResult<Box<[u8]>> {
     if v.len() > NAME_MAX_BYTES {
-        return Err(CmdError::syntax(format!("{what} is longer than {NAME_MAX_BYTES} bytes")));
+        return Err(CmdError::syntax(format!(
+            "{what} is longer than {NAME_MAX_BYTES} bytes"
+        )));
     }
     Ok(v.into())
 }
@@ -108,7 +115,12 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
             limits.max_payload_bytes
         )));
     }
-    let mut spec = Spec { lane, payload: payload.to_vec(), namespace: Box::from(&b"default"[..]), ..Spec::default() };
+    let mut spec = Spec {
+        lane,
+        payload: payload.to_vec(),
+        namespace: Box::from(&b"default"[..]),
+        ..Spec::default()
+    };
     let mut ttl = None;
     let mut at = None;
     let mut max_retries: Option<u32> = None;
@@ -126,21 +138,31 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
             Some("DELAY_UNTIL") => spec.delay_until = Some(a.next_u64("DELAY_UNTIL", TIME_MAX_MS)?),
             Some("DEADLINE") => spec.deadline_at = Some(a.next_u64("DEADLINE", TIME_MAX_MS)?),
             Some("CAPS") => {
-                spec.caps = CapSet::parse_required(a.next("CAPS")?)
-                    .map_err(|e| CmdError::new("INVALID_CAPABILITIES", format!("required:{}", e.detail())))?
+                spec.caps = CapSet::parse_required(a.next("CAPS")?).map_err(|e| {
+                    CmdError::new("INVALID_CAPABILITIES", format!("required:{}", e.detail()))
+                })?
             }
             Some("MAX_RETRIES") => {
-                max_retries = Some(u32::try_from(a.next_u64("MAX_RETRIES", MAX_RETRIES_MAX)?).unwrap_or(0))
+                max_retries =
+                    Some(u32::try_from(a.next_u64("MAX_RETRIES", MAX_RETRIES_MAX)?).unwrap_or(0))
             }
             Some("BACKOFF") => {
                 backoff = Some(match keyword(a.next("BACKOFF kind")?).as_deref() {
-                    Some("FIXED") => Backoff::Fixed { delay_ms: a.next_u64("BACKOFF FIXED delay", TTL_MAX_MS)? },
+                    Some("FIXED") => Backoff::Fixed {
+                        delay_ms: a.next_u64("BACKOFF FIXED delay", TTL_MAX_MS)?,
+                    },
                     Some("EXPONENTIAL") => {
                         let initial_ms = a.next_u64("BACKOFF initial", TTL_MAX_MS)?;
                         let max_ms = a.next_u64("BACKOFF max", TTL_MAX_MS)?;
-                        let m = parse_milli(a.next("BACKOFF multiplier")?, "BACKOFF multiplier", 100_000)?;
+                        let m = parse_milli(
+                            a.next("BACKOFF multiplier")?,
+                            "BACKOFF multiplier",
+                            100_000,
+                        )?;
                         if m < 1000 || max_ms < initial_ms {
-                            return Err(CmdError::syntax("BACKOFF EXPONENTIAL needs multiplier >= 1 and max >= initial"));
+                            return Err(CmdError::syntax(
+                                "BACKOFF EXPONENTIAL needs multiplier >= 1 and max >= initial",
+                            ));
                         }
                         Backoff::Exponential {
                             initial_ms,
@@ -157,7 +179,9 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
                 let k = a.next("TAG key")?;
                 let v = a.next("TAG value")?;
                 if k.is_empty() || k.len() > NAME_MAX_BYTES || v.len() > TAG_VALUE_MAX_BYTES {
-                    return Err(CmdError::syntax("TAG key must be 1 to 256 bytes and value at most 4096 bytes"));
+                    return Err(CmdError::syntax(
+                        "TAG key must be 1 to 256 bytes and value at most 4096 bytes",
+                    ));
                 }
                 if let Some(slot) = spec.tags.iter_mut().find(|(ek, _)| ek.as_ref() == k) {
                     slot.1 = v.into();
@@ -195,11 +219,18 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
         if let Backoff::Exponential { jitter: j, .. } = &mut r.backoff {
             *j = jitter;
         } else if jitter {
-            return Err(CmdError::syntax("JITTER applies to EXPONENTIAL backoff only"));
+            return Err(CmdError::syntax(
+                "JITTER applies to EXPONENTIAL backoff only",
+            ));
         }
         spec.retry = Some(r);
     }
-    Ok(Submit { target, spec, idempotency_ttl_ms: ttl, at })
+    Ok(Submit {
+        target,
+        spec,
+        idempotency_ttl_ms: ttl,
+        at,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,8 +272,9 @@ pub fn parse_claim(args: &[&[u8]], limits: &Limits) -> CmdResult<Claim> {
         a.next("option")?;
         match keyword(opt).as_deref() {
             Some("CAPS") => {
-                c.caps = CapSet::parse_worker(a.next("CAPS")?)
-                    .map_err(|e| CmdError::new("INVALID_CAPABILITIES", format!("worker:{}", e.detail())))?
+                c.caps = CapSet::parse_worker(a.next("CAPS")?).map_err(|e| {
+                    CmdError::new("INVALID_CAPABILITIES", format!("worker:{}", e.detail()))
+                })?
             }
             Some("LEASE") => c.lease_ms = parse_lease(a.next("LEASE")?)?,
             Some("BLOCK") => c.block_ms = Some(a.next_u64("BLOCK", TIME_MAX_MS)?),
@@ -264,7 +296,11 @@ pub fn parse_fence(a: &mut Args) -> CmdResult<Fence> {
     let lease_id = parse_uuid(a.next("lease id")?, "lease id")?;
     let lease_epoch = a.next_u64("lease epoch", u64::MAX)?;
     let attempt_id = parse_uuid(a.next("attempt id")?, "attempt id")?;
-    Ok(Fence { lease_id, lease_epoch, attempt_id })
+    Ok(Fence {
+        lease_id,
+        lease_epoch,
+        attempt_id,
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -280,7 +316,12 @@ pub fn parse_renew(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult
     let mut a = Args::new(args);
     let id = parse_exec_id(a.next("execution id")?, limits)?;
     let fence = parse_fence(&mut a)?;
-    let mut r = Renew { id, fence, lease_ms: limits.default_lease_ms, at: None };
+    let mut r = Renew {
+        id,
+        fence,
+        lease_ms: limits.default_lease_ms,
+        at: None,
+    };
     while let Some(opt) = a.peek() {
         a.next("option")?;
         match keyword(opt).as_deref() {
@@ -305,14 +346,21 @@ pub fn parse_complete(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdRes
     let mut a = Args::new(args);
     let id = parse_exec_id(a.next("execution id")?, limits)?;
     let fence = parse_fence(&mut a)?;
-    let mut c = Complete { id, fence, result: None, at: None };
+    let mut c = Complete {
+        id,
+        fence,
+        result: None,
+        at: None,
+    };
     while let Some(opt) = a.peek() {
         a.next("option")?;
         match keyword(opt).as_deref() {
             Some("RESULT") => {
                 let r = a.next("RESULT")?;
                 if r.len() > limits.max_payload_bytes {
-                    return Err(CmdError::syntax("result is larger than flowfabric.max-payload-bytes"));
+                    return Err(CmdError::syntax(
+                        "result is larger than flowfabric.max-payload-bytes",
+                    ));
                 }
                 c.result = Some(r.to_vec());
             }
@@ -371,7 +419,11 @@ impl Acquire {
 mod tests {
     use super::*;
 
-    const L: Limits = Limits { partitions: 256, max_payload_bytes: 1024, default_lease_ms: 30_000 };
+    const L: Limits = Limits {
+        partitions: 256,
+        max_payload_bytes: 1024,
+        default_lease_ms: 30_000,
+    };
 
     fn split(s: &str) -> Vec<&[u8]> {
         s.split(' ').map(|x| x.as_bytes()).collect()
@@ -392,9 +444,20 @@ mod tests {
         assert_eq!(r.max_retries, 5);
         assert_eq!(
             r.backoff,
-            Backoff::Exponential { initial_ms: 10, max_ms: 100, multiplier_milli: 1500, jitter: true }
+            Backoff::Exponential {
+                initial_ms: 10,
+                max_ms: 100,
+                multiplier_milli: 1500,
+                jitter: true
+            }
         );
-        assert_eq!(parse_submit(&split("* q p PRIORITY -5"), &L, Origin::Client).unwrap().spec.priority, 0);
+        assert_eq!(
+            parse_submit(&split("* q p PRIORITY -5"), &L, Origin::Client)
+                .unwrap()
+                .spec
+                .priority,
+            0
+        );
     }
 
     #[test]
@@ -416,7 +479,10 @@ mod tests {
             "* q p BACKOFF FIXED 10 JITTER",
             "* q p BACKOFF EXPONENTIAL 10 5 2",
         ] {
-            assert!(parse_submit(&split(bad), &L, Origin::Client).is_err(), "{bad}");
+            assert!(
+                parse_submit(&split(bad), &L, Origin::Client).is_err(),
+                "{bad}"
+            );
         }
         assert!(parse_submit(&split("* q p AT 5"), &L, Origin::Replicated).is_ok());
         let big = vec![b'x'; 1025];
@@ -430,11 +496,20 @@ mod tests {
         let c = parse_claim(&split("w i 2 a b CAPS gpu LEASE 100 BLOCK 0"), &L).unwrap();
         assert_eq!(c.lanes.len(), 2);
         assert_eq!(c.block_ms, Some(0));
-        for bad in ["w i 0", "w i 2 a", "w i 1 a LEASE 0", "w i 1 a BLOCK -1", "w i 65 a"] {
+        for bad in [
+            "w i 0",
+            "w i 2 a",
+            "w i 1 a LEASE 0",
+            "w i 1 a BLOCK -1",
+            "w i 65 a",
+        ] {
             assert!(parse_claim(&split(bad), &L).is_err(), "{bad}");
         }
         let a = Acquire {
-            id: ExecId { partition: 3, uuid: Uuid(5) },
+            id: ExecId {
+                partition: 3,
+                uuid: Uuid(5),
+            },
             worker_id: b"w"[..].into(),
             worker_instance_id: b"i"[..].into(),
             lease_ms: 10,

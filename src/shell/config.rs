@@ -1,0 +1,27 @@
+//! Module configuration (`flowfabric.*`), declared in valkey.conf.example.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::core::requests::Limits;
+
+/// Number of flow partitions. Immutable after load: data is laid out by it,
+/// and each partition index records the count it was created under.
+pub static PARTITIONS: AtomicI64 = AtomicI64::new(256);
+/// Lease length when a claim or renew names none.
+pub static LEASE_MS: AtomicI64 = AtomicI64::new(30_000);
+/// Largest payload or result accepted.
+pub static MAX_PAYLOAD_BYTES: AtomicI64 = AtomicI64::new(16 * 1024 * 1024);
+
+pub fn partitions() -> u16 {
+    u16::try_from(PARTITIONS.load(Ordering::Relaxed))
+        .unwrap_or(256)
+        .max(1)
+}
+
+pub fn limits() -> Limits {
+    Limits {
+        partitions: partitions(),
+        max_payload_bytes: usize::try_from(MAX_PAYLOAD_BYTES.load(Ordering::Relaxed)).unwrap_or(0),
+        default_lease_ms: u64::try_from(LEASE_MS.load(Ordering::Relaxed)).unwrap_or(30_000),
+    }
+}

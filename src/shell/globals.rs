@@ -1,0 +1,76 @@
+//! Process-wide state of the module. Valkey runs commands on one thread;
+//! the mutexes are uncontended and only make the statics sound.
+
+use std::sync::{Mutex, MutexGuard};
+
+use redis_module::raw;
+
+use crate::core::hints::ClaimHints;
+use crate::core::ids::{index_key, Minter};
+
+static HINTS: Mutex<Option<ClaimHints>> = Mutex::new(None);
+static MINTER: Mutex<Option<Minter>> = Mutex::new(None);
+
+/// Runs `f` with the node's claim hints.
+pub fn with_hints<R>(f: impl FnOnce(&mut ClaimHints) -> R) -> R {
+    let mut g: MutexGuard<Option<ClaimHints>> = HINTS.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(ClaimHints::default))
+}
+
+/// Runs `f` with the id minter, seeding it on first use.
+pub fn with_minter<R>(f: impl FnOnce(&mut Minter) -> R) -> R {
+    let mut g = MINTER.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(|| Minter::new(seed())))
+}
+
+fn seed() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let from_os = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let pid = u64::from(std::process::id());
+    if from_os {
+        u64::from_le_bytes(b) ^ t
+    } else {
+        t ^ (pid << 32)
+    }
+}
+
+/// Wall clock in ms as the server sees it.
+pub fn now_ms() -> u64 {
+    let ms = unsafe { raw::RedisModule_Milliseconds.map_or(0, |f| f()) };
+    u64::try_from(ms).unwrap_or(0)
+}
+
+/// The partition index keys, created once, that blocked claims wait on.
+pub struct ReadyKeys(pub Vec<*mut raw::RedisModuleString>);
+unsafe impl Send for ReadyKeys {}
+
+static READY_KEYS: Mutex<Option<ReadyKeys>> = Mutex::new(None);
+
+pub fn init_ready_keys(partitions: u16) {
+    let mut keys = Vec::with_capacity(partitions as usize);
+    for p in 0..partitions {
+        let k = index_key(p);
+        let s = unsafe {
+            raw::RedisModule_CreateString.map_or(std::ptr::null_mut(), |f| {
+                f(std::ptr::null_mut(), k.as_ptr().cast(), k.len())
+            })
+        };
+        keys.push(s);
+    }
+    *READY_KEYS.lock().unwrap_or_else(|p| p.into_inner()) = Some(ReadyKeys(keys));
+}
+
+pub fn with_ready_keys<R>(f: impl FnOnce(&mut [*mut raw::RedisModuleString]) -> R) -> R {
+    let mut g = READY_KEYS.lock().unwrap_or_else(|p| p.into_inner());
+    match g.as_mut() {
+        Some(k) => f(&mut k.0),
+        None => f(&mut []),
+    }
+}

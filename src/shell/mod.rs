@@ -1,0 +1,10 @@
+//! The thin shell: command handlers, data type callbacks, registration.
+pub mod blocking;
+pub mod config;
+pub mod describe;
+pub mod globals;
+pub mod handlers;
+pub mod keys;
+pub mod registry;
+pub mod reply;
+pub mod types;

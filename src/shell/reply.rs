@@ -1,0 +1,67 @@
+//! Replies written straight to the client buffer, without building an
+//! intermediate value. Client bytes always go out as bulk strings.
+
+use std::os::raw::c_long;
+
+use redis_module::raw;
+
+pub struct Reply(pub *mut raw::RedisModuleCtx);
+
+impl Reply {
+    pub fn array(&self, n: usize) {
+        raw::reply_with_array(self.0, c_long::try_from(n).unwrap_or(0));
+    }
+    pub fn bulk(&self, b: &[u8]) {
+        raw::reply_with_string_buffer(self.0, b.as_ptr().cast(), b.len());
+    }
+    pub fn int(&self, v: i64) {
+        raw::reply_with_long_long(self.0, v);
+    }
+    pub fn uint(&self, v: u64) {
+        self.int(i64::try_from(v).unwrap_or(i64::MAX));
+    }
+    pub fn null(&self) {
+        raw::reply_with_null(self.0);
+    }
+    pub fn ok(&self) {
+        raw::reply_with_simple_string(self.0, c"OK".as_ptr());
+    }
+    pub fn opt_uint(&self, v: Option<u64>) {
+        match v {
+            Some(v) => self.uint(v),
+            None => self.null(),
+        }
+    }
+}
+
+/// Field/value pairs replied as a flat array (like HGETALL), so RESP2 and
+/// RESP3 clients read them the same way.
+pub struct Pairs<'a> {
+    r: &'a Reply,
+}
+
+impl<'a> Pairs<'a> {
+    pub fn start(r: &'a Reply, n: usize) -> Pairs<'a> {
+        r.array(n * 2);
+        Pairs { r }
+    }
+    pub fn bulk(&self, k: &str, v: &[u8]) -> &Self {
+        self.r.bulk(k.as_bytes());
+        self.r.bulk(v);
+        self
+    }
+    pub fn uint(&self, k: &str, v: u64) -> &Self {
+        self.r.bulk(k.as_bytes());
+        self.r.uint(v);
+        self
+    }
+    pub fn opt_uint(&self, k: &str, v: Option<u64>) -> &Self {
+        self.r.bulk(k.as_bytes());
+        self.r.opt_uint(v);
+        self
+    }
+    pub fn key(&self, k: &str) -> &Reply {
+        self.r.bulk(k.as_bytes());
+        self.r
+    }
+}
