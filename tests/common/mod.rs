@@ -1,0 +1,350 @@
+//! Test harness: a real valkey-server with the module loaded, on a free
+//! loopback port, in a fresh directory, killed when dropped.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn valkey_server() -> String {
+    if let Ok(v) = std::env::var("VALKEY_SERVER") {
+        return v;
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/valkey-server-path");
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_string())
+        .expect("run scripts/test (or scripts/setup) so a valkey-server is found")
+}
+
+pub fn module_path() -> String {
+    std::env::var("FF_MODULE").unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/release/libflowfabric.so")
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+pub fn free_port() -> u16 {
+    // Bind port 0 and release it; retried by the caller if it races.
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+static DIR_SEQ: AtomicU32 = AtomicU32::new(0);
+
+pub fn fresh_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "ff-test-{}-{}-{}",
+        tag,
+        std::process::id(),
+        DIR_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub struct Server {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    extra: Vec<String>,
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> Server {
+        Self::start_in(fresh_dir("srv"), extra)
+    }
+
+    pub fn start_in(dir: PathBuf, extra: &[&str]) -> Server {
+        let mut s = Server {
+            port: 0,
+            dir,
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        for _ in 0..5 {
+            let port = if self.port == 0 {
+                free_port()
+            } else {
+                self.port
+            };
+            let mut cmd = Command::new(valkey_server());
+            cmd.arg("--port")
+                .arg(port.to_string())
+                .arg("--bind")
+                .arg("127.0.0.1")
+                .arg("--dir")
+                .arg(&self.dir)
+                .arg("--save")
+                .arg("")
+                .arg("--enable-debug-command")
+                .arg("yes")
+                .arg("--logfile")
+                .arg("valkey.log")
+                .arg("--loadmodule")
+                .arg(module_path());
+            for a in &self.extra {
+                cmd.arg(a);
+            }
+            let child = cmd
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn valkey-server");
+            self.child = Some(child);
+            self.port = port;
+            if self.wait_ready(Duration::from_secs(10)) {
+                return;
+            }
+            self.kill();
+            self.port = 0;
+        }
+        panic!("valkey-server did not start; log: {}", self.log());
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> bool {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return false;
+                }
+            }
+            if let Ok(mut c) = self.try_conn() {
+                let loading: Result<String, _> = redis::cmd("PING").query(&mut c);
+                if loading.is_ok() {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn try_conn(&self) -> redis::RedisResult<redis::Connection> {
+        let c = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))?;
+        c.get_connection_with_timeout(Duration::from_millis(500))
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        self.try_conn().expect("connect")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("valkey.log")).unwrap_or_default()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the server cleanly (SHUTDOWN with the given mode) and waits.
+    pub fn shutdown(&mut self, mode: &str) {
+        if let Ok(mut c) = self.try_conn() {
+            let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").arg(mode).query(&mut c);
+        }
+        if let Some(mut c) = self.child.take() {
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same port and directory.
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
+    /// Waits for the process to exit by itself; returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            if let Ok(Some(s)) = c.try_wait() {
+                self.child = None;
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Starts a server expected to fail while loading; returns it unstarted-checked.
+    pub fn spawn_raw(dir: PathBuf, extra: &[&str]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(valkey_server());
+        cmd.arg("--port")
+            .arg(port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(&dir);
+        cmd.arg("--logfile")
+            .arg("valkey.log")
+            .arg("--loadmodule")
+            .arg(module_path());
+        for a in extra {
+            cmd.arg(a);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        Server {
+            port,
+            dir,
+            child: Some(child),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A claim reply as a map from field to value.
+pub type Fields = std::collections::HashMap<String, redis::Value>;
+
+pub fn pairs(v: redis::Value) -> Fields {
+    let redis::Value::Array(items) = v else {
+        panic!("expected array, got {v:?}")
+    };
+    let mut m = Fields::new();
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        let k: String = redis::from_redis_value(&k).unwrap();
+        m.insert(k, v);
+    }
+    m
+}
+
+pub fn s(f: &Fields, k: &str) -> String {
+    match f.get(k) {
+        Some(redis::Value::Nil) | None => String::new(),
+        Some(v) => redis::from_redis_value(v).unwrap_or_else(|_| panic!("field {k}: {v:?}")),
+    }
+}
+
+pub fn n(f: &Fields, k: &str) -> i64 {
+    redis::from_redis_value(f.get(k).unwrap_or_else(|| panic!("missing {k}"))).unwrap()
+}
+
+pub struct Job {
+    pub id: String,
+    pub lease_id: String,
+    pub epoch: i64,
+    pub attempt_id: String,
+    pub payload: Vec<u8>,
+    pub fields: Fields,
+}
+
+pub fn claim(
+    c: &mut redis::Connection,
+    worker: &str,
+    lanes: &[&str],
+    extra: &[&str],
+) -> Option<Job> {
+    let mut cmd = redis::cmd("FF.CLAIM");
+    cmd.arg(worker).arg(format!("{worker}-i")).arg(lanes.len());
+    for l in lanes {
+        cmd.arg(*l);
+    }
+    for e in extra {
+        cmd.arg(*e);
+    }
+    let v: redis::Value = cmd.query(c).unwrap();
+    if v == redis::Value::Nil {
+        return None;
+    }
+    let f = pairs(v);
+    Some(Job {
+        id: s(&f, "execution_id"),
+        lease_id: s(&f, "lease_id"),
+        epoch: n(&f, "lease_epoch"),
+        attempt_id: s(&f, "attempt_id"),
+        payload: redis::from_redis_value(f.get("payload").unwrap()).unwrap(),
+        fields: f,
+    })
+}
+
+pub fn submit(c: &mut redis::Connection, lane: &str, payload: &str, extra: &[&str]) -> String {
+    let mut cmd = redis::cmd("FF.SUBMIT");
+    cmd.arg("*").arg(lane).arg(payload);
+    for e in extra {
+        cmd.arg(*e);
+    }
+    cmd.query(c).unwrap()
+}
+
+pub fn complete(
+    c: &mut redis::Connection,
+    j: &Job,
+    result: Option<&str>,
+) -> redis::RedisResult<String> {
+    let mut cmd = redis::cmd("FF.COMPLETE");
+    cmd.arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id);
+    if let Some(r) = result {
+        cmd.arg("RESULT").arg(r);
+    }
+    cmd.query(c)
+}
+
+pub fn get(c: &mut redis::Connection, id: &str) -> Fields {
+    pairs(redis::cmd("FF.GET").arg(id).query(c).unwrap())
+}
+
+pub fn err_code(r: redis::RedisResult<redis::Value>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => {
+            let code = e.code().unwrap_or("").to_string();
+            if code.is_empty() {
+                e.to_string()
+            } else {
+                code
+            }
+        }
+    }
+}
+
+pub fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
+}
