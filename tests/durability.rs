@@ -1,0 +1,213 @@
+//! Replication and persistence reproduce state exactly: a replica's digest
+//! matches its primary's; AOF, RDB and a rewritten AOF bring every
+//! execution back; a corrupt RDB fails the load cleanly.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A mixed workload touching every write path; returns all execution ids.
+fn workload(srv: &Server, tag: &str) -> Vec<String> {
+    let mut c = srv.conn();
+    let mut ids = Vec::new();
+    let far = 4_000_000_000_000u64.to_string();
+    for i in 0..40 {
+        let prio = (i % 7).to_string();
+        let idem = format!("{tag}-idem-{}", i % 5);
+        let mut extra: Vec<&str> = vec!["PRIORITY", &prio, "TAG", "app.k", "v"];
+        if i % 4 == 0 {
+            extra.extend(["IDEMPOTENCY", &idem, "600000"]);
+        }
+        if i % 9 == 0 {
+            extra.extend(["DELAY_UNTIL", &far]);
+        }
+        if i % 6 == 0 {
+            extra.extend(["CAPS", "gpu", "MAX_RETRIES", "2", "BACKOFF", "FIXED", "100"]);
+        }
+        ids.push(submit(&mut c, if i % 2 == 0 { "a" } else { "b" }, &format!("payload-{i}"), &extra));
+    }
+    // A blocked claimer served by a submit (the reply-callback path).
+    let port = srv.port;
+    let waiter = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        claim(&mut c, "blocked", &["late"], &["BLOCK", "5000"]).map(|j| j.id)
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let late = submit(&mut c, "late", "late", &[]);
+    assert_eq!(waiter.join().unwrap(), Some(late.clone()));
+    ids.push(late);
+    let mut jobs = Vec::new();
+    while let Some(j) = claim(&mut c, "w", &["a", "b"], &["CAPS", "gpu", "LEASE", "60000"]) {
+        jobs.push(j);
+        if jobs.len() == 25 {
+            break;
+        }
+    }
+    for (i, j) in jobs.iter().enumerate() {
+        match i % 3 {
+            0 => {
+                complete(&mut c, j, Some(&format!("result-{i}"))).unwrap();
+            }
+            1 => {
+                let _: i64 = redis::cmd("FF.RENEW")
+                    .arg(&j.id)
+                    .arg(&j.lease_id)
+                    .arg(j.epoch)
+                    .arg(&j.attempt_id)
+                    .query(&mut c)
+                    .unwrap();
+            }
+            _ => {}
+        }
+    }
+    // An expired lease marked by a late complete (error reply, state change).
+    let j = claim(&mut c, "slow", &["a", "b"], &["LEASE", "10"]).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    assert!(complete(&mut c, &j, None).is_err());
+    ids.dedup();
+    ids
+}
+
+fn snapshot(c: &mut redis::Connection, ids: &[String]) -> Vec<Fields> {
+    ids.iter().map(|id| get(c, id)).collect()
+}
+
+fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(15) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn info(c: &mut redis::Connection, section: &str) -> String {
+    redis::cmd("INFO").arg(section).query(c).unwrap()
+}
+
+#[test]
+fn replica_digest_matches_primary() {
+    let primary = Server::start(&[]);
+    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.conn();
+    wait_for(|| info(&mut r, "replication").contains("master_link_status:up"), "replica link");
+    let ids = workload(&primary, "rep");
+    let mut p = primary.conn();
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    wait_for(|| digest(&mut p) == digest(&mut r), "replica digest to match");
+    assert_eq!(snapshot(&mut p, &ids), snapshot(&mut r, &ids));
+
+    // Promoted, the replica serves the remaining work: its claim hints were
+    // kept up to date by the replicated commands.
+    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut r).unwrap();
+    let mut left_on_primary = 0;
+    while claim(&mut p, "x", &["a", "b"], &[]).is_some() {
+        left_on_primary += 1;
+    }
+    assert!(left_on_primary > 0);
+    let mut left_on_replica = 0;
+    while claim(&mut r, "x", &["a", "b"], &[]).is_some() {
+        left_on_replica += 1;
+    }
+    assert_eq!(left_on_primary, left_on_replica);
+}
+
+#[test]
+fn aof_restart_restores_everything() {
+    let mut srv = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let ids = workload(&srv, "aof");
+    let mut c = srv.conn();
+    let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
+    drop(c);
+    srv.kill();
+    srv.restart();
+    let mut c = srv.conn();
+    assert_eq!(digest(&mut c), d);
+    assert_eq!(snapshot(&mut c, &ids), snap);
+    assert!(claim(&mut c, "after", &["a", "b"], &[]).is_some(), "claims work after replay");
+}
+
+#[test]
+fn rdb_restart_restores_everything() {
+    let mut srv = Server::start(&[]);
+    let ids = workload(&srv, "rdb");
+    let mut c = srv.conn();
+    let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    drop(c);
+    srv.kill();
+    srv.restart();
+    let mut c = srv.conn();
+    assert_eq!(digest(&mut c), d);
+    assert_eq!(snapshot(&mut c, &ids), snap);
+    assert!(claim(&mut c, "after", &["a", "b"], &[]).is_some(), "claims work after load");
+    // DEBUG RELOAD round-trips through RDB in place.
+    let d2 = digest(&mut c);
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
+    assert_eq!(digest(&mut c), d2);
+}
+
+#[test]
+fn rewritten_aof_restores_everything() {
+    let mut srv = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut ids = workload(&srv, "rw1");
+    let mut c = srv.conn();
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    wait_for(
+        || {
+            let i = info(&mut c, "persistence");
+            i.contains("aof_rewrite_in_progress:0") && i.contains("aof_rewrite_scheduled:0")
+        },
+        "AOF rewrite",
+    );
+    ids.extend(workload(&srv, "rw2"));
+    let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
+    drop(c);
+    srv.kill();
+    srv.restart();
+    let mut c = srv.conn();
+    assert_eq!(digest(&mut c), d);
+    assert_eq!(snapshot(&mut c, &ids), snap);
+}
+
+#[test]
+fn corrupt_rdb_fails_the_load_cleanly() {
+    let mut srv = Server::start(&["--rdbcompression", "no", "--rdbchecksum", "no"]);
+    let mut c = srv.conn();
+    submit(&mut c, "corruptlane", "x", &[]);
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    drop(c);
+    srv.kill();
+    let path = srv.dir.join("dump.rdb");
+    let mut rdb = std::fs::read(&path).unwrap();
+    let needle = b"\x0b\x00\x00\x00corruptlane";
+    let pos = rdb.windows(needle.len()).position(|w| w == needle).expect("record in RDB");
+    rdb[pos..pos + 4].copy_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    std::fs::write(&path, rdb).unwrap();
+    let mut bad = Server::spawn_raw(srv.dir.clone(), &["--rdbchecksum", "no"]);
+    let status = bad.wait_exit(Duration::from_secs(10)).expect("server exits on a corrupt RDB");
+    // Valkey refuses to start; its RDB checker then exits (with 0, as it
+    // cannot judge module data). What matters: an exit, not a crash, and
+    // the module's message in the log.
+    assert!(status.code().is_some(), "exited, not killed by a signal: {status:?}");
+    let log = bad.log();
+    assert!(log.contains("flowfabric: corrupt partition index in RDB: truncated record"), "{log}");
+    assert!(!log.contains("Ready to accept connections tcp") || log.matches("Ready to accept").count() == 1, "{log}");
+}
+
+#[test]
+fn partition_count_change_is_refused() {
+    let mut srv = Server::start(&[]);
+    let mut c = srv.conn();
+    submit(&mut c, "q", "x", &[]);
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    drop(c);
+    srv.kill();
+    let mut other = Server::spawn_raw(srv.dir.clone(), &["--flowfabric.partitions", "64"]);
+    let status = other.wait_exit(Duration::from_secs(10)).expect("server refuses the data");
+    assert!(status.code().is_some(), "exited, not killed by a signal: {status:?}");
+    assert!(other.log().contains("laid out for 256 partitions"), "{}", other.log());
+}
