@@ -1,0 +1,179 @@
+//! Every command answers malformed input with an error reply and changes
+//! nothing; the server survives hostile bytes (NUL, huge, non-UTF-8).
+mod common;
+
+use common::*;
+
+fn run(c: &mut redis::Connection, args: &[&[u8]]) -> redis::RedisResult<redis::Value> {
+    let mut cmd = redis::cmd(std::str::from_utf8(args[0]).unwrap());
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c)
+}
+
+#[test]
+fn sweep_changes_nothing() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    // Some state to protect: one waiting, one active, one done.
+    submit(&mut c, "q", "a", &[]);
+    let j = claim(&mut c, "w", &["q"], &["LEASE", "600000"]).unwrap();
+    let waiting = submit(&mut c, "q", "w", &[]);
+    let _: String = redis::cmd("SET").arg("plainkey").arg("v").query(&mut c).unwrap();
+    let before = digest(&mut c);
+
+    let id = j.id.as_bytes();
+    let lease = j.lease_id.as_bytes();
+    let att = j.attempt_id.as_bytes();
+    let epoch = j.epoch.to_string();
+    let ep = epoch.as_bytes();
+    let missing = b"{fp:1}:00000000-0000-4000-8000-000000000001".as_slice();
+    let huge = vec![b'x'; 17 * 1024 * 1024];
+    let long65 = vec![b'l'; 65];
+    let long325 = long65.repeat(5);
+    let nul = b"a\0b".as_slice();
+    let bin = b"\xff\xfe\x00".as_slice();
+    let big_caps = vec![b'c'; 4097];
+    let many_caps = (0..300).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+    let cases: Vec<Vec<&[u8]>> = vec![
+        // FF.SUBMIT
+        vec![b"FF.SUBMIT"],
+        vec![b"FF.SUBMIT", b"*"],
+        vec![b"FF.SUBMIT", b"*", b"q"],
+        vec![b"FF.SUBMIT", b"nope", b"q", b"p"],
+        vec![b"FF.SUBMIT", b"{fp:256}", b"q", b"p"],
+        vec![b"FF.SUBMIT", b"{fp:-1}", b"q", b"p"],
+        vec![b"FF.SUBMIT", b"{fp:1}:not-a-uuid", b"q", b"p"],
+        vec![b"FF.SUBMIT", nul, b"q", b"p"],
+        vec![b"FF.SUBMIT", b"*", b"", b"p"],
+        vec![b"FF.SUBMIT", b"*", &long65, b"p"],
+        vec![b"FF.SUBMIT", b"*", nul, b"p"],
+        vec![b"FF.SUBMIT", b"*", bin, b"p"],
+        vec![b"FF.SUBMIT", b"*", b"q", &huge],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"PRIORITY"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"PRIORITY", b"abc"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"PRIORITY", b"99999999999999999999999"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"DELAY_UNTIL", b"-5"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"DEADLINE", b"18446744073709551616"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", b"a b"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", nul],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", &big_caps],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", many_caps.as_bytes()],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", b"a,,b"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"MAX_RETRIES", b"100001"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"BACKOFF", b"LINEAR", b"1"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"BACKOFF", b"EXPONENTIAL", b"1", b"2"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"BACKOFF", b"EXPONENTIAL", b"1", b"2", b"0.5"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"TAG", b"k"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"TAG", b"", b"v"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"IDEMPOTENCY", b"k", b"0"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"IDEMPOTENCY", b"k", b"-1"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"NAMESPACE", &long325],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"AT", b"1"],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", nul],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"BOGUS"],
+        vec![b"FF.SUBMIT", b"plainkey", b"q", b"p"],
+        // FF.CLAIM
+        vec![b"FF.CLAIM"],
+        vec![b"FF.CLAIM", b"w", b"i", b"1"],
+        vec![b"FF.CLAIM", b"w", b"i", b"0", b"q"],
+        vec![b"FF.CLAIM", b"w", b"i", b"-1", b"q"],
+        vec![b"FF.CLAIM", b"w", b"i", b"2", b"q"],
+        vec![b"FF.CLAIM", b"w", b"i", b"99999999999999999999", b"q"],
+        vec![b"FF.CLAIM", b"", b"i", b"1", b"q"],
+        vec![b"FF.CLAIM", nul, b"i", b"1", b"q"],
+        vec![b"FF.CLAIM", b"w", b"i", b"1", &long65],
+        vec![b"FF.CLAIM", b"w", b"i", b"1", b"q", b"LEASE", b"0"],
+        vec![b"FF.CLAIM", b"w", b"i", b"1", b"q", b"LEASE", b"604800001"],
+        vec![b"FF.CLAIM", b"w", b"i", b"1", b"q", b"BLOCK", b"-1"],
+        vec![b"FF.CLAIM", b"w", b"i", b"1", b"q", b"CAPS", &big_caps],
+        vec![b"FF.CLAIM", b"w", b"i", b"1", b"q", b"WHAT"],
+        // FF.RENEW / FF.COMPLETE
+        vec![b"FF.RENEW", id, lease, ep],
+        vec![b"FF.RENEW", b"bad", lease, ep, att],
+        vec![b"FF.RENEW", id, b"bad", ep, att],
+        vec![b"FF.RENEW", id, lease, b"-1", att],
+        vec![b"FF.RENEW", id, lease, b"x", att],
+        vec![b"FF.RENEW", id, lease, ep, b"bad"],
+        vec![b"FF.RENEW", id, lease, ep, att, b"LEASE", b"0"],
+        vec![b"FF.RENEW", id, lease, ep, att, b"AT", b"1"],
+        vec![b"FF.RENEW", id, lease, ep, att, b"EXTRA"],
+        vec![b"FF.RENEW", missing, lease, ep, att],
+        vec![b"FF.RENEW", waiting.as_bytes(), lease, ep, att],
+        vec![b"FF.COMPLETE", id, lease, ep],
+        vec![b"FF.COMPLETE", id, lease, ep, att, b"RESULT"],
+        vec![b"FF.COMPLETE", id, lease, ep, att, b"RESULT", &huge],
+        vec![b"FF.COMPLETE", id, lease, ep, att, b"AT", b"1"],
+        vec![b"FF.COMPLETE", id, lease, b"2", att],
+        vec![b"FF.COMPLETE", missing, lease, ep, att],
+        // reads
+        vec![b"FF.GET"],
+        vec![b"FF.GET", id, id],
+        vec![b"FF.GET", b"bad"],
+        vec![b"FF.GET", nul],
+        vec![b"FF.GET", missing],
+        vec![b"FF.RESULT", missing],
+        vec![b"FF.PAYLOAD", b"{fp:1}"],
+        vec![b"FF.PARTITION", b""],
+        vec![b"FF.PARTITION", nul],
+        vec![b"FF.VERSION", b"x"],
+        // internal commands refuse clients
+        vec![b"FF.ACQUIRE", id, b"w", b"i", b"10", lease, att, b"1"],
+        vec![b"FF.LOADREC", b"k", b"Ejunk"],
+    ];
+    for args in &cases {
+        let r = run(&mut c, args);
+        assert!(r.is_err(), "expected an error for {:?}, got {r:?}", args.iter().map(|a| String::from_utf8_lossy(&a[..a.len().min(40)]).into_owned()).collect::<Vec<_>>());
+        let msg = r.unwrap_err().to_string();
+        assert!(!msg.is_empty());
+    }
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    assert_eq!(digest(&mut c), before, "bad input changed nothing");
+    // A string key at an execution id is WRONGTYPE, not a crash.
+    let fake = "{fp:2}:00000000-0000-4000-8000-000000000002";
+    let _: String = redis::cmd("SET").arg(fake).arg("v").query(&mut c).unwrap();
+    let e = redis::cmd("FF.GET").arg(fake).query::<redis::Value>(&mut c).unwrap_err();
+    assert_eq!(e.code(), Some("WRONGTYPE"));
+    let e = redis::cmd("FF.SUBMIT").arg(fake).arg("q").arg("p").query::<redis::Value>(&mut c).unwrap_err();
+    assert_eq!(e.code(), Some("WRONGTYPE"));
+    // And the active job is still completable.
+    assert_eq!(complete(&mut c, &j, None).unwrap(), "OK");
+}
+
+#[test]
+fn client_bytes_round_trip_unchanged() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let payload: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let id: String = redis::cmd("FF.SUBMIT")
+        .arg("*")
+        .arg("q")
+        .arg(&payload)
+        .arg("NAMESPACE")
+        .arg(b"n\0s\xff".as_slice())
+        .arg("TAG")
+        .arg(b"k\0".as_slice())
+        .arg(b"\xff\x00v".as_slice())
+        .query(&mut c)
+        .unwrap();
+    let j = claim(&mut c, "w\u{e9}", &["q"], &[]).unwrap();
+    assert_eq!(j.id, id);
+    assert_eq!(j.payload, payload);
+    let f = get(&mut c, &id);
+    let ns: Vec<u8> = redis::from_redis_value(&f["namespace"]).unwrap();
+    assert_eq!(ns, b"n\0s\xff");
+    let result = b"r\0\xff".as_slice();
+    let _: String = redis::cmd("FF.COMPLETE")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .arg("RESULT")
+        .arg(result)
+        .query(&mut c)
+        .unwrap();
+    let got: Vec<u8> = redis::cmd("FF.RESULT").arg(&id).query(&mut c).unwrap();
+    assert_eq!(got, result);
+}
