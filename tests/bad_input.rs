@@ -20,7 +20,11 @@ fn sweep_changes_nothing() {
     submit(&mut c, "q", "a", &[]);
     let j = claim(&mut c, "w", &["q"], &["LEASE", "600000"]).unwrap();
     let waiting = submit(&mut c, "q", "w", &[]);
-    let _: String = redis::cmd("SET").arg("plainkey").arg("v").query(&mut c).unwrap();
+    let _: String = redis::cmd("SET")
+        .arg("plainkey")
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
     let before = digest(&mut c);
 
     let id = j.id.as_bytes();
@@ -35,7 +39,10 @@ fn sweep_changes_nothing() {
     let nul = b"a\0b".as_slice();
     let bin = b"\xff\xfe\x00".as_slice();
     let big_caps = vec![b'c'; 4097];
-    let many_caps = (0..300).map(|i| format!("c{i}")).collect::<Vec<_>>().join(",");
+    let many_caps = (0..300)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let cases: Vec<Vec<&[u8]>> = vec![
         // FF.SUBMIT
         vec![b"FF.SUBMIT"],
@@ -53,18 +60,58 @@ fn sweep_changes_nothing() {
         vec![b"FF.SUBMIT", b"*", b"q", &huge],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"PRIORITY"],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"PRIORITY", b"abc"],
-        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"PRIORITY", b"99999999999999999999999"],
+        vec![
+            b"FF.SUBMIT",
+            b"*",
+            b"q",
+            b"p",
+            b"PRIORITY",
+            b"99999999999999999999999",
+        ],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"DELAY_UNTIL", b"-5"],
-        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"DEADLINE", b"18446744073709551616"],
+        vec![
+            b"FF.SUBMIT",
+            b"*",
+            b"q",
+            b"p",
+            b"DEADLINE",
+            b"18446744073709551616",
+        ],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", b"a b"],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", nul],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", &big_caps],
-        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", many_caps.as_bytes()],
+        vec![
+            b"FF.SUBMIT",
+            b"*",
+            b"q",
+            b"p",
+            b"CAPS",
+            many_caps.as_bytes(),
+        ],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"CAPS", b"a,,b"],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"MAX_RETRIES", b"100001"],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"BACKOFF", b"LINEAR", b"1"],
-        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"BACKOFF", b"EXPONENTIAL", b"1", b"2"],
-        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"BACKOFF", b"EXPONENTIAL", b"1", b"2", b"0.5"],
+        vec![
+            b"FF.SUBMIT",
+            b"*",
+            b"q",
+            b"p",
+            b"BACKOFF",
+            b"EXPONENTIAL",
+            b"1",
+            b"2",
+        ],
+        vec![
+            b"FF.SUBMIT",
+            b"*",
+            b"q",
+            b"p",
+            b"BACKOFF",
+            b"EXPONENTIAL",
+            b"1",
+            b"2",
+            b"0.5",
+        ],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"TAG", b"k"],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"TAG", b"", b"v"],
         vec![b"FF.SUBMIT", b"*", b"q", b"p", b"IDEMPOTENCY", b"k", b"0"],
@@ -124,7 +171,13 @@ fn sweep_changes_nothing() {
     ];
     for args in &cases {
         let r = run(&mut c, args);
-        assert!(r.is_err(), "expected an error for {:?}, got {r:?}", args.iter().map(|a| String::from_utf8_lossy(&a[..a.len().min(40)]).into_owned()).collect::<Vec<_>>());
+        assert!(
+            r.is_err(),
+            "expected an error for {:?}, got {r:?}",
+            args.iter()
+                .map(|a| String::from_utf8_lossy(&a[..a.len().min(40)]).into_owned())
+                .collect::<Vec<_>>()
+        );
         let msg = r.unwrap_err().to_string();
         assert!(!msg.is_empty());
     }
@@ -134,9 +187,17 @@ fn sweep_changes_nothing() {
     // A string key at an execution id is WRONGTYPE, not a crash.
     let fake = "{fp:2}:00000000-0000-4000-8000-000000000002";
     let _: String = redis::cmd("SET").arg(fake).arg("v").query(&mut c).unwrap();
-    let e = redis::cmd("FF.GET").arg(fake).query::<redis::Value>(&mut c).unwrap_err();
+    let e = redis::cmd("FF.GET")
+        .arg(fake)
+        .query::<redis::Value>(&mut c)
+        .unwrap_err();
     assert_eq!(e.code(), Some("WRONGTYPE"));
-    let e = redis::cmd("FF.SUBMIT").arg(fake).arg("q").arg("p").query::<redis::Value>(&mut c).unwrap_err();
+    let e = redis::cmd("FF.SUBMIT")
+        .arg(fake)
+        .arg("q")
+        .arg("p")
+        .query::<redis::Value>(&mut c)
+        .unwrap_err();
     assert_eq!(e.code(), Some("WRONGTYPE"));
     // And the active job is still completable.
     assert_eq!(complete(&mut c, &j, None).unwrap(), "OK");

@@ -25,12 +25,20 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
         if i % 6 == 0 {
             extra.extend(["CAPS", "gpu", "MAX_RETRIES", "2", "BACKOFF", "FIXED", "100"]);
         }
-        ids.push(submit(&mut c, if i % 2 == 0 { "a" } else { "b" }, &format!("payload-{i}"), &extra));
+        ids.push(submit(
+            &mut c,
+            if i % 2 == 0 { "a" } else { "b" },
+            &format!("payload-{i}"),
+            &extra,
+        ));
     }
     // A blocked claimer served by a submit (the reply-callback path).
     let port = srv.port;
     let waiter = std::thread::spawn(move || {
-        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
         claim(&mut c, "blocked", &["late"], &["BLOCK", "5000"]).map(|j| j.id)
     });
     std::thread::sleep(Duration::from_millis(100));
@@ -93,16 +101,26 @@ fn replica_digest_matches_primary() {
     let primary = Server::start(&[]);
     let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut r = replica.conn();
-    wait_for(|| info(&mut r, "replication").contains("master_link_status:up"), "replica link");
+    wait_for(
+        || info(&mut r, "replication").contains("master_link_status:up"),
+        "replica link",
+    );
     let ids = workload(&primary, "rep");
     let mut p = primary.conn();
     let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
-    wait_for(|| digest(&mut p) == digest(&mut r), "replica digest to match");
+    wait_for(
+        || digest(&mut p) == digest(&mut r),
+        "replica digest to match",
+    );
     assert_eq!(snapshot(&mut p, &ids), snapshot(&mut r, &ids));
 
     // Promoted, the replica serves the remaining work: its claim hints were
     // kept up to date by the replicated commands.
-    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut r).unwrap();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("NO")
+        .arg("ONE")
+        .query(&mut r)
+        .unwrap();
     let mut left_on_primary = 0;
     while claim(&mut p, "x", &["a", "b"], &[]).is_some() {
         left_on_primary += 1;
@@ -127,7 +145,10 @@ fn aof_restart_restores_everything() {
     let mut c = srv.conn();
     assert_eq!(digest(&mut c), d);
     assert_eq!(snapshot(&mut c, &ids), snap);
-    assert!(claim(&mut c, "after", &["a", "b"], &[]).is_some(), "claims work after replay");
+    assert!(
+        claim(&mut c, "after", &["a", "b"], &[]).is_some(),
+        "claims work after replay"
+    );
 }
 
 #[test]
@@ -143,7 +164,10 @@ fn rdb_restart_restores_everything() {
     let mut c = srv.conn();
     assert_eq!(digest(&mut c), d);
     assert_eq!(snapshot(&mut c, &ids), snap);
-    assert!(claim(&mut c, "after", &["a", "b"], &[]).is_some(), "claims work after load");
+    assert!(
+        claim(&mut c, "after", &["a", "b"], &[]).is_some(),
+        "claims work after load"
+    );
     // DEBUG RELOAD round-trips through RDB in place.
     let d2 = digest(&mut c);
     let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
@@ -184,18 +208,33 @@ fn corrupt_rdb_fails_the_load_cleanly() {
     let path = srv.dir.join("dump.rdb");
     let mut rdb = std::fs::read(&path).unwrap();
     let needle = b"\x0b\x00\x00\x00corruptlane";
-    let pos = rdb.windows(needle.len()).position(|w| w == needle).expect("record in RDB");
+    let pos = rdb
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("record in RDB");
     rdb[pos..pos + 4].copy_from_slice(&[0xff, 0xff, 0xff, 0xff]);
     std::fs::write(&path, rdb).unwrap();
     let mut bad = Server::spawn_raw(srv.dir.clone(), &["--rdbchecksum", "no"]);
-    let status = bad.wait_exit(Duration::from_secs(10)).expect("server exits on a corrupt RDB");
+    let status = bad
+        .wait_exit(Duration::from_secs(10))
+        .expect("server exits on a corrupt RDB");
     // Valkey refuses to start; its RDB checker then exits (with 0, as it
     // cannot judge module data). What matters: an exit, not a crash, and
     // the module's message in the log.
-    assert!(status.code().is_some(), "exited, not killed by a signal: {status:?}");
+    assert!(
+        status.code().is_some(),
+        "exited, not killed by a signal: {status:?}"
+    );
     let log = bad.log();
-    assert!(log.contains("flowfabric: corrupt partition index in RDB: truncated record"), "{log}");
-    assert!(!log.contains("Ready to accept connections tcp") || log.matches("Ready to accept").count() == 1, "{log}");
+    assert!(
+        log.contains("flowfabric: corrupt partition index in RDB: truncated record"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("Ready to accept connections tcp")
+            || log.matches("Ready to accept").count() == 1,
+        "{log}"
+    );
 }
 
 #[test]
@@ -207,7 +246,16 @@ fn partition_count_change_is_refused() {
     drop(c);
     srv.kill();
     let mut other = Server::spawn_raw(srv.dir.clone(), &["--flowfabric.partitions", "64"]);
-    let status = other.wait_exit(Duration::from_secs(10)).expect("server refuses the data");
-    assert!(status.code().is_some(), "exited, not killed by a signal: {status:?}");
-    assert!(other.log().contains("laid out for 256 partitions"), "{}", other.log());
+    let status = other
+        .wait_exit(Duration::from_secs(10))
+        .expect("server refuses the data");
+    assert!(
+        status.code().is_some(),
+        "exited, not killed by a signal: {status:?}"
+    );
+    assert!(
+        other.log().contains("laid out for 256 partitions"),
+        "{}",
+        other.log()
+    );
 }
