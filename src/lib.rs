@@ -13,6 +13,17 @@ use redis_module::{redis_module, Context, RedisString, Status};
 use shell::types::{EXEC_TYPE, INDEX_TYPE};
 use shell::{config, globals, registry};
 
+/// Inside Valkey every allocation goes through the server's allocator, so
+/// `used_memory` and MEMORY USAGE see it; unit tests run without a server.
+#[cfg(not(test))]
+type Allocator = redis_module::alloc::RedisAlloc;
+#[cfg(not(test))]
+const ALLOCATOR: Allocator = redis_module::alloc::RedisAlloc;
+#[cfg(test)]
+type Allocator = std::alloc::System;
+#[cfg(test)]
+const ALLOCATOR: Allocator = std::alloc::System;
+
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     ctx.set_module_options(redis_module::ModuleOptions::HANDLE_IO_ERRORS);
     if let Err(e) = registry::register_all(ctx) {
@@ -26,7 +37,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
 redis_module! {
     name: "flowfabric",
     version: 1,
-    allocator: (redis_module::alloc::RedisAlloc, redis_module::alloc::RedisAlloc),
+    allocator: (Allocator, ALLOCATOR),
     data_types: [EXEC_TYPE, INDEX_TYPE],
     init: init,
     configurations: [
