@@ -1,0 +1,249 @@
+//! Benchmark: FlowFabric's lifecycle against a plain list queue on the same
+//! server, in one run. Server cost comes from INFO commandstats (usec per
+//! call), which is stable on a noisy machine. Run through scripts/bench.
+//!
+//! Last line of output: one JSON object for scripts to read.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+const PAYLOAD: usize = 4096;
+const RESULT: usize = 64;
+
+struct Opts {
+    port: u16,
+    jobs: usize,
+    workers: usize,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts { port: 6379, jobs: 10_000, workers: 4 };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i + 1 < args.len() {
+        let v = &args[i + 1];
+        match args[i].as_str() {
+            "--port" => o.port = v.parse().expect("port"),
+            "--jobs" => o.jobs = v.parse().expect("jobs"),
+            "--workers" => o.workers = v.parse().expect("workers"),
+            other => panic!("unknown option {other}"),
+        }
+        i += 2;
+    }
+    o
+}
+
+fn conn(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap()
+}
+
+fn info(c: &mut redis::Connection, section: &str) -> HashMap<String, String> {
+    let s: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    s.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn used_memory(c: &mut redis::Connection) -> i64 {
+    info(c, "memory")["used_memory"].parse().unwrap()
+}
+
+/// Total usec and calls per command since the last CONFIG RESETSTAT.
+fn commandstats(c: &mut redis::Connection) -> HashMap<String, (u64, u64)> {
+    let mut out = HashMap::new();
+    for (k, v) in info(c, "commandstats") {
+        let Some(name) = k.strip_prefix("cmdstat_") else { continue };
+        let mut calls = 0;
+        let mut usec = 0;
+        for kv in v.split(',') {
+            match kv.split_once('=') {
+                Some(("calls", n)) => calls = n.parse().unwrap_or(0),
+                Some(("usec", n)) => usec = n.parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        out.insert(name.to_lowercase(), (usec, calls));
+    }
+    out
+}
+
+fn usec_of(stats: &HashMap<String, (u64, u64)>, names: &[&str]) -> u64 {
+    names.iter().map(|n| stats.get(*n).map_or(0, |s| s.0)).sum()
+}
+
+fn reset(c: &mut redis::Connection) {
+    let _: () = redis::cmd("FLUSHALL").arg("SYNC").query(c).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(c).unwrap();
+}
+
+fn settle_memory(c: &mut redis::Connection) -> i64 {
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    used_memory(c)
+}
+
+struct Run {
+    server_us_per_job: f64,
+    jobs_per_s: f64,
+    bytes_pending: f64,
+    bytes_done: f64,
+    breakdown: Vec<(String, f64)>,
+}
+
+fn ff_run(o: &Opts) -> Run {
+    let mut c = conn(o.port);
+    reset(&mut c);
+    let base = settle_memory(&mut c);
+    let payload = vec![b'p'; PAYLOAD];
+    let t0 = Instant::now();
+    for chunk in (0..o.jobs).collect::<Vec<_>>().chunks(200) {
+        let mut p = redis::pipe();
+        for _ in chunk {
+            p.cmd("FF.SUBMIT").arg("*").arg("bench").arg(&payload).ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+    let submit_s = t0.elapsed().as_secs_f64();
+    let pending = settle_memory(&mut c);
+    let t1 = Instant::now();
+    let handles: Vec<_> = (0..o.workers)
+        .map(|w| {
+            let port = o.port;
+            std::thread::spawn(move || {
+                let mut c = conn(port);
+                let result = vec![b'r'; RESULT];
+                let mut done = 0usize;
+                loop {
+                    let v: redis::Value = redis::cmd("FF.CLAIM")
+                        .arg(format!("w{w}"))
+                        .arg("i")
+                        .arg(1)
+                        .arg("bench")
+                        .query(&mut c)
+                        .unwrap();
+                    let redis::Value::Array(f) = v else { break };
+                    let get = |k: &str| -> String {
+                        let i = f.chunks(2).position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == k).unwrap();
+                        redis::from_redis_value(&f[i * 2 + 1]).unwrap()
+                    };
+                    let _: String = redis::cmd("FF.COMPLETE")
+                        .arg(get("execution_id"))
+                        .arg(get("lease_id"))
+                        .arg(get("lease_epoch"))
+                        .arg(get("attempt_id"))
+                        .arg("RESULT")
+                        .arg(&result)
+                        .query(&mut c)
+                        .unwrap();
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let done: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(done, o.jobs, "every job processed once");
+    let drain_s = t1.elapsed().as_secs_f64();
+    let stats = commandstats(&mut c);
+    let completed = settle_memory(&mut c);
+    let n = o.jobs as f64;
+    let names = ["ff.submit", "ff.claim", "ff.complete"];
+    Run {
+        server_us_per_job: usec_of(&stats, &names) as f64 / n,
+        jobs_per_s: n / (submit_s + drain_s),
+        bytes_pending: (pending - base) as f64 / n - PAYLOAD as f64,
+        bytes_done: (completed - base) as f64 / n - (PAYLOAD + RESULT) as f64,
+        breakdown: names
+            .iter()
+            .map(|k| {
+                let (us, calls) = stats.get(*k).copied().unwrap_or((0, 0));
+                (k.to_string(), if calls == 0 { 0.0 } else { us as f64 / calls as f64 })
+            })
+            .collect(),
+    }
+}
+
+fn list_run(o: &Opts) -> Run {
+    let mut c = conn(o.port);
+    reset(&mut c);
+    let base = settle_memory(&mut c);
+    let payload = vec![b'p'; PAYLOAD];
+    let t0 = Instant::now();
+    for chunk in (0..o.jobs).collect::<Vec<_>>().chunks(200) {
+        let mut p = redis::pipe();
+        for _ in chunk {
+            p.cmd("RPUSH").arg("bench:list").arg(&payload).ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+    let submit_s = t0.elapsed().as_secs_f64();
+    let pending = settle_memory(&mut c);
+    let t1 = Instant::now();
+    let handles: Vec<_> = (0..o.workers)
+        .map(|_| {
+            let port = o.port;
+            std::thread::spawn(move || {
+                let mut c = conn(port);
+                let mut done = 0usize;
+                loop {
+                    let v: Option<Vec<u8>> = redis::cmd("LPOP").arg("bench:list").query(&mut c).unwrap();
+                    if v.is_none() {
+                        break;
+                    }
+                    let _: i64 = redis::cmd("INCR").arg("bench:done").query(&mut c).unwrap();
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let done: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(done, o.jobs);
+    let drain_s = t1.elapsed().as_secs_f64();
+    let stats = commandstats(&mut c);
+    let n = o.jobs as f64;
+    let names = ["rpush", "lpop", "incr"];
+    Run {
+        server_us_per_job: usec_of(&stats, &names) as f64 / n,
+        jobs_per_s: n / (submit_s + drain_s),
+        bytes_pending: (pending - base) as f64 / n - PAYLOAD as f64,
+        bytes_done: 0.0,
+        breakdown: names
+            .iter()
+            .map(|k| {
+                let (us, calls) = stats.get(*k).copied().unwrap_or((0, 0));
+                (k.to_string(), if calls == 0 { 0.0 } else { us as f64 / calls as f64 })
+            })
+            .collect(),
+    }
+}
+
+fn main() {
+    let o = opts();
+    println!("bench: {} jobs, {} B payload, {} worker connections, port {}", o.jobs, PAYLOAD, o.workers, o.port);
+    let ff = ff_run(&o);
+    let list = list_run(&o);
+    for (label, r) in [("flowfabric", &ff), ("list queue", &list)] {
+        println!(
+            "{label:>11}: {:.2} server us/job, {:.0} jobs/s end to end, {:.0} B/pending job beyond payload",
+            r.server_us_per_job, r.jobs_per_s, r.bytes_pending
+        );
+        for (k, us) in &r.breakdown {
+            println!("             {k:<12} {us:.2} us/call");
+        }
+    }
+    println!("flowfabric: {:.0} B/completed job beyond payload and result", ff.bytes_done);
+    let ratio = ff.server_us_per_job / list.server_us_per_job.max(1e-9);
+    println!("ratio flowfabric/list server time: {ratio:.2}");
+    println!(
+        "{{\"ff_server_us_per_job\":{:.3},\"list_server_us_per_job\":{:.3},\"ff_list_ratio\":{:.3},\"ff_jobs_per_s\":{:.0},\"list_jobs_per_s\":{:.0},\"ff_bytes_per_pending_job\":{:.0},\"ff_bytes_per_completed_job\":{:.0},\"list_bytes_per_pending_job\":{:.0}}}",
+        ff.server_us_per_job,
+        list.server_us_per_job,
+        ratio,
+        ff.jobs_per_s,
+        list.jobs_per_s,
+        ff.bytes_pending,
+        ff.bytes_done,
+        list.bytes_pending
+    );
+}
