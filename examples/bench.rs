@@ -17,7 +17,11 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { port: 6379, jobs: 10_000, workers: 4 };
+    let mut o = Opts {
+        port: 6379,
+        jobs: 10_000,
+        workers: 4,
+    };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i + 1 < args.len() {
@@ -34,7 +38,10 @@ fn opts() -> Opts {
 }
 
 fn conn(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap()
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap()
 }
 
 fn info(c: &mut redis::Connection, section: &str) -> HashMap<String, String> {
@@ -53,7 +60,9 @@ fn used_memory(c: &mut redis::Connection) -> i64 {
 fn commandstats(c: &mut redis::Connection) -> HashMap<String, (u64, u64)> {
     let mut out = HashMap::new();
     for (k, v) in info(c, "commandstats") {
-        let Some(name) = k.strip_prefix("cmdstat_") else { continue };
+        let Some(name) = k.strip_prefix("cmdstat_") else {
+            continue;
+        };
         let mut calls = 0;
         let mut usec = 0;
         for kv in v.split(',') {
@@ -99,7 +108,11 @@ fn ff_run(o: &Opts) -> Run {
     for chunk in (0..o.jobs).collect::<Vec<_>>().chunks(200) {
         let mut p = redis::pipe();
         for _ in chunk {
-            p.cmd("FF.SUBMIT").arg("*").arg("bench").arg(&payload).ignore();
+            p.cmd("FF.SUBMIT")
+                .arg("*")
+                .arg("bench")
+                .arg(&payload)
+                .ignore();
         }
         let _: () = p.query(&mut c).unwrap();
     }
@@ -123,7 +136,10 @@ fn ff_run(o: &Opts) -> Run {
                         .unwrap();
                     let redis::Value::Array(f) = v else { break };
                     let get = |k: &str| -> String {
-                        let i = f.chunks(2).position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == k).unwrap();
+                        let i = f
+                            .chunks(2)
+                            .position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == k)
+                            .unwrap();
                         redis::from_redis_value(&f[i * 2 + 1]).unwrap()
                     };
                     let _: String = redis::cmd("FF.COMPLETE")
@@ -157,7 +173,14 @@ fn ff_run(o: &Opts) -> Run {
             .iter()
             .map(|k| {
                 let (us, calls) = stats.get(*k).copied().unwrap_or((0, 0));
-                (k.to_string(), if calls == 0 { 0.0 } else { us as f64 / calls as f64 })
+                (
+                    k.to_string(),
+                    if calls == 0 {
+                        0.0
+                    } else {
+                        us as f64 / calls as f64
+                    },
+                )
             })
             .collect(),
     }
@@ -186,7 +209,8 @@ fn list_run(o: &Opts) -> Run {
                 let mut c = conn(port);
                 let mut done = 0usize;
                 loop {
-                    let v: Option<Vec<u8>> = redis::cmd("LPOP").arg("bench:list").query(&mut c).unwrap();
+                    let v: Option<Vec<u8>> =
+                        redis::cmd("LPOP").arg("bench:list").query(&mut c).unwrap();
                     if v.is_none() {
                         break;
                     }
@@ -212,7 +236,14 @@ fn list_run(o: &Opts) -> Run {
             .iter()
             .map(|k| {
                 let (us, calls) = stats.get(*k).copied().unwrap_or((0, 0));
-                (k.to_string(), if calls == 0 { 0.0 } else { us as f64 / calls as f64 })
+                (
+                    k.to_string(),
+                    if calls == 0 {
+                        0.0
+                    } else {
+                        us as f64 / calls as f64
+                    },
+                )
             })
             .collect(),
     }
@@ -220,7 +251,10 @@ fn list_run(o: &Opts) -> Run {
 
 fn main() {
     let o = opts();
-    println!("bench: {} jobs, {} B payload, {} worker connections, port {}", o.jobs, PAYLOAD, o.workers, o.port);
+    println!(
+        "bench: {} jobs, {} B payload, {} worker connections, port {}",
+        o.jobs, PAYLOAD, o.workers, o.port
+    );
     let ff = ff_run(&o);
     let list = list_run(&o);
     for (label, r) in [("flowfabric", &ff), ("list queue", &list)] {
@@ -232,7 +266,10 @@ fn main() {
             println!("             {k:<12} {us:.2} us/call");
         }
     }
-    println!("flowfabric: {:.0} B/completed job beyond payload and result", ff.bytes_done);
+    println!(
+        "flowfabric: {:.0} B/completed job beyond payload and result",
+        ff.bytes_done
+    );
     let ratio = ff.server_us_per_job / list.server_us_per_job.max(1e-9);
     println!("ratio flowfabric/list server time: {ratio:.2}");
     println!(

@@ -10,10 +10,10 @@ use crate::core::index::PartitionIndex;
 pub fn admit(idx: &mut PartitionIndex, e: &Execution) {
     if e.is_eligible() {
         idx.enqueue(e);
-    } else if let Some(d) = e.spec.delay_until {
+    } else if let Some(d) = e.delay_until() {
         idx.delayed.insert((d, e.id.uuid));
     }
-    if let Some(d) = e.spec.deadline_at {
+    if let Some(d) = e.deadline_at() {
         idx.deadlines.insert((d, e.id.uuid));
     }
     idx.count_state(None, Some(e.public));
@@ -76,7 +76,7 @@ pub fn complete(
     idx: &mut PartitionIndex,
     e: &mut Execution,
     fence: &Fence,
-    result: Option<Vec<u8>>,
+    result: Option<Box<[u8]>>,
     now: u64,
 ) -> Result<(), (LeaseError, bool)> {
     let before = e.public;
@@ -85,7 +85,7 @@ pub fn complete(
     if let Some(k) = old {
         idx.lease_expiry.remove(&k);
     }
-    if let Some(d) = e.spec.deadline_at {
+    if let Some(d) = e.deadline_at() {
         idx.deadlines.remove(&(d, e.id.uuid));
     }
     idx.count_state(Some(before), Some(e.public));

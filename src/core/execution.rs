@@ -92,11 +92,30 @@ pub struct Spec {
     pub idempotency: Option<Box<[u8]>>,
 }
 
+/// The rarely-set parts of a submit, kept out of line so a plain job's
+/// record stays small.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Extra {
+    pub namespace: Box<[u8]>,
+    pub kind: Box<[u8]>,
+    pub retry: Option<RetryPolicy>,
+    pub tags: Tags,
+    pub delay_until: Option<u64>,
+    pub deadline_at: Option<u64>,
+    pub idempotency: Option<Box<[u8]>>,
+}
+
+pub const DEFAULT_NAMESPACE: &[u8] = b"default";
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Execution {
     pub id: ExecId,
-    pub spec: Spec,
-    pub result: Option<Vec<u8>>,
+    pub lane: Box<str>,
+    pub priority: u16,
+    pub caps: CapSet,
+    pub payload: Box<[u8]>,
+    pub extra: Option<Box<Extra>>,
+    pub result: Option<Box<[u8]>>,
     pub lifecycle: LifecyclePhase,
     pub ownership: OwnershipState,
     pub eligibility: EligibilityState,
@@ -108,7 +127,7 @@ pub struct Execution {
     pub replay_count: u32,
     pub reclaim_count: u32,
     pub lease_epoch: u64,
-    pub lease: Option<Lease>,
+    pub lease: Option<Box<Lease>>,
     pub attempts: Vec<Attempt>,
     pub created_at: u64,
     pub started_at: Option<u64>,
@@ -180,13 +199,30 @@ pub struct Grant {
 impl Execution {
     pub fn new(id: ExecId, spec: Spec, queue_seq: u64, now: u64) -> Execution {
         let delayed = spec.delay_until.is_some_and(|d| d > now);
-        let spec = Spec {
+        let extra = Extra {
+            namespace: if spec.namespace.as_ref() == DEFAULT_NAMESPACE {
+                Box::default()
+            } else {
+                spec.namespace
+            },
+            kind: spec.kind,
+            retry: spec.retry,
+            tags: spec.tags,
             delay_until: if delayed { spec.delay_until } else { None },
-            ..spec
+            deadline_at: spec.deadline_at,
+            idempotency: spec.idempotency,
         };
         Execution {
             id,
-            spec,
+            lane: spec.lane,
+            priority: spec.priority,
+            caps: spec.caps,
+            payload: spec.payload.into_boxed_slice(),
+            extra: if extra == Extra::default() {
+                None
+            } else {
+                Some(Box::new(extra))
+            },
             result: None,
             lifecycle: LifecyclePhase::Runnable,
             ownership: OwnershipState::Unowned,
@@ -282,7 +318,7 @@ impl Execution {
             worker_instance_id: worker_instance_id.into(),
         });
         self.lease_epoch = epoch;
-        self.lease = Some(Lease {
+        self.lease = Some(Box::new(Lease {
             lease_id,
             acquired_at: now,
             expires_at,
@@ -290,7 +326,7 @@ impl Execution {
             renewal_deadline: now.saturating_add(lease_ms / 3 * 2),
             expired_at: None,
             revoked_at: None,
-        });
+        }));
         self.lifecycle = LifecyclePhase::Active;
         self.ownership = OwnershipState::Leased;
         self.eligibility = EligibilityState::NotApplicable;
@@ -377,7 +413,7 @@ impl Execution {
     pub fn complete(
         &mut self,
         fence: &Fence,
-        result: Option<Vec<u8>>,
+        result: Option<Box<[u8]>>,
         now: u64,
     ) -> Result<(), (LeaseError, bool)> {
         self.check_fence(fence, now)?;
@@ -400,14 +436,36 @@ impl Execution {
         Ok(())
     }
 
+    pub fn namespace(&self) -> &[u8] {
+        match &self.extra {
+            Some(x) if !x.namespace.is_empty() => &x.namespace,
+            _ => DEFAULT_NAMESPACE,
+        }
+    }
+    pub fn kind(&self) -> &[u8] {
+        self.extra.as_ref().map_or(&[][..], |x| &x.kind)
+    }
+    pub fn retry(&self) -> Option<&RetryPolicy> {
+        self.extra.as_ref().and_then(|x| x.retry.as_ref())
+    }
+    pub fn tags(&self) -> &[(Box<[u8]>, Box<[u8]>)] {
+        self.extra.as_ref().map_or(&[][..], |x| &x.tags)
+    }
+    pub fn delay_until(&self) -> Option<u64> {
+        self.extra.as_ref().and_then(|x| x.delay_until)
+    }
+    pub fn deadline_at(&self) -> Option<u64> {
+        self.extra.as_ref().and_then(|x| x.deadline_at)
+    }
+    pub fn idempotency(&self) -> Option<&[u8]> {
+        self.extra.as_ref().and_then(|x| x.idempotency.as_deref())
+    }
+
     /// Human-readable detail for the blocking reason, derived on read.
     pub fn blocking_detail(&self) -> String {
         match self.blocking {
             BlockingReason::WaitingForDelay => {
-                format!(
-                    "delayed until {}",
-                    self.spec.delay_until.unwrap_or_default()
-                )
+                format!("delayed until {}", self.delay_until().unwrap_or_default())
             }
             BlockingReason::WaitingForWorker
                 if self.ownership == OwnershipState::LeaseExpiredReclaimable =>
@@ -430,14 +488,13 @@ impl Execution {
         w.u8(ENCODING);
         w.u16(self.id.partition);
         w.u128(self.id.uuid.0);
-        let s = &self.spec;
-        put_str(w, s.lane.as_bytes());
-        put_str(w, &s.namespace);
-        put_str(w, &s.kind);
-        w.u16(s.priority);
-        w.bytes(&s.payload);
-        put_str(w, s.caps.as_str().as_bytes());
-        match &s.retry {
+        put_str(w, self.lane.as_bytes());
+        put_str(w, self.namespace());
+        put_str(w, self.kind());
+        w.u16(self.priority);
+        w.bytes(&self.payload);
+        put_str(w, self.caps.as_str().as_bytes());
+        match self.retry() {
             None => w.u8(0),
             Some(r) => {
                 w.u8(1);
@@ -462,14 +519,14 @@ impl Execution {
                 }
             }
         }
-        w.u32(s.tags.len() as u32);
-        for (k, v) in &s.tags {
+        w.u32(self.tags().len() as u32);
+        for (k, v) in self.tags() {
             w.bytes(k);
             w.bytes(v);
         }
-        w.opt_u64(s.delay_until);
-        w.opt_u64(s.deadline_at);
-        w.opt_bytes(s.idempotency.as_deref());
+        w.opt_u64(self.delay_until());
+        w.opt_u64(self.deadline_at());
+        w.opt_bytes(self.idempotency());
         w.opt_bytes(self.result.as_deref());
         for b in [
             self.lifecycle as u8,
@@ -562,6 +619,7 @@ impl Execution {
         for _ in 0..n {
             tags.push((r.bytes()?.into_boxed_slice(), r.bytes()?.into_boxed_slice()));
         }
+        let delay_until = r.opt_u64()?;
         let spec = Spec {
             lane,
             namespace,
@@ -571,11 +629,11 @@ impl Execution {
             caps,
             retry,
             tags,
-            delay_until: r.opt_u64()?,
+            delay_until,
             deadline_at: r.opt_u64()?,
             idempotency: r.opt_bytes()?.map(Vec::into_boxed_slice),
         };
-        let result = r.opt_bytes()?;
+        let result = r.opt_bytes()?.map(Vec::into_boxed_slice);
         let lifecycle = r.enum_u8(LifecyclePhase::from_u8)?;
         let ownership = r.enum_u8(OwnershipState::from_u8)?;
         let eligibility = r.enum_u8(EligibilityState::from_u8)?;
@@ -589,7 +647,7 @@ impl Execution {
         let lease_epoch = r.u64()?;
         let lease = match r.u8()? {
             0 => None,
-            1 => Some(Lease {
+            1 => Some(Box::new(Lease {
                 lease_id: Uuid(r.u128()?),
                 acquired_at: r.u64()?,
                 expires_at: r.u64()?,
@@ -597,7 +655,7 @@ impl Execution {
                 renewal_deadline: r.u64()?,
                 expired_at: r.opt_u64()?,
                 revoked_at: r.opt_u64()?,
-            }),
+            })),
             _ => return Err(DecodeError("bad lease flag")),
         };
         let n = r.count(60)?;
@@ -616,9 +674,15 @@ impl Execution {
                 worker_instance_id: r.bytes()?.into_boxed_slice(),
             });
         }
+        let mut e = Execution::new(id, spec, 0, 0);
+        // Stored state wins over what `new` derives from the spec.
+        if let Some(x) = e.extra.as_mut() {
+            x.delay_until = delay_until;
+        }
+        if e.extra.as_deref() == Some(&Extra::default()) {
+            e.extra = None;
+        }
         let e = Execution {
-            id,
-            spec,
             result,
             lifecycle,
             ownership,
@@ -639,6 +703,7 @@ impl Execution {
             last_transition_at: r.u64()?,
             last_mutation_at: r.u64()?,
             queue_seq: r.u64()?,
+            ..e
         };
         r.finish()?;
         Ok(e)
@@ -647,18 +712,23 @@ impl Execution {
     /// Approximate heap footprint, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<Execution>()
-            + self.spec.lane.len()
-            + self.spec.namespace.len()
-            + self.spec.kind.len()
-            + self.spec.payload.capacity()
-            + self.spec.caps.as_str().len()
+            + self.lane.len()
+            + self.payload.len()
+            + self.caps.as_str().len()
+            + self.extra.as_ref().map_or(0, |x| {
+                std::mem::size_of::<Extra>()
+                    + x.namespace.len()
+                    + x.kind.len()
+                    + x.tags
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() + 32)
+                        .sum::<usize>()
+            })
             + self
-                .spec
-                .tags
-                .iter()
-                .map(|(k, v)| k.len() + v.len() + 32)
-                .sum::<usize>()
-            + self.result.as_ref().map_or(0, |r| r.capacity())
+                .lease
+                .as_ref()
+                .map_or(0, |_| std::mem::size_of::<Lease>())
+            + self.result.as_ref().map_or(0, |r| r.len())
             + self.attempts.capacity() * std::mem::size_of::<Attempt>()
             + self
                 .attempts
@@ -722,7 +792,7 @@ mod tests {
             e.complete(&stale, None, 1060),
             Err((LeaseError::Stale, false))
         );
-        e.complete(&f, Some(b"r".to_vec()), 1070).unwrap();
+        e.complete(&f, Some(b"r"[..].into()), 1070).unwrap();
         assert_eq!(e.public, PublicState::Completed);
         match e.complete(&f, None, 1080) {
             Err((
@@ -790,7 +860,7 @@ mod tests {
             100,
         );
         assert!(e.is_eligible());
-        assert_eq!(e.spec.delay_until, None);
+        assert_eq!(e.delay_until(), None);
     }
 
     #[test]

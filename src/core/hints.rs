@@ -47,16 +47,27 @@ impl ClaimHints {
         head: Option<QueueKey>,
     ) {
         let lanes = self.dbs.entry(db).or_default();
-        if head.is_none() && !lanes.contains_key(lane) {
-            return;
+        if !lanes.get(lane).is_some_and(|m| m.contains_key(caps)) {
+            if head.is_none() {
+                return;
+            }
+            lanes
+                .entry(lane.into())
+                .or_default()
+                .insert(caps.clone(), Heads::default());
         }
-        let by_caps = lanes.entry(lane.into()).or_default();
-        if head.is_none() && !by_caps.contains_key(caps) {
+        let Some(by_caps) = lanes.get_mut(lane) else {
             return;
-        }
-        let heads = by_caps.entry(caps.clone()).or_default();
-        if let Some(old) = heads.by_partition.remove(&partition) {
+        };
+        let Some(heads) = by_caps.get_mut(caps) else {
+            return;
+        };
+        if let Some(old) = heads.by_partition.get(&partition).copied() {
+            if Some(old) == head {
+                return;
+            }
             heads.ordered.remove(&(old, partition));
+            heads.by_partition.remove(&partition);
         }
         if let Some(k) = head {
             heads.by_partition.insert(partition, k);

@@ -57,17 +57,24 @@ impl Uuid {
         Some(Uuid(v))
     }
 
-    pub fn write_to(&self, out: &mut String) {
-        let h = format!("{:032x}", self.0);
-        for (i, part) in [(0, 8), (8, 12), (12, 16), (16, 20), (20, 32)]
-            .iter()
-            .enumerate()
-        {
-            if i > 0 {
-                out.push('-');
+    /// The hyphenated text form, on the stack.
+    pub fn text(&self) -> [u8; Uuid::TEXT_LEN] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; Uuid::TEXT_LEN];
+        let mut nibble = 0u32;
+        for (i, o) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
             }
-            out.push_str(h.get(part.0..part.1).unwrap_or_default());
+            let d = ((self.0 >> (124 - 4 * nibble)) & 0xf) as usize;
+            *o = HEX.get(d).copied().unwrap_or(b'0');
+            nibble += 1;
         }
+        out
+    }
+
+    pub fn write_to(&self, out: &mut String) {
+        out.push_str(std::str::from_utf8(&self.text()).unwrap_or_default());
     }
 }
 

@@ -22,7 +22,7 @@ impl QueueKey {
     pub fn of(e: &Execution) -> QueueKey {
         let prio = u16::try_from(PRIORITY_MAX).unwrap_or(u16::MAX);
         QueueKey {
-            rank: prio.saturating_sub(e.spec.priority),
+            rank: prio.saturating_sub(e.priority),
             created_at: e.created_at,
             seq: e.queue_seq,
         }
@@ -75,17 +75,21 @@ impl PartitionIndex {
     }
 
     pub fn enqueue(&mut self, e: &Execution) {
-        let q = self
-            .lanes
-            .entry(e.spec.lane.clone())
+        let key = QueueKey::of(e);
+        if let Some(q) = self.lanes.get_mut(&e.lane).and_then(|m| m.get_mut(&e.caps)) {
+            q.insert(key, e.id.uuid);
+            return;
+        }
+        self.lanes
+            .entry(e.lane.clone())
             .or_default()
-            .entry(e.spec.caps.clone())
-            .or_default();
-        q.insert(QueueKey::of(e), e.id.uuid);
+            .entry(e.caps.clone())
+            .or_default()
+            .insert(key, e.id.uuid);
     }
 
     pub fn dequeue(&mut self, e: &Execution) {
-        self.remove_queued(&e.spec.lane, &e.spec.caps, &QueueKey::of(e));
+        self.remove_queued(&e.lane, &e.caps, &QueueKey::of(e));
     }
 
     /// Drops one queue entry (an orphan whose record is gone or not

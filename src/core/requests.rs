@@ -129,7 +129,12 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
     while let Some(opt) = a.peek() {
         a.next("option")?;
         match keyword(opt).as_deref() {
-            Some("NAMESPACE") => spec.namespace = check_name(a.next("NAMESPACE")?, "namespace")?,
+            Some("NAMESPACE") => {
+                spec.namespace = check_name(a.next("NAMESPACE")?, "namespace")?;
+                if spec.namespace.is_empty() {
+                    return Err(CmdError::syntax("namespace must not be empty"));
+                }
+            }
             Some("KIND") => spec.kind = check_name(a.next("KIND")?, "kind")?,
             Some("PRIORITY") => {
                 let p = parse_i64(a.next("PRIORITY")?, "PRIORITY")?;
@@ -337,7 +342,7 @@ pub fn parse_renew(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult
 pub struct Complete {
     pub id: ExecId,
     pub fence: Fence,
-    pub result: Option<Vec<u8>>,
+    pub result: Option<Box<[u8]>>,
     pub at: Option<u64>,
 }
 
@@ -362,7 +367,7 @@ pub fn parse_complete(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdRes
                         "result is larger than flowfabric.max-payload-bytes",
                     ));
                 }
-                c.result = Some(r.to_vec());
+                c.result = Some(r.into());
             }
             Some("AT") => pinned_time(&mut a, origin, &mut c.at)?,
             _ => return Err(unknown(opt)),

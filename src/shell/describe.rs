@@ -6,15 +6,14 @@ use crate::shell::reply::{Pairs, Reply};
 const FIELDS: usize = 37;
 
 pub fn reply_execution(r: &Reply, e: &Execution) {
-    let s = &e.spec;
     let attempt = e.current_attempt();
     let lease = e.lease.as_ref();
     let p = Pairs::start(r, FIELDS);
     p.bulk("execution_id", e.id.key().as_bytes())
-        .bulk("namespace", &s.namespace)
-        .bulk("lane", s.lane.as_bytes())
-        .bulk("kind", &s.kind)
-        .uint("priority", u64::from(s.priority))
+        .bulk("namespace", e.namespace())
+        .bulk("lane", e.lane.as_bytes())
+        .bulk("kind", e.kind())
+        .uint("priority", u64::from(e.priority))
         .bulk("public_state", e.public.as_str().as_bytes())
         .bulk("lifecycle_phase", e.lifecycle.as_str().as_bytes())
         .bulk("ownership_state", e.ownership.as_str().as_bytes())
@@ -23,15 +22,15 @@ pub fn reply_execution(r: &Reply, e: &Execution) {
         .bulk("blocking_detail", e.blocking_detail().as_bytes())
         .bulk("terminal_outcome", e.terminal.as_str().as_bytes())
         .bulk("attempt_state", e.attempt_state.as_str().as_bytes())
-        .bulk("required_capabilities", s.caps.as_str().as_bytes())
+        .bulk("required_capabilities", e.caps.as_str().as_bytes())
         .bulk("retry_policy", retry_text(e).as_bytes())
         .uint("created_at", e.created_at)
         .opt_uint("started_at", e.started_at)
         .opt_uint("completed_at", e.completed_at)
         .uint("last_transition_at", e.last_transition_at)
         .uint("last_mutation_at", e.last_mutation_at)
-        .opt_uint("delay_until", s.delay_until)
-        .opt_uint("deadline_at", s.deadline_at)
+        .opt_uint("delay_until", e.delay_until())
+        .opt_uint("deadline_at", e.deadline_at())
         .uint("total_attempt_count", e.attempts.len() as u64)
         .uint("retry_count", u64::from(e.retry_count))
         .uint("replay_count", u64::from(e.replay_count))
@@ -59,10 +58,10 @@ pub fn reply_execution(r: &Reply, e: &Execution) {
         .opt_uint("lease_expires_at", lease.map(|l| l.expires_at))
         .opt_uint("lease_last_renewed_at", lease.map(|l| l.last_renewed_at))
         .opt_uint("lease_renewal_deadline", lease.map(|l| l.renewal_deadline))
-        .uint("payload_bytes", s.payload.len() as u64);
+        .uint("payload_bytes", e.payload.len() as u64);
     let r = p.key("tags");
-    r.array(s.tags.len() * 2);
-    for (k, v) in &s.tags {
+    r.array(e.tags().len() * 2);
+    for (k, v) in e.tags() {
         r.bulk(k);
         r.bulk(v);
     }
@@ -83,7 +82,7 @@ pub fn reply_execution(r: &Reply, e: &Execution) {
 }
 
 fn retry_text(e: &Execution) -> String {
-    match &e.spec.retry {
+    match e.retry() {
         None => String::new(),
         Some(r) => match r.backoff {
             Backoff::Fixed { delay_ms } => format!("max_retries={} backoff=fixed delay_ms={delay_ms}", r.max_retries),

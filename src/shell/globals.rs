@@ -47,7 +47,8 @@ pub fn now_ms() -> u64 {
     u64::try_from(ms).unwrap_or(0)
 }
 
-/// The partition index keys, created once, that blocked claims wait on.
+/// The partition index key names, created once: claims open them and
+/// blocked claims wait on them.
 pub struct ReadyKeys(pub Vec<*mut raw::RedisModuleString>);
 unsafe impl Send for ReadyKeys {}
 
@@ -73,4 +74,9 @@ pub fn with_ready_keys<R>(f: impl FnOnce(&mut [*mut raw::RedisModuleString]) -> 
         Some(k) => f(&mut k.0),
         None => f(&mut []),
     }
+}
+
+/// The cached key name of partition `p`'s index, if the cache covers it.
+pub fn index_key_string(p: u16) -> Option<*mut raw::RedisModuleString> {
+    with_ready_keys(|keys| keys.get(p as usize).copied().filter(|k| !k.is_null()))
 }

@@ -1,11 +1,14 @@
 //! Command handlers: parse, open keys, apply a core transition, replicate
 //! with the clock and minted ids pinned, reply.
 
+use std::ffi::CStr;
 use std::os::raw::c_int;
 
 use redis_module::{raw, Context, ContextFlags};
 
 use crate::core::args::{CmdError, CmdResult};
+use crate::core::caps::CapSet;
+use crate::core::codec::DecodeError;
 use crate::core::engine;
 use crate::core::execution::{ClaimError, Execution, Grant};
 use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
@@ -13,6 +16,7 @@ use crate::core::index::PartitionIndex;
 use crate::core::requests::{self, Acquire, Claim, Origin};
 use crate::shell::globals::{now_ms, with_hints, with_minter, with_ready_keys};
 use crate::shell::keys::{self, wrongtype};
+use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::types::{self, EXEC_TYPE, INDEX_TYPE, TAG_EXEC, TAG_INDEX};
 use crate::shell::{blocking, config};
@@ -33,48 +37,64 @@ pub fn db(ctx: &Context) -> c_int {
     unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) }
 }
 
-/// Replicates `name args…` with `first` replacing the first argument and
-/// `AT now` appended unless the command already carried it.
-fn replicate_pinned(
-    ctx: &Context,
-    name: &str,
-    args: &[&[u8]],
-    first: Option<&[u8]>,
-    now: u64,
-    pinned: bool,
-) {
-    let now_s = now.to_string();
-    let mut out: Vec<&[u8]> = Vec::with_capacity(args.len() + 2);
-    for (i, a) in args.iter().enumerate() {
-        out.push(if i == 0 { first.unwrap_or(a) } else { a });
+/// Replicates `name` with the given argument strings; the server takes
+/// references, so client payloads are not copied.
+fn replicate_strings(ctx: &Context, name: &CStr, strings: &[*mut raw::RedisModuleString]) {
+    if let Some(f) = unsafe { raw::RedisModule_Replicate } {
+        unsafe {
+            f(
+                ctx.ctx,
+                name.as_ptr(),
+                c"v".as_ptr(),
+                strings.as_ptr(),
+                strings.len(),
+            )
+        };
+    }
+}
+
+/// Replicates the call with `first` replacing its first argument and
+/// `AT now` appended unless the call already carried it.
+fn replicate_pinned(call: &Call, name: &CStr, first: Option<&[u8]>, now: u64, pinned: bool) {
+    let ctx = call.ctx;
+    let first = first.map(|f| ctx.create_string(f));
+    let at = ctx.create_string(&b"AT"[..]);
+    let now_s = ctx.create_string(now.to_string().as_bytes());
+    let mut out: Vec<*mut raw::RedisModuleString> = Vec::with_capacity(call.argv.len() + 2);
+    for (i, &a) in call.argv.iter().enumerate() {
+        out.push(match (&first, i) {
+            (Some(f), 0) => f.inner,
+            _ => a,
+        });
     }
     if !pinned {
-        out.push(b"AT");
-        out.push(now_s.as_bytes());
+        out.push(at.inner);
+        out.push(now_s.inner);
     }
-    ctx.replicate(name, out.as_slice());
+    replicate_strings(ctx, name, &out);
 }
 
 /// Tells blocked claimers that partition `p` has new eligible work.
 fn signal_ready(ctx: &Context, p: u16) {
     with_ready_keys(|keys| {
-        if let Some(&k) = keys.get(p as usize) {
-            if let Some(f) = unsafe { raw::RedisModule_SignalKeyAsReady } {
-                unsafe { f(ctx.ctx, k) };
-            }
+        if let (Some(&k), Some(f)) = (keys.get(p as usize), unsafe {
+            raw::RedisModule_SignalKeyAsReady
+        }) {
+            unsafe { f(ctx.ctx, k) };
         }
     });
 }
 
-fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &crate::core::caps::CapSet) {
+fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet) {
     let head = idx.head(lane, caps).map(|(k, _)| k);
     with_hints(|h| h.set(db, lane, caps, idx.partition, head));
 }
 
-pub fn submit(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
+pub fn submit(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
     let limits = config::limits();
     let origin = origin(ctx);
-    let req = requests::parse_submit(args, &limits, origin)?;
+    let req = requests::parse_submit(call.args, &limits, origin)?;
     let now = req.at.unwrap_or_else(now_ms);
     let partition = match req.target {
         SubmitTarget::Auto => {
@@ -101,57 +121,85 @@ pub fn submit(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
             return Ok(());
         }
     }
-    let id = match req.target {
-        SubmitTarget::Exact(id) => id,
-        _ => ExecId {
-            partition,
-            uuid: with_minter(|m| m.uuid()),
-        },
+    let (id, ekey) = match req.target {
+        SubmitTarget::Exact(id) => (id, call.argv.first().map(|&s| keys::open_arg(ctx, s))),
+        _ => (
+            ExecId {
+                partition,
+                uuid: with_minter(|m| m.uuid()),
+            },
+            None,
+        ),
     };
     let id_text = id.key();
-    let ekey = keys::open(ctx, id_text.as_bytes());
+    let ekey = ekey.unwrap_or_else(|| keys::open(ctx, id_text.as_bytes()));
     if keys::exec(&ekey)?.is_some() {
         r.bulk(id_text.as_bytes());
         return Ok(());
     }
     let (_ikey, idx) = keys::index_or_create(ctx, partition, limits.partitions)?;
-    let lane = req.spec.lane.clone();
-    let caps = req.spec.caps.clone();
     let e = Execution::new(id, req.spec, idx.take_seq(), now);
     engine::admit(idx, &e);
-    let eligible = e.is_eligible();
+    if e.is_eligible() {
+        refresh_hint(db(ctx), idx, &e.lane, &e.caps);
+        signal_ready(ctx, partition);
+    }
     ekey.set_value(&EXEC_TYPE, e).map_err(|_| wrongtype())?;
     if let Some((ik, ttl)) = idem {
         keys::write_expiring_string(ctx, &ik, id_text.as_bytes(), now.saturating_add(ttl));
     }
-    if eligible {
-        refresh_hint(db(ctx), idx, &lane, &caps);
-        signal_ready(ctx, partition);
-    }
-    replicate_pinned(
-        ctx,
-        "FF.SUBMIT",
-        args,
-        Some(id_text.as_bytes()),
-        now,
-        req.at.is_some(),
-    );
+    let first = match req.target {
+        SubmitTarget::Exact(_) => None,
+        _ => Some(id_text.as_bytes()),
+    };
+    replicate_pinned(call, c"FF.SUBMIT", first, now, req.at.is_some());
     r.bulk(id_text.as_bytes());
     Ok(())
 }
 
 fn reply_grant(ctx: &Context, e: &Execution, g: &Grant) {
     let r = Reply(ctx.ctx);
-    let p = Pairs::start(&r, 9);
-    p.bulk("execution_id", e.id.key().as_bytes())
-        .bulk("lane", e.spec.lane.as_bytes())
-        .bulk("payload", &e.spec.payload)
+    Pairs::start(&r, 9)
+        .bulk("execution_id", e.id.key().as_bytes())
+        .bulk("lane", e.lane.as_bytes())
+        .bulk("payload", &e.payload)
         .uint("attempt_index", u64::from(g.attempt_index))
         .bulk("attempt_type", g.attempt_type.as_str().as_bytes())
-        .bulk("attempt_id", g.attempt_id.to_string().as_bytes())
-        .bulk("lease_id", g.lease_id.to_string().as_bytes())
+        .bulk("attempt_id", &g.attempt_id.text())
+        .bulk("lease_id", &g.lease_id.text())
         .uint("lease_epoch", g.lease_epoch)
         .uint("lease_expires_at", g.lease_expires_at);
+}
+
+/// Replicates a decided claim as FF.ACQUIRE, formatting its values straight
+/// into the server's strings.
+fn replicate_acquire(ctx: &Context, a: &Acquire) {
+    let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
+        return;
+    };
+    let id = a.id.key();
+    let (lease, attempt) = (a.lease_id.text(), a.attempt_id.text());
+    let lease_ms = i64::try_from(a.lease_ms).unwrap_or(i64::MAX);
+    let at = i64::try_from(a.at).unwrap_or(i64::MAX);
+    unsafe {
+        f(
+            ctx.ctx,
+            c"FF.ACQUIRE".as_ptr(),
+            c"bbblbbl".as_ptr(),
+            id.as_ptr(),
+            id.len(),
+            a.worker_id.as_ptr(),
+            a.worker_id.len(),
+            a.worker_instance_id.as_ptr(),
+            a.worker_instance_id.len(),
+            lease_ms,
+            lease.as_ptr(),
+            lease.len(),
+            attempt.as_ptr(),
+            attempt.len(),
+            at,
+        )
+    };
 }
 
 /// Applies a decided claim to the record and index; shared by the primary
@@ -180,10 +228,8 @@ fn apply_acquire(
             CmdError::new("LEASE_CONFLICT", "the execution is already leased")
         }
     })?;
-    refresh_hint(db(ctx), idx, &e.spec.lane, &e.spec.caps);
-    let args = a.to_args();
-    let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-    ctx.replicate("FF.ACQUIRE", refs.as_slice());
+    refresh_hint(db(ctx), idx, &e.lane, &e.caps);
+    replicate_acquire(ctx, a);
     reply_grant(ctx, e, &g);
     Ok(())
 }
@@ -243,8 +289,9 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
     Ok(false)
 }
 
-pub fn claim(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
-    let c = requests::parse_claim(args, &config::limits())?;
+pub fn claim(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
+    let c = requests::parse_claim(call.args, &config::limits())?;
     if try_claim(ctx, &c)? {
         return Ok(());
     }
@@ -255,82 +302,70 @@ pub fn claim(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
     Ok(())
 }
 
-pub fn acquire(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
+pub fn acquire(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
     if origin(ctx) != Origin::Replicated {
         return Err(CmdError::syntax(
             "FF.ACQUIRE is internal: only the primary and the AOF send it",
         ));
     }
     let limits = config::limits();
-    let a = requests::parse_acquire(args, &limits)?;
-    let (_ekey, e) = keys::require_exec(ctx, &a.id)?;
+    let a = requests::parse_acquire(call.args, &limits)?;
+    let (_ekey, e) = keys::require_exec_arg(ctx, call.argv.first(), &a.id)?;
     let (_ikey, idx) = keys::index_or_create(ctx, a.id.partition, limits.partitions)?;
     apply_acquire(ctx, idx, e, &a)
 }
 
-pub fn renew(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
+pub fn renew(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
     let limits = config::limits();
-    let req = requests::parse_renew(args, &limits, origin(ctx))?;
+    let req = requests::parse_renew(call.args, &limits, origin(ctx))?;
     let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e) = keys::require_exec(ctx, &req.id)?;
+    let (_ekey, e) = keys::require_exec_arg(ctx, call.argv.first(), &req.id)?;
     let (_ikey, idx) = keys::index_or_create(ctx, req.id.partition, limits.partitions)?;
-    match engine::renew(idx, e, &req.fence, req.lease_ms, now) {
-        Ok(expires) => {
-            replicate_pinned(ctx, "FF.RENEW", args, None, now, req.at.is_some());
-            Reply(ctx.ctx).uint(expires);
-            Ok(())
-        }
-        Err((err, changed)) => {
-            if changed {
-                replicate_pinned(ctx, "FF.RENEW", args, None, now, req.at.is_some());
-            }
-            Err(CmdError(err.message()))
-        }
+    let r = engine::renew(idx, e, &req.fence, req.lease_ms, now);
+    if r.as_ref().map_or_else(|(_, changed)| *changed, |_| true) {
+        replicate_pinned(call, c"FF.RENEW", None, now, req.at.is_some());
     }
-}
-
-pub fn complete(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
-    let limits = config::limits();
-    let req = requests::parse_complete(args, &limits, origin(ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e) = keys::require_exec(ctx, &req.id)?;
-    let (_ikey, idx) = keys::index_or_create(ctx, req.id.partition, limits.partitions)?;
-    match engine::complete(idx, e, &req.fence, req.result, now) {
-        Ok(()) => {
-            replicate_pinned(ctx, "FF.COMPLETE", args, None, now, req.at.is_some());
-            Reply(ctx.ctx).ok();
-            Ok(())
-        }
-        Err((err, changed)) => {
-            if changed {
-                replicate_pinned(ctx, "FF.COMPLETE", args, None, now, req.at.is_some());
-            }
-            Err(CmdError(err.message()))
-        }
-    }
-}
-
-fn read_exec<'a>(
-    ctx: &Context,
-    args: &[&[u8]],
-) -> CmdResult<(redis_module::key::RedisKeyWritable, &'a Execution)> {
-    let [id] = args else {
-        return Err(CmdError::syntax("wrong number of arguments"));
-    };
-    let id = requests::parse_exec_id(id, &config::limits())?;
-    let (k, e) = keys::require_exec(ctx, &id)?;
-    Ok((k, e))
-}
-
-pub fn get(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
-    let (_k, e) = read_exec(ctx, args)?;
-    crate::shell::describe::reply_execution(&Reply(ctx.ctx), e);
+    let expires = r.map_err(|(err, _)| CmdError(err.message()))?;
+    Reply(ctx.ctx).uint(expires);
     Ok(())
 }
 
-pub fn result(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
-    let (_k, e) = read_exec(ctx, args)?;
-    let r = Reply(ctx.ctx);
+pub fn complete(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
+    let limits = config::limits();
+    let req = requests::parse_complete(call.args, &limits, origin(ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e) = keys::require_exec_arg(ctx, call.argv.first(), &req.id)?;
+    let (_ikey, idx) = keys::index_or_create(ctx, req.id.partition, limits.partitions)?;
+    let r = engine::complete(idx, e, &req.fence, req.result, now);
+    if r.as_ref().map_or_else(|(_, changed)| *changed, |_| true) {
+        replicate_pinned(call, c"FF.COMPLETE", None, now, req.at.is_some());
+    }
+    r.map_err(|(err, _)| CmdError(err.message()))?;
+    Reply(ctx.ctx).ok();
+    Ok(())
+}
+
+fn read_exec<'a>(call: &Call) -> CmdResult<(redis_module::key::RedisKeyWritable, &'a Execution)> {
+    let [id] = call.args else {
+        return Err(CmdError::syntax("wrong number of arguments"));
+    };
+    let id = requests::parse_exec_id(id, &config::limits())?;
+    let (k, e) = keys::require_exec_arg(call.ctx, call.argv.first(), &id)?;
+    Ok((k, e))
+}
+
+pub fn get(call: &Call) -> CmdResult<()> {
+    let (_k, e) = read_exec(call)?;
+    crate::shell::describe::reply_execution(&Reply(call.ctx.ctx), e);
+    Ok(())
+}
+
+pub fn result(call: &Call) -> CmdResult<()> {
+    let (_k, e) = read_exec(call)?;
+    let r = Reply(call.ctx.ctx);
     match &e.result {
         Some(b) => r.bulk(b),
         None => r.null(),
@@ -338,15 +373,15 @@ pub fn result(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
     Ok(())
 }
 
-pub fn payload(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
-    let (_k, e) = read_exec(ctx, args)?;
-    Reply(ctx.ctx).bulk(&e.spec.payload);
+pub fn payload(call: &Call) -> CmdResult<()> {
+    let (_k, e) = read_exec(call)?;
+    Reply(call.ctx.ctx).bulk(&e.payload);
     Ok(())
 }
 
-pub fn version(ctx: &Context, _args: &[&[u8]]) -> CmdResult<()> {
+pub fn version(call: &Call) -> CmdResult<()> {
     let l = config::limits();
-    let r = Reply(ctx.ctx);
+    let r = Reply(call.ctx.ctx);
     Pairs::start(&r, 5)
         .bulk("version", VERSION.as_bytes())
         .uint("encoding", 1)
@@ -356,29 +391,28 @@ pub fn version(ctx: &Context, _args: &[&[u8]]) -> CmdResult<()> {
     Ok(())
 }
 
-pub fn partition(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
-    let [lane] = args else {
+pub fn partition(call: &Call) -> CmdResult<()> {
+    let [lane] = call.args else {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
     let s = requests::parse_submit(&[b"*", lane, b""], &config::limits(), Origin::Client)?;
     let p = lane_partition(s.spec.lane.as_bytes(), config::partitions());
-    Reply(ctx.ctx).bulk(format!("{{fp:{p}}}").as_bytes());
+    Reply(call.ctx.ctx).bulk(format!("{{fp:{p}}}").as_bytes());
     Ok(())
 }
 
-pub fn loadrec(ctx: &Context, args: &[&[u8]]) -> CmdResult<()> {
+pub fn loadrec(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
     if origin(ctx) != Origin::Replicated {
         return Err(CmdError::syntax(
             "FF.LOADREC is internal: only AOF loading and the primary send it",
         ));
     }
-    let [name, blob] = args else {
+    let ([_, blob], Some(&key_arg)) = (call.args, call.argv.first()) else {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
-    let bad = |e: crate::core::codec::DecodeError| {
-        CmdError::syntax(format!("record does not decode: {e}"))
-    };
-    let key = keys::open(ctx, name);
+    let bad = |e: DecodeError| CmdError::syntax(format!("record does not decode: {e}"));
+    let key = keys::open_arg(ctx, key_arg);
     let (tag, body) = blob
         .split_first()
         .ok_or_else(|| CmdError::syntax("empty record"))?;

@@ -8,6 +8,7 @@ use crate::core::args::{CmdError, CmdResult};
 use crate::core::execution::Execution;
 use crate::core::ids::{index_key, ExecId};
 use crate::core::index::PartitionIndex;
+use crate::shell::globals;
 use crate::shell::types::{EXEC_TYPE, INDEX_TYPE};
 
 pub fn wrongtype() -> CmdError {
@@ -36,6 +37,27 @@ pub fn open_exec(ctx: &Context, id: &ExecId) -> RedisKeyWritable {
     open(ctx, id.key().as_bytes())
 }
 
+/// Opens the key named by one of the call's own argument strings, without
+/// copying the name.
+pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> RedisKeyWritable {
+    let s = RedisString::new(None, arg);
+    ctx.open_key_writable(&s)
+}
+
+/// Opens an execution that must exist, named by the call's argument.
+pub fn require_exec_arg<'a>(
+    ctx: &Context,
+    arg: Option<&*mut raw::RedisModuleString>,
+    id: &ExecId,
+) -> CmdResult<(RedisKeyWritable, &'a mut Execution)> {
+    let key = match arg {
+        Some(&s) => open_arg(ctx, s),
+        None => open_exec(ctx, id),
+    };
+    let e = exec(&key)?.ok_or_else(not_found)?;
+    Ok((key, e))
+}
+
 /// Opens an execution that must exist.
 pub fn require_exec<'a>(
     ctx: &Context,
@@ -55,7 +77,10 @@ pub fn index<'a>(key: &RedisKeyWritable) -> CmdResult<Option<&'a mut PartitionIn
 }
 
 pub fn open_index(ctx: &Context, partition: u16) -> RedisKeyWritable {
-    open(ctx, index_key(partition).as_bytes())
+    match globals::index_key_string(partition) {
+        Some(s) => open_arg(ctx, s),
+        None => open(ctx, index_key(partition).as_bytes()),
+    }
 }
 
 /// Opens a partition's index, creating it under the configured partition

@@ -13,7 +13,16 @@ use smallvec::SmallVec;
 use crate::core::args::CmdResult;
 use crate::shell::handlers;
 
-type Handler = fn(&Context, &[&[u8]]) -> CmdResult<()>;
+/// One call of a command: its arguments (without the command name) as
+/// bytes, and the same arguments as the server's strings, so keys can be
+/// opened and commands replicated without copying them.
+pub struct Call<'a> {
+    pub ctx: &'a Context,
+    pub args: &'a [&'a [u8]],
+    pub argv: &'a [*mut raw::RedisModuleString],
+}
+
+type Handler = fn(&Call) -> CmdResult<()>;
 type RawCommand = unsafe extern "C" fn(
     *mut raw::RedisModuleCtx,
     *mut *mut raw::RedisModuleString,
@@ -63,12 +72,8 @@ pub unsafe fn raw_args<'a>(
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
 ) -> SmallVec<[&'a [u8]; 16]> {
-    let n = usize::try_from(argc).unwrap_or(0);
-    if argv.is_null() || n == 0 {
-        return SmallVec::new();
-    }
-    let ptrs = unsafe { std::slice::from_raw_parts(argv, n) };
-    ptrs.iter()
+    unsafe { raw_strings(argv, argc) }
+        .iter()
         .map(|&s| {
             let mut len = 0;
             let p = raw::string_ptr_len(s, &mut len);
@@ -81,6 +86,21 @@ pub unsafe fn raw_args<'a>(
         .collect()
 }
 
+/// The server's argument strings.
+///
+/// # Safety
+/// `argv` must be the server's argument vector of `argc` strings.
+pub unsafe fn raw_strings<'a>(
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+) -> &'a [*mut raw::RedisModuleString] {
+    let n = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() || n == 0 {
+        return &[];
+    }
+    unsafe { std::slice::from_raw_parts(argv, n) }
+}
+
 /// Runs a handler; an error becomes the error reply, and a panic (a bug)
 /// becomes an error reply instead of taking the server down.
 fn dispatch(
@@ -91,8 +111,13 @@ fn dispatch(
 ) -> c_int {
     let context = Context::new(ctx);
     let args = unsafe { raw_args(argv, argc) };
-    let rest = args.get(1..).unwrap_or(&[]);
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&context, rest))) {
+    let strings = unsafe { raw_strings(argv, argc) };
+    let call = Call {
+        ctx: &context,
+        args: args.get(1..).unwrap_or(&[]),
+        argv: strings.get(1..).unwrap_or(&[]),
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&call))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             context.reply_error_string(&e.0);

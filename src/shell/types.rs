@@ -120,7 +120,7 @@ unsafe extern "C" fn exec_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void)
     let Some(e) = value.cast::<Execution>().as_ref() else {
         return;
     };
-    let mut w = Writer::with_capacity(e.spec.payload.len() + 256);
+    let mut w = Writer::with_capacity(e.payload.len() + 256);
     e.encode(&mut w);
     raw::save_slice(rdb, &w.buf);
 }
