@@ -74,7 +74,8 @@ pub struct Attempt {
 }
 
 /// Tag key/value pairs, in submit order.
-pub type Tags = Vec<(Box<[u8]>, Box<[u8]>)>;
+pub type Tag = (Box<[u8]>, Box<[u8]>);
+pub type Tags = Vec<Tag>;
 
 /// Everything a submit fixes about an execution.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -106,6 +107,19 @@ pub struct Extra {
 }
 
 pub const DEFAULT_NAMESPACE: &[u8] = b"default";
+
+impl Extra {
+    /// True when nothing here differs from a plain submit.
+    pub fn is_default(&self) -> bool {
+        self.namespace.is_empty()
+            && self.kind.is_empty()
+            && self.retry.is_none()
+            && self.tags.is_empty()
+            && self.delay_until.is_none()
+            && self.deadline_at.is_none()
+            && self.idempotency.is_none()
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Execution {
@@ -200,7 +214,8 @@ impl Execution {
     pub fn new(id: ExecId, spec: Spec, queue_seq: u64, now: u64) -> Execution {
         let delayed = spec.delay_until.is_some_and(|d| d > now);
         let extra = Extra {
-            namespace: if spec.namespace.as_ref() == DEFAULT_NAMESPACE {
+            namespace: if spec.namespace.is_empty() || spec.namespace.as_ref() == DEFAULT_NAMESPACE
+            {
                 Box::default()
             } else {
                 spec.namespace
@@ -218,7 +233,7 @@ impl Execution {
             priority: spec.priority,
             caps: spec.caps,
             payload: spec.payload.into_boxed_slice(),
-            extra: if extra == Extra::default() {
+            extra: if extra.is_default() {
                 None
             } else {
                 Some(Box::new(extra))
@@ -448,7 +463,7 @@ impl Execution {
     pub fn retry(&self) -> Option<&RetryPolicy> {
         self.extra.as_ref().and_then(|x| x.retry.as_ref())
     }
-    pub fn tags(&self) -> &[(Box<[u8]>, Box<[u8]>)] {
+    pub fn tags(&self) -> &[Tag] {
         self.extra.as_ref().map_or(&[][..], |x| &x.tags)
     }
     pub fn delay_until(&self) -> Option<u64> {
@@ -679,7 +694,7 @@ impl Execution {
         if let Some(x) = e.extra.as_mut() {
             x.delay_until = delay_until;
         }
-        if e.extra.as_deref() == Some(&Extra::default()) {
+        if e.extra.as_deref().is_some_and(Extra::is_default) {
             e.extra = None;
         }
         let e = Execution {

@@ -118,7 +118,6 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
     let mut spec = Spec {
         lane,
         payload: payload.to_vec(),
-        namespace: Box::from(&b"default"[..]),
         ..Spec::default()
     };
     let mut ttl = None;

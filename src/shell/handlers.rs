@@ -10,9 +10,9 @@ use crate::core::args::{CmdError, CmdResult};
 use crate::core::caps::CapSet;
 use crate::core::codec::DecodeError;
 use crate::core::engine;
-use crate::core::execution::{ClaimError, Execution, Grant};
+use crate::core::execution::{ClaimError, Execution, Grant, DEFAULT_NAMESPACE};
 use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
-use crate::core::index::PartitionIndex;
+use crate::core::index::{PartitionIndex, QueueKey};
 use crate::core::requests::{self, Acquire, Claim, Origin};
 use crate::shell::globals::{now_ms, with_hints, with_minter, with_ready_keys};
 use crate::shell::keys::{self, wrongtype};
@@ -109,9 +109,14 @@ pub fn submit(call: &Call) -> CmdResult<()> {
         SubmitTarget::Exact(id) => id.partition,
     };
     let r = Reply(ctx.ctx);
+    let namespace: &[u8] = if req.spec.namespace.is_empty() {
+        DEFAULT_NAMESPACE
+    } else {
+        &req.spec.namespace
+    };
     let idem = req.spec.idempotency.as_ref().map(|k| {
         (
-            idempotency_key(partition, &req.spec.namespace, k),
+            idempotency_key(partition, namespace, k),
             req.idempotency_ttl_ms.unwrap_or(1),
         )
     });
@@ -141,7 +146,13 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     let e = Execution::new(id, req.spec, idx.take_seq(), now);
     engine::admit(idx, &e);
     if e.is_eligible() {
-        refresh_hint(db(ctx), idx, &e.lane, &e.caps);
+        // Only a new queue head changes what claims should look at.
+        if idx
+            .head(&e.lane, &e.caps)
+            .is_some_and(|(k, _)| k == QueueKey::of(&e))
+        {
+            refresh_hint(db(ctx), idx, &e.lane, &e.caps);
+        }
         signal_ready(ctx, partition);
     }
     ekey.set_value(&EXEC_TYPE, e).map_err(|_| wrongtype())?;
