@@ -3,8 +3,6 @@
 //! An execution id is `{fp:N}:<uuid>`: the hash tag pins every key of one
 //! execution (and of its partition index) to one cluster slot.
 
-use std::fmt::Write as _;
-
 /// CRC16-XMODEM, the checksum Valkey Cluster uses for key slots and the
 /// reference uses to place a solo execution's lane on a partition.
 pub fn crc16(bytes: &[u8]) -> u16 {
@@ -34,6 +32,8 @@ pub struct Uuid(pub u128);
 impl Uuid {
     pub const TEXT_LEN: usize = 36;
 
+    /// Parses the canonical (lowercase, hyphenated) form only, so one id has
+    /// exactly one key name.
     pub fn parse(s: &[u8]) -> Option<Uuid> {
         if s.len() != Self::TEXT_LEN {
             return None;
@@ -49,7 +49,6 @@ impl Uuid {
             let d = match c {
                 b'0'..=b'9' => c - b'0',
                 b'a'..=b'f' => c - b'a' + 10,
-                b'A'..=b'F' => c - b'A' + 10,
                 _ => return None,
             };
             v = (v << 4) | u128::from(d);
@@ -135,9 +134,27 @@ impl ExecId {
         Some(ExecId { partition, uuid })
     }
 
+    /// The id's text, which is also its key name. Hot path: no formatter.
     pub fn key(&self) -> String {
-        let mut s = String::with_capacity(48);
-        let _ = write!(s, "{{fp:{}}}:", self.partition);
+        let mut s = String::with_capacity(8 + 5 + Uuid::TEXT_LEN);
+        s.push_str("{fp:");
+        let mut digits = [0u8; 5];
+        let mut n = self.partition;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            if let Some(d) = digits.get_mut(i) {
+                *d = b'0' + (n % 10) as u8;
+            }
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        for &d in digits.get(i..).unwrap_or_default() {
+            s.push(char::from(d));
+        }
+        s.push_str("}:");
         self.uuid.write_to(&mut s);
         s
     }
@@ -235,6 +252,13 @@ mod tests {
         let e = ExecId::parse(id, 256).unwrap();
         assert_eq!(e.partition, 12);
         assert_eq!(e.key().as_bytes(), id);
+        for p in [0u16, 7, 10, 255, 9999, 65535] {
+            let e = ExecId {
+                partition: p,
+                uuid: Uuid(5),
+            };
+            assert!(e.key().starts_with(&format!("{{fp:{p}}}:")));
+        }
         assert!(ExecId::parse(id, 12).is_none());
         for bad in [
             &b"{fp:012}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182"[..],
@@ -242,6 +266,7 @@ mod tests {
             b"{fp:1}0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182",
             b"{fp:1}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f60718",
             b"{fp:1}:0195f3a2x7c4e-4d1a-9b2c-3d4e5f607182",
+            b"{fp:1}:0195F3A2-7c4e-4d1a-9b2c-3d4e5f607182",
             b"{fp:99999999}:0195f3a2-7c4e-4d1a-9b2c-3d4e5f607182",
             b"",
             b"{fp:1",

@@ -37,41 +37,34 @@ pub fn db(ctx: &Context) -> c_int {
     unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) }
 }
 
-/// Replicates `name` with the given argument strings; the server takes
-/// references, so client payloads are not copied.
-fn replicate_strings(ctx: &Context, name: &CStr, strings: &[*mut raw::RedisModuleString]) {
-    if let Some(f) = unsafe { raw::RedisModule_Replicate } {
-        unsafe {
-            f(
-                ctx.ctx,
-                name.as_ptr(),
-                c"v".as_ptr(),
-                strings.as_ptr(),
-                strings.len(),
-            )
-        };
-    }
-}
-
-/// Replicates the call with `first` replacing its first argument and
-/// `AT now` appended unless the call already carried it.
-fn replicate_pinned(call: &Call, name: &CStr, first: Option<&[u8]>, now: u64, pinned: bool) {
-    let ctx = call.ctx;
-    let first = first.map(|f| ctx.create_string(f));
-    let at = ctx.create_string(&b"AT"[..]);
-    let now_s = ctx.create_string(now.to_string().as_bytes());
-    let mut out: Vec<*mut raw::RedisModuleString> = Vec::with_capacity(call.argv.len() + 2);
-    for (i, &a) in call.argv.iter().enumerate() {
-        out.push(match (&first, i) {
-            (Some(f), 0) => f.inner,
-            _ => a,
-        });
-    }
-    if !pinned {
-        out.push(at.inner);
-        out.push(now_s.inner);
-    }
-    replicate_strings(ctx, name, &out);
+/// Replicates the call, its arguments passed by reference (client payloads
+/// are not copied), with `first` replacing its first argument and `AT now`
+/// appended unless the call already carried it.
+fn replicate_pinned(
+    call: &Call,
+    name: &CStr,
+    first: Option<*mut raw::RedisModuleString>,
+    now: u64,
+    pinned: bool,
+) {
+    let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
+        return;
+    };
+    let (ctx, name) = (call.ctx.ctx, name.as_ptr());
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let (head, rest) = match (first, call.argv.split_first()) {
+        (Some(id), Some((_, rest))) => (Some(id), rest),
+        _ => (None, call.argv),
+    };
+    let (v, n) = (rest.as_ptr(), rest.len());
+    unsafe {
+        match (head, pinned) {
+            (Some(id), false) => f(ctx, name, c"svcl".as_ptr(), id, v, n, c"AT".as_ptr(), now),
+            (Some(id), true) => f(ctx, name, c"sv".as_ptr(), id, v, n),
+            (None, false) => f(ctx, name, c"vcl".as_ptr(), v, n, c"AT".as_ptr(), now),
+            (None, true) => f(ctx, name, c"v".as_ptr(), v, n),
+        }
+    };
 }
 
 /// Tells blocked claimers that partition `p` has new eligible work.
@@ -126,20 +119,25 @@ pub fn submit(call: &Call) -> CmdResult<()> {
             return Ok(());
         }
     }
-    let (id, ekey) = match req.target {
-        SubmitTarget::Exact(id) => (id, call.argv.first().map(|&s| keys::open_arg(ctx, s))),
-        _ => (
-            ExecId {
+    let (id, id_string) = match req.target {
+        SubmitTarget::Exact(id) => (id, None),
+        _ => {
+            let id = ExecId {
                 partition,
                 uuid: with_minter(|m| m.uuid()),
-            },
-            None,
-        ),
+            };
+            (id, Some(ctx.create_string(id.key().as_bytes())))
+        }
     };
-    let id_text = id.key();
-    let ekey = ekey.unwrap_or_else(|| keys::open(ctx, id_text.as_bytes()));
+    let name = match (&id_string, call.argv.first()) {
+        (Some(s), _) => s.inner,
+        (None, Some(&arg)) => arg,
+        (None, None) => return Err(CmdError::syntax("missing target")),
+    };
+    let ekey = keys::open_arg(ctx, name);
+    let id_text = unsafe { keys::string_bytes(name) };
     if keys::exec(&ekey)?.is_some() {
-        r.bulk(id_text.as_bytes());
+        r.bulk(id_text);
         return Ok(());
     }
     let (_ikey, idx) = keys::index_or_create(ctx, partition, limits.partitions)?;
@@ -157,21 +155,23 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     }
     ekey.set_value(&EXEC_TYPE, e).map_err(|_| wrongtype())?;
     if let Some((ik, ttl)) = idem {
-        keys::write_expiring_string(ctx, &ik, id_text.as_bytes(), now.saturating_add(ttl));
+        keys::write_expiring_string(ctx, &ik, id_text, now.saturating_add(ttl));
     }
-    let first = match req.target {
-        SubmitTarget::Exact(_) => None,
-        _ => Some(id_text.as_bytes()),
-    };
-    replicate_pinned(call, c"FF.SUBMIT", first, now, req.at.is_some());
-    r.bulk(id_text.as_bytes());
+    replicate_pinned(
+        call,
+        c"FF.SUBMIT",
+        id_string.as_ref().map(|s| s.inner),
+        now,
+        req.at.is_some(),
+    );
+    r.bulk(id_text);
     Ok(())
 }
 
-fn reply_grant(ctx: &Context, e: &Execution, g: &Grant) {
+fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, name: *mut raw::RedisModuleString) {
     let r = Reply(ctx.ctx);
     Pairs::start(&r, 9)
-        .bulk("execution_id", e.id.key().as_bytes())
+        .bulk("execution_id", unsafe { keys::string_bytes(name) })
         .bulk("lane", e.lane.as_bytes())
         .bulk("payload", &e.payload)
         .uint("attempt_index", u64::from(g.attempt_index))
@@ -184,11 +184,10 @@ fn reply_grant(ctx: &Context, e: &Execution, g: &Grant) {
 
 /// Replicates a decided claim as FF.ACQUIRE, formatting its values straight
 /// into the server's strings.
-fn replicate_acquire(ctx: &Context, a: &Acquire) {
+fn replicate_acquire(ctx: &Context, a: &Acquire, name: *mut raw::RedisModuleString) {
     let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
-    let id = a.id.key();
     let (lease, attempt) = (a.lease_id.text(), a.attempt_id.text());
     let lease_ms = i64::try_from(a.lease_ms).unwrap_or(i64::MAX);
     let at = i64::try_from(a.at).unwrap_or(i64::MAX);
@@ -196,9 +195,8 @@ fn replicate_acquire(ctx: &Context, a: &Acquire) {
         f(
             ctx.ctx,
             c"FF.ACQUIRE".as_ptr(),
-            c"bbblbbl".as_ptr(),
-            id.as_ptr(),
-            id.len(),
+            c"sbblbbl".as_ptr(),
+            name,
             a.worker_id.as_ptr(),
             a.worker_id.len(),
             a.worker_instance_id.as_ptr(),
@@ -220,6 +218,7 @@ fn apply_acquire(
     idx: &mut PartitionIndex,
     e: &mut Execution,
     a: &Acquire,
+    name: *mut raw::RedisModuleString,
 ) -> CmdResult<()> {
     let g = engine::acquire(
         idx,
@@ -240,8 +239,8 @@ fn apply_acquire(
         }
     })?;
     refresh_hint(db(ctx), idx, &e.lane, &e.caps);
-    replicate_acquire(ctx, a);
-    reply_grant(ctx, e, &g);
+    replicate_acquire(ctx, a, name);
+    reply_grant(ctx, e, &g, name);
     Ok(())
 }
 
@@ -275,7 +274,8 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
             partition: cand.partition,
             uuid,
         };
-        let ekey = keys::open_exec(ctx, &id);
+        let name = ctx.create_string(id.key().as_bytes());
+        let ekey = keys::open_arg(ctx, name.inner);
         let e = match keys::exec(&ekey) {
             Ok(Some(e)) if e.is_eligible() => e,
             _ => {
@@ -294,7 +294,7 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
             attempt_id,
             at: now_ms(),
         };
-        apply_acquire(ctx, idx, e, &a)?;
+        apply_acquire(ctx, idx, e, &a, name.inner)?;
         return Ok(true);
     }
     Ok(false)
@@ -322,9 +322,12 @@ pub fn acquire(call: &Call) -> CmdResult<()> {
     }
     let limits = config::limits();
     let a = requests::parse_acquire(call.args, &limits)?;
-    let (_ekey, e) = keys::require_exec_arg(ctx, call.argv.first(), &a.id)?;
+    let Some(&name) = call.argv.first() else {
+        return Err(CmdError::syntax("missing execution id"));
+    };
+    let (_ekey, e) = keys::require_exec_arg(ctx, Some(&name), &a.id)?;
     let (_ikey, idx) = keys::index_or_create(ctx, a.id.partition, limits.partitions)?;
-    apply_acquire(ctx, idx, e, &a)
+    apply_acquire(ctx, idx, e, &a, name)
 }
 
 pub fn renew(call: &Call) -> CmdResult<()> {
