@@ -134,19 +134,15 @@ fn ff_run(o: &Opts) -> Run {
                         .arg("bench")
                         .query(&mut c)
                         .unwrap();
+                    // Positional: id, payload, attempt index, attempt type,
+                    // attempt id, lease id, lease epoch, lease expiry.
                     let redis::Value::Array(f) = v else { break };
-                    let get = |k: &str| -> String {
-                        let i = f
-                            .chunks(2)
-                            .position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == k)
-                            .unwrap();
-                        redis::from_redis_value(&f[i * 2 + 1]).unwrap()
-                    };
+                    let get = |i: usize| -> String { redis::from_redis_value(&f[i]).unwrap() };
                     let _: String = redis::cmd("FF.COMPLETE")
-                        .arg(get("execution_id"))
-                        .arg(get("lease_id"))
-                        .arg(get("lease_epoch"))
-                        .arg(get("attempt_id"))
+                        .arg(get(0))
+                        .arg(get(5))
+                        .arg(get(6))
+                        .arg(get(4))
                         .arg("RESULT")
                         .arg(&result)
                         .query(&mut c)

@@ -168,18 +168,20 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
+/// A claim's reply, positional like BLPOP's so the hot path writes few
+/// elements: execution id, payload, attempt index, attempt type, attempt id,
+/// lease id, lease epoch, lease expiry (ms).
 fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, name: *mut raw::RedisModuleString) {
     let r = Reply(ctx.ctx);
-    Pairs::start(&r, 9)
-        .bulk("execution_id", unsafe { keys::string_bytes(name) })
-        .bulk("lane", e.lane.as_bytes())
-        .bulk("payload", &e.payload)
-        .uint("attempt_index", u64::from(g.attempt_index))
-        .bulk("attempt_type", g.attempt_type.as_str().as_bytes())
-        .bulk("attempt_id", &g.attempt_id.text())
-        .bulk("lease_id", &g.lease_id.text())
-        .uint("lease_epoch", g.lease_epoch)
-        .uint("lease_expires_at", g.lease_expires_at);
+    r.array(8);
+    r.bulk(unsafe { keys::string_bytes(name) });
+    r.bulk(&e.payload);
+    r.uint(u64::from(g.attempt_index));
+    r.bulk(g.attempt_type.as_str().as_bytes());
+    r.bulk(&g.attempt_id.text());
+    r.bulk(&g.lease_id.text());
+    r.uint(g.lease_epoch);
+    r.uint(g.lease_expires_at);
 }
 
 /// Replicates a decided claim as FF.ACQUIRE, formatting its values straight

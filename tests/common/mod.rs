@@ -253,6 +253,30 @@ pub fn pairs(v: redis::Value) -> Fields {
     m
 }
 
+/// FF.CLAIM's positional reply, named.
+pub const CLAIM_FIELDS: [&str; 8] = [
+    "execution_id",
+    "payload",
+    "attempt_index",
+    "attempt_type",
+    "attempt_id",
+    "lease_id",
+    "lease_epoch",
+    "lease_expires_at",
+];
+
+pub fn claim_fields(v: redis::Value) -> Fields {
+    let redis::Value::Array(items) = v else {
+        panic!("expected array, got {v:?}")
+    };
+    assert_eq!(items.len(), CLAIM_FIELDS.len());
+    CLAIM_FIELDS
+        .iter()
+        .map(|k| k.to_string())
+        .zip(items)
+        .collect()
+}
+
 pub fn s(f: &Fields, k: &str) -> String {
     match f.get(k) {
         Some(redis::Value::Nil) | None => String::new(),
@@ -291,7 +315,7 @@ pub fn claim(
     if v == redis::Value::Nil {
         return None;
     }
-    let f = pairs(v);
+    let f = claim_fields(v);
     Some(Job {
         id: s(&f, "execution_id"),
         lease_id: s(&f, "lease_id"),
