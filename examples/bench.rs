@@ -81,6 +81,17 @@ fn usec_of(stats: &HashMap<String, (u64, u64)>, names: &[&str]) -> u64 {
     names.iter().map(|n| stats.get(*n).map_or(0, |s| s.0)).sum()
 }
 
+/// Server microseconds per call of each named command.
+fn per_call(stats: &HashMap<String, (u64, u64)>, names: &[&str]) -> Vec<(String, f64)> {
+    names
+        .iter()
+        .map(|k| {
+            let (us, calls) = stats.get(*k).copied().unwrap_or((0, 0));
+            (k.to_string(), us as f64 / calls.max(1) as f64)
+        })
+        .collect()
+}
+
 fn reset(c: &mut redis::Connection) {
     let _: () = redis::cmd("FLUSHALL").arg("SYNC").query(c).unwrap();
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(c).unwrap();
@@ -165,20 +176,7 @@ fn ff_run(o: &Opts) -> Run {
         jobs_per_s: n / (submit_s + drain_s),
         bytes_pending: (pending - base) as f64 / n - PAYLOAD as f64,
         bytes_done: (completed - base) as f64 / n - (PAYLOAD + RESULT) as f64,
-        breakdown: names
-            .iter()
-            .map(|k| {
-                let (us, calls) = stats.get(*k).copied().unwrap_or((0, 0));
-                (
-                    k.to_string(),
-                    if calls == 0 {
-                        0.0
-                    } else {
-                        us as f64 / calls as f64
-                    },
-                )
-            })
-            .collect(),
+        breakdown: per_call(&stats, &names),
     }
 }
 
@@ -228,20 +226,7 @@ fn list_run(o: &Opts) -> Run {
         jobs_per_s: n / (submit_s + drain_s),
         bytes_pending: (pending - base) as f64 / n - PAYLOAD as f64,
         bytes_done: 0.0,
-        breakdown: names
-            .iter()
-            .map(|k| {
-                let (us, calls) = stats.get(*k).copied().unwrap_or((0, 0));
-                (
-                    k.to_string(),
-                    if calls == 0 {
-                        0.0
-                    } else {
-                        us as f64 / calls as f64
-                    },
-                )
-            })
-            .collect(),
+        breakdown: per_call(&stats, &names),
     }
 }
 

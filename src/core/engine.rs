@@ -5,6 +5,7 @@
 use crate::core::execution::{ClaimError, Execution, Fence, Grant, LeaseError};
 use crate::core::ids::Uuid;
 use crate::core::index::PartitionIndex;
+use crate::core::requests::Acquire;
 
 /// Places a freshly created execution in the index.
 pub fn admit(idx: &mut PartitionIndex, e: &Execution) {
@@ -23,26 +24,20 @@ fn lease_expiry(e: &Execution) -> Option<(u64, Uuid)> {
     e.lease.as_ref().map(|l| (l.expires_at, e.id.uuid))
 }
 
-/// Claims an eligible execution for a worker.
-#[allow(clippy::too_many_arguments)]
+/// Claims an eligible execution for a worker, as decided by `a`.
 pub fn acquire(
     idx: &mut PartitionIndex,
     e: &mut Execution,
-    worker_id: &[u8],
-    worker_instance_id: &[u8],
-    lease_ms: u64,
-    lease_id: Uuid,
-    attempt_id: Uuid,
-    now: u64,
+    a: &Acquire,
 ) -> Result<Grant, ClaimError> {
     let before = e.public;
     let g = e.claim(
-        worker_id,
-        worker_instance_id,
-        lease_ms,
-        lease_id,
-        attempt_id,
-        now,
+        &a.worker_id,
+        &a.worker_instance_id,
+        a.lease_ms,
+        a.lease_id,
+        a.attempt_id,
+        a.at,
     )?;
     idx.dequeue(e);
     if let Some(k) = lease_expiry(e) {
@@ -121,7 +116,16 @@ mod tests {
         admit(&mut idx, &e);
         assert_eq!(idx.eligible_len(), 1);
         assert_eq!(idx.counts[PublicState::Waiting as usize], 1);
-        let g = acquire(&mut idx, &mut e, b"w", b"i", 100, Uuid(2), Uuid(3), 20).unwrap();
+        let a = Acquire {
+            id: e.id,
+            worker_id: b"w"[..].into(),
+            worker_instance_id: b"i"[..].into(),
+            lease_ms: 100,
+            lease_id: Uuid(2),
+            attempt_id: Uuid(3),
+            at: 20,
+        };
+        let g = acquire(&mut idx, &mut e, &a).unwrap();
         assert_eq!(idx.eligible_len(), 0);
         assert!(idx.head("l", &CapSet::empty()).is_none());
         assert!(idx.lease_expiry.contains(&(120, Uuid(1))));

@@ -222,17 +222,7 @@ fn apply_acquire(
     a: &Acquire,
     name: *mut raw::RedisModuleString,
 ) -> CmdResult<()> {
-    let g = engine::acquire(
-        idx,
-        e,
-        &a.worker_id,
-        &a.worker_instance_id,
-        a.lease_ms,
-        a.lease_id,
-        a.attempt_id,
-        a.at,
-    )
-    .map_err(|err| match err {
+    let g = engine::acquire(idx, e, a).map_err(|err| match err {
         ClaimError::NotLeaseable => {
             CmdError::new("EXECUTION_NOT_LEASEABLE", "the execution is not eligible")
         }
