@@ -31,6 +31,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         return Status::Err;
     }
     globals::init_ready_keys(config::partitions());
+    shell::propagation::init(ctx);
     Status::Ok
 }
 

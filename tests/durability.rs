@@ -259,3 +259,65 @@ fn partition_count_change_is_refused() {
         other.log()
     );
 }
+
+/// A primary without replicas skips building replication traffic; a replica
+/// that attaches while writes keep flowing must still end up identical.
+fn replica_attaching_under_load(sync_args: &[&str]) {
+    let primary = Server::start(sync_args);
+    let before = workload(&primary, "pre");
+    let port = primary.port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                submit(&mut c, "load", "x", &[]);
+                if let Some(j) = claim(&mut c, "lw", &["load"], &[]) {
+                    complete(&mut c, &j, Some("r")).unwrap();
+                }
+                n += 1;
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.conn();
+    wait_for(
+        || info(&mut r, "replication").contains("master_link_status:up"),
+        "replica link",
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+    let after = workload(&primary, "post");
+    let mut p = primary.conn();
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    wait_for(
+        || digest(&mut p) == digest(&mut r),
+        "replica digest to match",
+    );
+    let all: Vec<String> = before.into_iter().chain(after).collect();
+    assert_eq!(snapshot(&mut p, &all), snapshot(&mut r, &all));
+}
+
+#[test]
+fn replica_attaching_under_load_diskless() {
+    replica_attaching_under_load(&[
+        "--repl-diskless-sync",
+        "yes",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+}
+
+#[test]
+fn replica_attaching_under_load_disk() {
+    replica_attaching_under_load(&["--repl-diskless-sync", "no"]);
+}

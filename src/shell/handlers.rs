@@ -19,7 +19,7 @@ use crate::shell::keys::{self, wrongtype};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::types::{self, EXEC_TYPE, INDEX_TYPE, TAG_EXEC, TAG_INDEX};
-use crate::shell::{blocking, config};
+use crate::shell::{blocking, config, propagation};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -47,6 +47,9 @@ fn replicate_pinned(
     now: u64,
     pinned: bool,
 ) {
+    if !propagation::needed(call.ctx) {
+        return;
+    }
     let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
@@ -187,6 +190,9 @@ fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, name: *mut raw::RedisMod
 /// Replicates a decided claim as FF.ACQUIRE, formatting its values straight
 /// into the server's strings.
 fn replicate_acquire(ctx: &Context, a: &Acquire, name: *mut raw::RedisModuleString) {
+    if !propagation::needed(ctx) {
+        return;
+    }
     let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
@@ -446,7 +452,9 @@ pub fn loadrec(call: &Call) -> CmdResult<()> {
         }
         _ => return Err(CmdError::syntax("unknown record tag")),
     }
-    ctx.replicate_verbatim();
+    if propagation::needed(ctx) {
+        ctx.replicate_verbatim();
+    }
     Reply(ctx.ctx).ok();
     Ok(())
 }

@@ -1,0 +1,88 @@
+//! Whether replicating a write can reach anyone.
+//!
+//! `RM_Replicate` costs about as much as a whole list push even when the
+//! server will drop what it builds: a standalone primary with AOF off and no
+//! replication backlog propagates nothing. Such a node skips it. The rule is
+//! conservative: in cluster mode, with AOF on, or once a replication backlog
+//! has been seen (it appears when a replica first syncs, before the fork
+//! whose snapshot carries every earlier write), every write is replicated
+//! until restart. The backlog is checked when a fork child is born, when the
+//! replication role changes, after loading, and at start.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use redis_module::{raw, Context};
+
+static BACKLOG_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// True when this write must be replicated.
+pub fn needed(ctx: &Context) -> bool {
+    if BACKLOG_SEEN.load(Ordering::Relaxed) {
+        return true;
+    }
+    let flags =
+        unsafe { raw::RedisModule_GetContextFlags.map_or(u32::MAX as i32, |f| f(ctx.ctx)) } as u32;
+    flags & (raw::REDISMODULE_CTX_FLAGS_CLUSTER | raw::REDISMODULE_CTX_FLAGS_AOF) != 0
+}
+
+/// Reads INFO replication; any sign of a backlog or replica latches
+/// replication on.
+fn check(ctx: *mut raw::RedisModuleCtx) {
+    if BACKLOG_SEEN.load(Ordering::Relaxed) {
+        return;
+    }
+    let seen = unsafe {
+        let (Some(get), Some(field), Some(free)) = (
+            raw::RedisModule_GetServerInfo,
+            raw::RedisModule_ServerInfoGetFieldUnsigned,
+            raw::RedisModule_FreeServerInfo,
+        ) else {
+            // Without the API we cannot prove silence: always replicate.
+            BACKLOG_SEEN.store(true, Ordering::Relaxed);
+            return;
+        };
+        let info = get(ctx, c"replication".as_ptr());
+        if info.is_null() {
+            true
+        } else {
+            let mut err = 0;
+            let backlog = field(info, c"repl_backlog_active".as_ptr(), &mut err);
+            let backlog_err = err;
+            let replicas = field(info, c"connected_slaves".as_ptr(), &mut err);
+            free(ctx, info);
+            backlog_err != 0 || err != 0 || backlog != 0 || replicas != 0
+        }
+    };
+    if seen {
+        BACKLOG_SEEN.store(true, Ordering::Relaxed);
+    }
+}
+
+unsafe extern "C" fn on_event(
+    ctx: *mut raw::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    _subevent: u64,
+    _data: *mut std::os::raw::c_void,
+) {
+    check(ctx);
+}
+
+/// Subscribes to the events after which a backlog may exist, and checks now.
+pub fn init(ctx: &Context) {
+    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToServerEvent } {
+        for id in [
+            raw::REDISMODULE_EVENT_FORK_CHILD,
+            raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED,
+            raw::REDISMODULE_EVENT_LOADING,
+            raw::REDISMODULE_EVENT_REPLICA_CHANGE,
+        ] {
+            let ev = raw::RedisModuleEvent { id, dataver: 1 };
+            if unsafe { sub(ctx.ctx, ev, Some(on_event)) } != raw::REDISMODULE_OK as i32 {
+                BACKLOG_SEEN.store(true, Ordering::Relaxed);
+            }
+        }
+    } else {
+        BACKLOG_SEEN.store(true, Ordering::Relaxed);
+    }
+    check(ctx.ctx);
+}
