@@ -149,9 +149,22 @@ impl<'a> Args<'a> {
     }
 }
 
+/// A keyword upper-cased on the stack, for matching without allocating.
+pub struct Keyword {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl std::ops::Deref for Keyword {
+    type Target = str;
+    fn deref(&self) -> &str {
+        std::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
 /// Upper-cases a keyword for matching; unknown keywords are reported by
 /// the caller without echoing them.
-pub fn keyword(arg: &[u8]) -> Option<String> {
+pub fn keyword(arg: &[u8]) -> Option<Keyword> {
     if arg.len() > 32
         || !arg
             .iter()
@@ -159,7 +172,14 @@ pub fn keyword(arg: &[u8]) -> Option<String> {
     {
         return None;
     }
-    Some(String::from_utf8_lossy(arg).to_ascii_uppercase())
+    let mut k = Keyword {
+        buf: [0; 32],
+        len: arg.len(),
+    };
+    for (d, s) in k.buf.iter_mut().zip(arg) {
+        *d = s.to_ascii_uppercase();
+    }
+    Some(k)
 }
 
 #[cfg(test)]

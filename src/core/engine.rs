@@ -32,8 +32,8 @@ pub fn acquire(
 ) -> Result<Grant, ClaimError> {
     let before = e.public;
     let g = e.claim(
-        &a.worker_id,
-        &a.worker_instance_id,
+        a.worker_id,
+        a.worker_instance_id,
         a.lease_ms,
         a.lease_id,
         a.attempt_id,
@@ -118,8 +118,8 @@ mod tests {
         assert_eq!(idx.counts[PublicState::Waiting as usize], 1);
         let a = Acquire {
             id: e.id,
-            worker_id: b"w"[..].into(),
-            worker_instance_id: b"i"[..].into(),
+            worker_id: b"w",
+            worker_instance_id: b"i",
             lease_ms: 100,
             lease_id: Uuid(2),
             attempt_id: Uuid(3),

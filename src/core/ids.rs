@@ -60,14 +60,14 @@ impl Uuid {
     pub fn text(&self) -> [u8; Uuid::TEXT_LEN] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [b'-'; Uuid::TEXT_LEN];
-        let mut nibble = 0u32;
-        for (i, o) in out.iter_mut().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                continue;
+        let bytes = self.0.to_be_bytes();
+        // Byte i of the uuid lands at this text offset (hyphens at 8, 13, 18, 23).
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        for (b, &at) in bytes.iter().zip(AT.iter()) {
+            if let Some(pair) = out.get_mut(at..at + 2) {
+                pair[0] = HEX[usize::from(b >> 4)];
+                pair[1] = HEX[usize::from(b & 0xf)];
             }
-            let d = ((self.0 >> (124 - 4 * nibble)) & 0xf) as usize;
-            *o = HEX.get(d).copied().unwrap_or(b'0');
-            nibble += 1;
         }
         out
     }
@@ -136,27 +136,23 @@ impl ExecId {
 
     /// The id's text, which is also its key name. Hot path: no formatter.
     pub fn key(&self) -> String {
-        let mut s = String::with_capacity(8 + 5 + Uuid::TEXT_LEN);
-        s.push_str("{fp:");
+        let mut out = Vec::with_capacity(11 + Uuid::TEXT_LEN);
+        out.extend_from_slice(b"{fp:");
         let mut digits = [0u8; 5];
         let mut n = self.partition;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            if let Some(d) = digits.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
-            }
+        let mut start = digits.len();
+        for slot in digits.iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            start -= 1;
             n /= 10;
-            if n == 0 || i == 0 {
+            if n == 0 {
                 break;
             }
         }
-        for &d in digits.get(i..).unwrap_or_default() {
-            s.push(char::from(d));
-        }
-        s.push_str("}:");
-        self.uuid.write_to(&mut s);
-        s
+        out.extend_from_slice(digits.get(start..).unwrap_or_default());
+        out.extend_from_slice(b"}:");
+        out.extend_from_slice(&self.uuid.text());
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 

@@ -7,6 +7,7 @@ use crate::core::args::{
 use crate::core::caps::CapSet;
 use crate::core::execution::{Backoff, Fence, RetryPolicy, Spec, PRIORITY_MAX};
 use crate::core::ids::{ExecId, SubmitTarget, Uuid};
+use smallvec::SmallVec;
 
 pub const LANE_MAX_BYTES: usize = 64;
 pub const NAME_MAX_BYTES: usize = 256;
@@ -34,16 +35,23 @@ pub enum Origin {
     Replicated,
 }
 
-fn check_lane(lane: &[u8]) -> CmdResult<Box<str>> {
+fn lane_str(lane: &[u8]) -> CmdResult<&str> {
+    let err = || {
+        CmdError::syntax(format!(
+            "lane must be 1 to {LANE_MAX_BYTES} printable ASCII bytes"
+        ))
+    };
     if lane.is_empty()
         || lane.len() > LANE_MAX_BYTES
         || !lane.iter().all(|b| (0x20..=0x7e).contains(b))
     {
-        return Err(CmdError::syntax(format!(
-            "lane must be 1 to {LANE_MAX_BYTES} printable ASCII bytes"
-        )));
+        return Err(err());
     }
-    Ok(String::from_utf8_lossy(lane).into())
+    std::str::from_utf8(lane).map_err(|_| err())
+}
+
+fn check_lane(lane: &[u8]) -> CmdResult<Box<str>> {
+    lane_str(lane).map(Box::from)
 }
 
 fn check_name(v: &[u8], what: &str) -> CmdResult<Box<[u8]>> {
@@ -55,13 +63,13 @@ fn check_name(v: &[u8], what: &str) -> CmdResult<Box<[u8]>> {
     Ok(v.into())
 }
 
-fn check_worker(v: &[u8], what: &str) -> CmdResult<Box<[u8]>> {
+fn check_worker<'a>(v: &'a [u8], what: &str) -> CmdResult<&'a [u8]> {
     if v.is_empty() || v.len() > NAME_MAX_BYTES || v.iter().any(|&b| b < 0x20 || b == 0x7f) {
         return Err(CmdError::syntax(format!(
             "{what} must be 1 to {NAME_MAX_BYTES} bytes without control bytes"
         )));
     }
-    Ok(v.into())
+    Ok(v)
 }
 
 fn pinned_time(a: &mut Args, origin: Origin, at: &mut Option<u64>) -> CmdResult<()> {
@@ -238,10 +246,10 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Claim {
-    pub worker_id: Box<[u8]>,
-    pub worker_instance_id: Box<[u8]>,
-    pub lanes: Vec<Box<str>>,
+pub struct Claim<'a> {
+    pub worker_id: &'a [u8],
+    pub worker_instance_id: &'a [u8],
+    pub lanes: SmallVec<[&'a str; 4]>,
     pub caps: CapSet,
     pub lease_ms: u64,
     /// `None`: do not block; `Some(0)`: block until work arrives.
@@ -249,7 +257,7 @@ pub struct Claim {
 }
 
 /// `FF.CLAIM worker instance numlanes lane [lane ...] [CAPS csv] [LEASE ms] [BLOCK ms]`.
-pub fn parse_claim(args: &[&[u8]], limits: &Limits) -> CmdResult<Claim> {
+pub fn parse_claim<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Claim<'a>> {
     let mut a = Args::new(args);
     let worker_id = check_worker(a.next("worker id")?, "worker id")?;
     let worker_instance_id = check_worker(a.next("worker instance id")?, "worker instance id")?;
@@ -257,9 +265,9 @@ pub fn parse_claim(args: &[&[u8]], limits: &Limits) -> CmdResult<Claim> {
     if n == 0 {
         return Err(CmdError::syntax("numlanes must be at least 1"));
     }
-    let mut lanes = Vec::with_capacity(n as usize);
+    let mut lanes = SmallVec::new();
     for _ in 0..n {
-        let l = check_lane(a.next("lane")?)?;
+        let l = lane_str(a.next("lane")?)?;
         if !lanes.contains(&l) {
             lanes.push(l);
         }
@@ -377,10 +385,10 @@ pub fn parse_complete(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdRes
 
 /// The replicated outcome of a claim: which execution, under which ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Acquire {
+pub struct Acquire<'a> {
     pub id: ExecId,
-    pub worker_id: Box<[u8]>,
-    pub worker_instance_id: Box<[u8]>,
+    pub worker_id: &'a [u8],
+    pub worker_instance_id: &'a [u8],
     pub lease_ms: u64,
     pub lease_id: Uuid,
     pub attempt_id: Uuid,
@@ -388,7 +396,7 @@ pub struct Acquire {
 }
 
 /// `FF.ACQUIRE id worker instance lease_ms lease_id attempt_id at`.
-pub fn parse_acquire(args: &[&[u8]], limits: &Limits) -> CmdResult<Acquire> {
+pub fn parse_acquire<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Acquire<'a>> {
     let mut a = Args::new(args);
     let r = Acquire {
         id: parse_exec_id(a.next("execution id")?, limits)?,
@@ -405,7 +413,7 @@ pub fn parse_acquire(args: &[&[u8]], limits: &Limits) -> CmdResult<Acquire> {
     Ok(r)
 }
 
-impl Acquire {
+impl Acquire<'_> {
     pub fn to_args(&self) -> Vec<Vec<u8>> {
         vec![
             self.id.key().into_bytes(),
@@ -497,7 +505,8 @@ mod tests {
 
     #[test]
     fn claim_and_fence() {
-        let c = parse_claim(&split("w i 2 a b CAPS gpu LEASE 100 BLOCK 0"), &L).unwrap();
+        let words = split("w i 2 a b CAPS gpu LEASE 100 BLOCK 0");
+        let c = parse_claim(&words, &L).unwrap();
         assert_eq!(c.lanes.len(), 2);
         assert_eq!(c.block_ms, Some(0));
         for bad in [
@@ -514,8 +523,8 @@ mod tests {
                 partition: 3,
                 uuid: Uuid(5),
             },
-            worker_id: b"w"[..].into(),
-            worker_instance_id: b"i"[..].into(),
+            worker_id: b"w",
+            worker_instance_id: b"i",
             lease_ms: 10,
             lease_id: Uuid(6),
             attempt_id: Uuid(7),

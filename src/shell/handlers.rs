@@ -250,8 +250,7 @@ const MAX_PROBES: usize = 64;
 pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
     let db = db(ctx);
     for _ in 0..MAX_PROBES {
-        let Some(cand) = with_hints(|h| h.best(db, c.lanes.iter().map(|l| l.as_ref()), &c.caps))
-        else {
+        let Some(cand) = with_hints(|h| h.best(db, c.lanes.iter().copied(), &c.caps)) else {
             return Ok(false);
         };
         let drop_hint =
@@ -285,8 +284,8 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
         let (lease_id, attempt_id) = with_minter(|m| (m.uuid(), m.uuid()));
         let a = Acquire {
             id,
-            worker_id: c.worker_id.clone(),
-            worker_instance_id: c.worker_instance_id.clone(),
+            worker_id: c.worker_id,
+            worker_instance_id: c.worker_instance_id,
             lease_ms: c.lease_ms,
             lease_id,
             attempt_id,
