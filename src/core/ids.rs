@@ -25,6 +25,9 @@ pub fn lane_partition(lane: &[u8], partitions: u16) -> u16 {
     crc16(lane) % partitions.max(1)
 }
 
+/// Where byte i of a uuid stands in its text (hyphens at 8, 13, 18, 23).
+const TEXT_OFFSETS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
 /// A 128-bit identifier printed as a lowercase hyphenated UUID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Uuid(pub u128);
@@ -35,25 +38,23 @@ impl Uuid {
     /// Parses the canonical (lowercase, hyphenated) form only, so one id has
     /// exactly one key name.
     pub fn parse(s: &[u8]) -> Option<Uuid> {
-        if s.len() != Self::TEXT_LEN {
+        let s: &[u8; Uuid::TEXT_LEN] = s.try_into().ok()?;
+        if s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
             return None;
         }
-        let mut v: u128 = 0;
-        for (i, &c) in s.iter().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                if c != b'-' {
-                    return None;
-                }
-                continue;
+        let nib = |c: u8| -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
             }
-            let d = match c {
-                b'0'..=b'9' => c - b'0',
-                b'a'..=b'f' => c - b'a' + 10,
-                _ => return None,
-            };
-            v = (v << 4) | u128::from(d);
+        };
+        let mut bytes = [0u8; 16];
+        for (b, &at) in bytes.iter_mut().zip(TEXT_OFFSETS.iter()) {
+            let (hi, lo) = (*s.get(at)?, *s.get(at + 1)?);
+            *b = (nib(hi)? << 4) | nib(lo)?;
         }
-        Some(Uuid(v))
+        Some(Uuid(u128::from_be_bytes(bytes)))
     }
 
     /// The hyphenated text form, on the stack.
@@ -61,9 +62,7 @@ impl Uuid {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [b'-'; Uuid::TEXT_LEN];
         let bytes = self.0.to_be_bytes();
-        // Byte i of the uuid lands at this text offset (hyphens at 8, 13, 18, 23).
-        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-        for (b, &at) in bytes.iter().zip(AT.iter()) {
+        for (b, &at) in bytes.iter().zip(TEXT_OFFSETS.iter()) {
             if let Some(pair) = out.get_mut(at..at + 2) {
                 pair[0] = HEX[usize::from(b >> 4)];
                 pair[1] = HEX[usize::from(b & 0xf)];
