@@ -45,6 +45,8 @@ redis_module! {
         i64: [
             ["partitions", &config::PARTITIONS, 256, 1, 16384, ConfigurationFlags::IMMUTABLE, None],
             ["lease-ms", &config::LEASE_MS, 30_000, 1, 604_800_000, ConfigurationFlags::DEFAULT, None],
+            ["retention-ms", &config::RETENTION_MS, 86_400_000, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
+            ["max-reclaims", &config::MAX_RECLAIMS, 100, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["max-payload-bytes", &config::MAX_PAYLOAD_BYTES, 16_777_216, 0, 536_870_912, ConfigurationFlags::MEMORY, None],
         ],
         string: [],

@@ -1,50 +1,146 @@
 //! Transitions that change an execution and its partition index together,
-//! so the two can never disagree: the index's queues, due-time sets and
-//! per-state counts move in the same step as the record.
+//! so the two can never disagree. Every transition runs the same way: note
+//! where the record sits in the index, apply the record's own transition,
+//! then move its index entries (queue, due-time sets, per-state counts) to
+//! where the new state says they belong.
 
-use crate::core::execution::{ClaimError, Execution, Fence, Grant, LeaseError};
-use crate::core::ids::Uuid;
-use crate::core::index::PartitionIndex;
+use crate::core::execution::{ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome};
+use crate::core::index::{Due, PartitionIndex, QueueKey};
 use crate::core::requests::Acquire;
+use crate::core::state::{EligibilityState, LifecyclePhase, OwnershipState, PublicState};
+
+/// Settings a transition needs besides the record.
+#[derive(Clone, Copy, Debug)]
+pub struct Env {
+    pub now: u64,
+    /// How long terminal executions are kept; 0 keeps them.
+    pub retention_ms: u64,
+    pub max_reclaims: u32,
+}
+
+/// Where a record belongs in its partition's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Placement {
+    queued: bool,
+    delay: Option<u64>,
+    lease: Option<u64>,
+    deadline: Option<u64>,
+    retention: Option<u64>,
+    public: PublicState,
+}
+
+fn placement(e: &Execution, env: &Env) -> Placement {
+    let terminal = e.is_terminal();
+    Placement {
+        queued: e.is_claimable(),
+        delay: if e.lifecycle == LifecyclePhase::Runnable
+            && e.eligibility == EligibilityState::NotEligibleUntilTime
+        {
+            e.delay_until()
+        } else {
+            None
+        },
+        lease: match (&e.lease, e.ownership) {
+            (Some(l), OwnershipState::Leased) => Some(l.expires_at),
+            _ => None,
+        },
+        deadline: if terminal { None } else { e.deadline_at() },
+        retention: match (terminal, e.completed_at) {
+            (true, Some(at)) if env.retention_ms > 0 => Some(at.saturating_add(env.retention_ms)),
+            _ => None,
+        },
+        public: e.public,
+    }
+}
+
+/// What a transition did to the queues, for claim hints and waiters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Queue membership changed (the lane's head may have).
+    pub queue: bool,
+    /// The record became claimable.
+    pub now_claimable: bool,
+}
+
+fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>, env: &Env) -> Moved {
+    let after = placement(e, env);
+    let u = e.id.uuid;
+    let b = before.unwrap_or(Placement {
+        queued: false,
+        delay: None,
+        lease: None,
+        deadline: None,
+        retention: None,
+        public: after.public,
+    });
+    if b.queued != after.queued {
+        if after.queued {
+            idx.enqueue(e);
+        } else {
+            idx.remove_queued(&e.lane, &e.caps, &QueueKey::of(e));
+        }
+    }
+    for (old, new, set) in [
+        (b.delay, after.delay, &mut idx.delayed),
+        (b.lease, after.lease, &mut idx.lease_expiry),
+        (b.deadline, after.deadline, &mut idx.deadlines),
+        (b.retention, after.retention, &mut idx.retention),
+    ] {
+        if old != new {
+            if let Some(t) = old {
+                set.remove(&(t, u));
+            }
+            if let Some(t) = new {
+                set.insert((t, u));
+            }
+        }
+    }
+    match before {
+        None => idx.count_state(None, Some(after.public)),
+        Some(_) if b.public != after.public => idx.count_state(Some(b.public), Some(after.public)),
+        _ => {}
+    }
+    Moved {
+        queue: b.queued != after.queued,
+        now_claimable: after.queued && !b.queued,
+    }
+}
+
+/// Runs `f` on the record and moves its index entries to match.
+fn transition<T>(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    env: &Env,
+    f: impl FnOnce(&mut Execution) -> T,
+) -> (T, Moved) {
+    let before = placement(e, env);
+    let out = f(e);
+    let moved = sync(idx, e, Some(before), env);
+    (out, moved)
+}
 
 /// Places a freshly created execution in the index.
-pub fn admit(idx: &mut PartitionIndex, e: &Execution) {
-    if e.is_eligible() {
-        idx.enqueue(e);
-    } else if let Some(d) = e.delay_until() {
-        idx.delayed.insert((d, e.id.uuid));
-    }
-    if let Some(d) = e.deadline_at() {
-        idx.deadlines.insert((d, e.id.uuid));
-    }
-    idx.count_state(None, Some(e.public));
+pub fn admit(idx: &mut PartitionIndex, e: &Execution, env: &Env) -> Moved {
+    sync(idx, e, None, env)
 }
 
-fn lease_expiry(e: &Execution) -> Option<(u64, Uuid)> {
-    e.lease.as_ref().map(|l| (l.expires_at, e.id.uuid))
-}
-
-/// Claims an eligible execution for a worker, as decided by `a`.
+/// Claims a claimable execution for a worker, as decided by `a`.
 pub fn acquire(
     idx: &mut PartitionIndex,
     e: &mut Execution,
-    a: &Acquire,
-) -> Result<Grant, ClaimError> {
-    let before = e.public;
-    let g = e.claim(
-        a.worker_id,
-        a.worker_instance_id,
-        a.lease_ms,
-        a.lease_id,
-        a.attempt_id,
-        a.at,
-    )?;
-    idx.dequeue(e);
-    if let Some(k) = lease_expiry(e) {
-        idx.lease_expiry.insert(k);
-    }
-    idx.count_state(Some(before), Some(e.public));
-    Ok(g)
+    a: &Acquire<'_>,
+    env: &Env,
+) -> (Result<Grant, ClaimError>, Moved) {
+    transition(idx, e, env, |e| {
+        e.claim(
+            a.worker_id,
+            a.worker_instance_id,
+            a.lease_ms,
+            a.lease_id,
+            a.attempt_id,
+            a.at,
+        )
+    })
 }
 
 pub fn renew(
@@ -52,19 +148,9 @@ pub fn renew(
     e: &mut Execution,
     fence: &Fence,
     lease_ms: u64,
-    now: u64,
-) -> Result<u64, (LeaseError, bool)> {
-    let old = lease_expiry(e);
-    let r = e.renew(fence, lease_ms, now);
-    if r.is_ok() {
-        if let Some(k) = old {
-            idx.lease_expiry.remove(&k);
-        }
-        if let Some(k) = lease_expiry(e) {
-            idx.lease_expiry.insert(k);
-        }
-    }
-    r
+    env: &Env,
+) -> (Result<u64, (LeaseError, bool)>, Moved) {
+    transition(idx, e, env, |e| e.renew(fence, lease_ms, env.now))
 }
 
 pub fn complete(
@@ -72,28 +158,143 @@ pub fn complete(
     e: &mut Execution,
     fence: &Fence,
     result: Option<Box<[u8]>>,
-    now: u64,
-) -> Result<(), (LeaseError, bool)> {
-    let before = e.public;
-    let old = lease_expiry(e);
-    e.complete(fence, result, now)?;
-    if let Some(k) = old {
-        idx.lease_expiry.remove(&k);
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    transition(idx, e, env, |e| e.complete(fence, result, env.now))
+}
+
+pub fn fail(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    reason: Option<Box<[u8]>>,
+    retry_at: Option<u64>,
+    env: &Env,
+) -> (Result<Option<u64>, (LeaseError, bool)>, Moved) {
+    transition(idx, e, env, |e| e.fail(fence, reason, retry_at, env.now))
+}
+
+pub fn cancel(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: Option<&Fence>,
+    reason: Option<Box<[u8]>>,
+    env: &Env,
+) -> (Result<(), LeaseError>, Moved) {
+    transition(idx, e, env, |e| e.cancel(fence, reason, env.now))
+}
+
+/// What a due entry did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DueEffect {
+    /// Stale or not applicable: nothing changed but the entry is gone.
+    Nothing,
+    /// The record changed in place.
+    Changed(Moved),
+    /// Retention is over: the caller deletes the record.
+    Remove,
+}
+
+/// Applies one due entry (already popped from the index) to its record.
+pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env) -> DueEffect {
+    // The entry is gone from its set; re-derive placement without it so
+    // `sync` neither removes it twice nor misses a re-insert.
+    let mut before = placement(e, env);
+    match kind {
+        Due::Delay => before.delay = None,
+        Due::LeaseExpiry => before.lease = None,
+        Due::Deadline => before.deadline = None,
+        Due::Retention => before.retention = None,
     }
-    if let Some(d) = e.deadline_at() {
-        idx.deadlines.remove(&(d, e.id.uuid));
+    let changed = match kind {
+        Due::Delay => e.promote(env.now),
+        Due::LeaseExpiry => e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged,
+        Due::Deadline => e.expire(env.now),
+        Due::Retention => {
+            return if e.is_terminal() {
+                DueEffect::Remove
+            } else {
+                DueEffect::Nothing
+            }
+        }
+    };
+    let moved = sync(idx, e, Some(before), env);
+    if changed {
+        DueEffect::Changed(moved)
+    } else {
+        DueEffect::Nothing
     }
-    idx.count_state(Some(before), Some(e.public));
-    Ok(())
+}
+
+/// Drops a record's entries from the index (the record is being removed).
+pub fn forget(idx: &mut PartitionIndex, e: &Execution, env: &Env) {
+    let p = placement(e, env);
+    if p.queued {
+        idx.remove_queued(&e.lane, &e.caps, &QueueKey::of(e));
+    }
+    for (t, set) in [
+        (p.delay, &mut idx.delayed),
+        (p.lease, &mut idx.lease_expiry),
+        (p.deadline, &mut idx.deadlines),
+        (p.retention, &mut idx.retention),
+    ] {
+        if let Some(t) = t {
+            set.remove(&(t, e.id.uuid));
+        }
+    }
+    idx.count_state(Some(p.public), None);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::caps::CapSet;
-    use crate::core::execution::Spec;
-    use crate::core::ids::ExecId;
-    use crate::core::state::PublicState;
+    use crate::core::execution::{Backoff, RetryPolicy, Spec};
+    use crate::core::ids::{ExecId, Uuid};
+    use crate::core::state::{AttemptType, PublicState};
+
+    fn env(now: u64) -> Env {
+        Env {
+            now,
+            retention_ms: 1000,
+            max_reclaims: 1,
+        }
+    }
+
+    fn acq(e: &Execution, lease: u128, attempt: u128, at: u64) -> Acquire<'static> {
+        Acquire {
+            id: e.id,
+            worker_id: b"w",
+            worker_instance_id: b"i",
+            lease_ms: 100,
+            lease_id: Uuid(lease),
+            attempt_id: Uuid(attempt),
+            at,
+        }
+    }
+
+    fn fence(g: &Grant) -> Fence {
+        Fence {
+            lease_id: g.lease_id,
+            lease_epoch: g.lease_epoch,
+            attempt_id: g.attempt_id,
+        }
+    }
+
+    fn new_exec(idx: &mut PartitionIndex, spec: Spec, now: u64) -> Execution {
+        let seq = idx.take_seq();
+        let e = Execution::new(
+            ExecId {
+                partition: 0,
+                uuid: Uuid(1),
+            },
+            spec,
+            seq,
+            now,
+        );
+        admit(idx, &e, &env(now));
+        e
+    }
 
     #[test]
     fn index_follows_the_record() {
@@ -103,42 +304,186 @@ mod tests {
             deadline_at: Some(99),
             ..Spec::default()
         };
-        let seq = idx.take_seq();
-        let mut e = Execution::new(
-            ExecId {
-                partition: 0,
-                uuid: Uuid(1),
-            },
-            spec,
-            seq,
-            10,
-        );
-        admit(&mut idx, &e);
+        let mut e = new_exec(&mut idx, spec, 10);
         assert_eq!(idx.eligible_len(), 1);
         assert_eq!(idx.counts[PublicState::Waiting as usize], 1);
-        let a = Acquire {
-            id: e.id,
-            worker_id: b"w",
-            worker_instance_id: b"i",
-            lease_ms: 100,
-            lease_id: Uuid(2),
-            attempt_id: Uuid(3),
-            at: 20,
+        let (g, m) = {
+            let a = acq(&e, 2, 3, 20);
+            acquire(&mut idx, &mut e, &a, &env(20))
         };
-        let g = acquire(&mut idx, &mut e, &a).unwrap();
-        assert_eq!(idx.eligible_len(), 0);
+        let g = g.unwrap();
+        assert!(m.queue);
         assert!(idx.head("l", &CapSet::empty()).is_none());
         assert!(idx.lease_expiry.contains(&(120, Uuid(1))));
-        let f = Fence {
-            lease_id: g.lease_id,
-            lease_epoch: g.lease_epoch,
-            attempt_id: g.attempt_id,
-        };
-        assert_eq!(renew(&mut idx, &mut e, &f, 100, 50), Ok(150));
+        assert_eq!(
+            renew(&mut idx, &mut e, &fence(&g), 100, &env(50)).0,
+            Ok(150)
+        );
         assert!(idx.lease_expiry.contains(&(150, Uuid(1))) && idx.lease_expiry.len() == 1);
-        complete(&mut idx, &mut e, &f, None, 60).unwrap();
+        complete(&mut idx, &mut e, &fence(&g), None, &env(60))
+            .0
+            .unwrap();
         assert!(idx.lease_expiry.is_empty() && idx.deadlines.is_empty());
+        assert!(idx.retention.contains(&(1060, Uuid(1))));
         assert_eq!(idx.counts[PublicState::Completed as usize], 1);
         assert_eq!(idx.counts[PublicState::Active as usize], 0);
+        assert_eq!(idx.pop_due(1059), None);
+        assert_eq!(idx.pop_due(1060), Some((Due::Retention, 1060, Uuid(1))));
+        assert_eq!(
+            on_due(&mut idx, &mut e, Due::Retention, &env(1060)),
+            DueEffect::Remove
+        );
+    }
+
+    #[test]
+    fn lease_runs_out_then_reclaim_then_max_reclaims() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let mut e = new_exec(
+            &mut idx,
+            Spec {
+                lane: "l".into(),
+                ..Spec::default()
+            },
+            0,
+        );
+        let g1 = {
+            let a = acq(&e, 2, 3, 0);
+            acquire(&mut idx, &mut e, &a, &env(0))
+        }
+        .0
+        .unwrap();
+        let (kind, t, _) = idx.pop_due(100).unwrap();
+        assert_eq!((kind, t), (Due::LeaseExpiry, 100));
+        assert!(matches!(
+            on_due(&mut idx, &mut e, kind, &env(100)),
+            DueEffect::Changed(Moved {
+                now_claimable: true,
+                ..
+            })
+        ));
+        assert_eq!(idx.eligible_len(), 1, "reclaimable work is queued");
+        let g2 = {
+            let a = acq(&e, 4, 5, 110);
+            acquire(&mut idx, &mut e, &a, &env(110))
+        }
+        .0
+        .unwrap();
+        assert_eq!(g2.attempt_type, AttemptType::Reclaim);
+        assert_eq!(g2.attempt_index, 1);
+        assert_eq!(e.reclaim_count, 1);
+        assert_eq!(
+            complete(&mut idx, &mut e, &fence(&g1), None, &env(120)).0,
+            Err((LeaseError::Stale, false))
+        );
+        // The second lease runs out too: reclaims are used up.
+        let (kind, _, _) = idx.pop_due(210).unwrap();
+        on_due(&mut idx, &mut e, kind, &env(210));
+        assert_eq!(e.public, PublicState::Failed);
+        assert_eq!(e.reason.as_deref(), Some(&b"max_reclaims_exceeded"[..]));
+        assert_eq!(idx.eligible_len(), 0);
+    }
+
+    #[test]
+    fn fail_retries_with_backoff_then_fails() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let retry = RetryPolicy {
+            max_retries: 1,
+            backoff: Backoff::Fixed { delay_ms: 50 },
+        };
+        let spec = Spec {
+            lane: "l".into(),
+            retry: Some(retry),
+            ..Spec::default()
+        };
+        let mut e = new_exec(&mut idx, spec, 0);
+        let g = {
+            let a = acq(&e, 2, 3, 0);
+            acquire(&mut idx, &mut e, &a, &env(0))
+        }
+        .0
+        .unwrap();
+        let at = e.retry_delay(0).map(|d| 10 + d);
+        assert_eq!(at, Some(60));
+        assert_eq!(
+            fail(&mut idx, &mut e, &fence(&g), None, at, &env(10)).0,
+            Ok(Some(60))
+        );
+        assert_eq!(e.public, PublicState::Delayed);
+        assert!(idx.delayed.contains(&(60, Uuid(1))) && idx.lease_expiry.is_empty());
+        let (kind, _, _) = idx.pop_due(60).unwrap();
+        on_due(&mut idx, &mut e, kind, &env(60));
+        assert_eq!(e.public, PublicState::Waiting);
+        let g = {
+            let a = acq(&e, 4, 5, 70);
+            acquire(&mut idx, &mut e, &a, &env(70))
+        }
+        .0
+        .unwrap();
+        assert_eq!(g.attempt_type, AttemptType::Retry);
+        assert_eq!(e.retry_delay(0), None, "retries used up");
+        assert_eq!(
+            fail(
+                &mut idx,
+                &mut e,
+                &fence(&g),
+                Some(b"boom"[..].into()),
+                None,
+                &env(80)
+            )
+            .0,
+            Ok(None)
+        );
+        assert_eq!(e.public, PublicState::Failed);
+        assert_eq!(idx.counts[PublicState::Failed as usize], 1);
+    }
+
+    #[test]
+    fn cancel_from_each_state() {
+        for state in 0..3 {
+            let mut idx = PartitionIndex::new(0, 1);
+            let delay = if state == 1 { Some(500) } else { None };
+            let spec = Spec {
+                lane: "l".into(),
+                delay_until: delay,
+                deadline_at: Some(900),
+                ..Spec::default()
+            };
+            let mut e = new_exec(&mut idx, spec, 0);
+            if state == 2 {
+                {
+                    let a = acq(&e, 2, 3, 0);
+                    acquire(&mut idx, &mut e, &a, &env(0))
+                }
+                .0
+                .unwrap();
+            }
+            cancel(&mut idx, &mut e, None, Some(b"why"[..].into()), &env(10))
+                .0
+                .unwrap();
+            assert_eq!(e.public, PublicState::Cancelled);
+            assert!(
+                idx.eligible_len() == 0 && idx.delayed.is_empty() && idx.lease_expiry.is_empty()
+            );
+            assert!(idx.deadlines.is_empty() && idx.retention.len() == 1);
+            assert!(matches!(
+                cancel(&mut idx, &mut e, None, None, &env(11)).0,
+                Err(LeaseError::NotActive { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn deadline_expires() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let spec = Spec {
+            lane: "l".into(),
+            deadline_at: Some(50),
+            ..Spec::default()
+        };
+        let mut e = new_exec(&mut idx, spec, 0);
+        let (kind, _, _) = idx.pop_due(50).unwrap();
+        on_due(&mut idx, &mut e, kind, &env(50));
+        assert_eq!(e.public, PublicState::Expired);
+        assert_eq!(idx.eligible_len(), 0);
     }
 }

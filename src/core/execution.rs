@@ -151,6 +151,8 @@ pub struct Execution {
     /// Position among executions of equal priority and age in the
     /// partition's queue (assigned by the index).
     pub queue_seq: u64,
+    /// Why the execution failed, was cancelled or expired.
+    pub reason: Option<Box<[u8]>>,
 }
 
 /// The lease fence every holder-only call carries.
@@ -191,6 +193,14 @@ impl LeaseError {
             LeaseError::Stale => "STALE_LEASE the lease fence does not match the current lease".into(),
         }
     }
+}
+
+/// What a lease running out did to an execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    Unchanged,
+    Reclaimable,
+    Failed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,6 +280,7 @@ impl Execution {
             last_transition_at: now,
             last_mutation_at: now,
             queue_seq,
+            reason: None,
         }
     }
 
@@ -277,6 +288,25 @@ impl Execution {
         self.lifecycle == LifecyclePhase::Runnable
             && self.eligibility == EligibilityState::EligibleNow
             && self.ownership == OwnershipState::Unowned
+    }
+
+    /// Active with a lease that expired or was revoked: a claim may start a
+    /// new (reclaim) attempt.
+    pub fn is_reclaimable(&self) -> bool {
+        self.lifecycle == LifecyclePhase::Active
+            && matches!(
+                self.ownership,
+                OwnershipState::LeaseExpiredReclaimable | OwnershipState::LeaseRevoked
+            )
+    }
+
+    /// Waiting in its lane's queue: eligible, or reclaimable.
+    pub fn is_claimable(&self) -> bool {
+        self.is_eligible() || self.is_reclaimable()
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        self.lifecycle == LifecyclePhase::Terminal
     }
 
     pub fn current_attempt(&self) -> Option<&Attempt> {
@@ -302,20 +332,31 @@ impl Execution {
         attempt_id: Uuid,
         now: u64,
     ) -> Result<Grant, ClaimError> {
-        if self.lifecycle != LifecyclePhase::Runnable
-            || self.eligibility != EligibilityState::EligibleNow
-            || self.terminal != TerminalOutcome::None
-        {
-            return Err(ClaimError::NotLeaseable);
+        let reclaim = self.is_reclaimable();
+        if !reclaim {
+            if self.lifecycle != LifecyclePhase::Runnable
+                || self.eligibility != EligibilityState::EligibleNow
+                || self.terminal != TerminalOutcome::None
+            {
+                return Err(ClaimError::NotLeaseable);
+            }
+            if self.ownership != OwnershipState::Unowned {
+                return Err(ClaimError::LeaseConflict);
+            }
         }
-        if self.ownership != OwnershipState::Unowned {
-            return Err(ClaimError::LeaseConflict);
-        }
-        let attempt_type = match self.attempt_state {
-            AttemptState::PendingRetryAttempt => AttemptType::Retry,
-            AttemptState::PendingReplayAttempt => AttemptType::Replay,
-            AttemptState::AttemptInterrupted => AttemptType::Reclaim,
-            _ => AttemptType::Initial,
+        let attempt_type = if reclaim {
+            if let Some(a) = self.attempts.last_mut() {
+                a.state = AttemptLifecycle::InterruptedReclaimed;
+                a.ended_at = Some(now);
+            }
+            self.reclaim_count = self.reclaim_count.saturating_add(1);
+            AttemptType::Reclaim
+        } else {
+            match self.attempt_state {
+                AttemptState::PendingRetryAttempt => AttemptType::Retry,
+                AttemptState::PendingReplayAttempt => AttemptType::Replay,
+                _ => AttemptType::Initial,
+            }
         };
         let index = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
         let epoch = self.lease_epoch.saturating_add(1);
@@ -432,23 +473,191 @@ impl Execution {
         now: u64,
     ) -> Result<(), (LeaseError, bool)> {
         self.check_fence(fence, now)?;
-        if let Some(a) = self.attempts.last_mut() {
-            a.state = AttemptLifecycle::EndedSuccess;
-            a.ended_at = Some(now);
-        }
         self.result = result;
+        self.end(
+            TerminalOutcome::Success,
+            AttemptLifecycle::EndedSuccess,
+            None,
+            now,
+        );
+        Ok(())
+    }
+
+    /// Ends the execution in `outcome`, closing any lease and attempt.
+    fn end(
+        &mut self,
+        outcome: TerminalOutcome,
+        attempt_end: AttemptLifecycle,
+        reason: Option<Box<[u8]>>,
+        now: u64,
+    ) {
+        if self.lifecycle == LifecyclePhase::Active {
+            if let Some(a) = self.attempts.last_mut() {
+                if a.ended_at.is_none() {
+                    a.state = attempt_end;
+                    a.ended_at = Some(now);
+                }
+            }
+        }
         self.lifecycle = LifecyclePhase::Terminal;
         self.ownership = OwnershipState::Unowned;
         self.eligibility = EligibilityState::NotApplicable;
         self.blocking = BlockingReason::None;
-        self.terminal = TerminalOutcome::Success;
-        self.attempt_state = AttemptState::AttemptTerminal;
-        self.public = PublicState::Completed;
+        self.terminal = outcome;
+        self.attempt_state = if self.attempts.is_empty() {
+            self.attempt_state
+        } else {
+            AttemptState::AttemptTerminal
+        };
+        self.public = match outcome {
+            TerminalOutcome::Success => PublicState::Completed,
+            TerminalOutcome::Cancelled => PublicState::Cancelled,
+            TerminalOutcome::Expired => PublicState::Expired,
+            TerminalOutcome::Skipped => PublicState::Skipped,
+            _ => PublicState::Failed,
+        };
+        self.reason = reason;
         self.completed_at = Some(now);
         self.lease = None;
         self.last_transition_at = now;
         self.last_mutation_at = now;
+    }
+
+    /// The delay before the next retry, if the retry policy allows one.
+    /// `jitter` is a random number the caller draws (and replicates).
+    pub fn retry_delay(&self, jitter: u64) -> Option<u64> {
+        let policy = self.retry()?;
+        if self.retry_count >= policy.max_retries {
+            return None;
+        }
+        Some(crate::core::retry::backoff_ms(
+            &policy.backoff,
+            self.retry_count,
+            jitter,
+        ))
+    }
+
+    /// Fails the current attempt: a retry at `retry_at`, or terminal failure.
+    pub fn fail(
+        &mut self,
+        fence: &Fence,
+        reason: Option<Box<[u8]>>,
+        retry_at: Option<u64>,
+        now: u64,
+    ) -> Result<Option<u64>, (LeaseError, bool)> {
+        self.check_fence(fence, now)?;
+        match retry_at {
+            Some(at) => {
+                if let Some(a) = self.attempts.last_mut() {
+                    a.state = AttemptLifecycle::EndedFailure;
+                    a.ended_at = Some(now);
+                }
+                self.lifecycle = LifecyclePhase::Runnable;
+                self.ownership = OwnershipState::Unowned;
+                self.eligibility = EligibilityState::NotEligibleUntilTime;
+                self.blocking = BlockingReason::WaitingForRetryBackoff;
+                self.attempt_state = AttemptState::PendingRetryAttempt;
+                self.public = PublicState::Delayed;
+                self.retry_count = self.retry_count.saturating_add(1);
+                self.extra.get_or_insert_with(Box::default).delay_until = Some(at);
+                self.reason = reason;
+                self.lease = None;
+                self.last_transition_at = now;
+                self.last_mutation_at = now;
+                Ok(Some(at))
+            }
+            None => {
+                self.end(
+                    TerminalOutcome::Failed,
+                    AttemptLifecycle::EndedFailure,
+                    reason,
+                    now,
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Cancels from any non-terminal state. With a fence, the caller must
+    /// hold the current lease; without one it acts as an operator.
+    pub fn cancel(
+        &mut self,
+        fence: Option<&Fence>,
+        reason: Option<Box<[u8]>>,
+        now: u64,
+    ) -> Result<(), LeaseError> {
+        if self.is_terminal() {
+            return Err(self.not_active());
+        }
+        if let (Some(f), LifecyclePhase::Active) = (fence, self.lifecycle) {
+            let lease_id = self.lease.as_ref().map(|l| l.lease_id);
+            if lease_id != Some(f.lease_id) || self.lease_epoch != f.lease_epoch {
+                return Err(LeaseError::Stale);
+            }
+        }
+        self.end(
+            TerminalOutcome::Cancelled,
+            AttemptLifecycle::EndedCancelled,
+            reason,
+            now,
+        );
         Ok(())
+    }
+
+    /// A delay (or retry backoff) has passed: eligible again.
+    pub fn promote(&mut self, now: u64) -> bool {
+        if self.lifecycle != LifecyclePhase::Runnable
+            || self.eligibility != EligibilityState::NotEligibleUntilTime
+        {
+            return false;
+        }
+        self.eligibility = EligibilityState::EligibleNow;
+        self.blocking = BlockingReason::WaitingForWorker;
+        self.public = PublicState::Waiting;
+        if let Some(x) = self.extra.as_mut() {
+            x.delay_until = None;
+        }
+        if self.extra.as_deref().is_some_and(Extra::is_default) {
+            self.extra = None;
+        }
+        self.last_transition_at = now;
+        self.last_mutation_at = now;
+        true
+    }
+
+    /// The execution deadline has passed: terminal, expired.
+    pub fn expire(&mut self, now: u64) -> bool {
+        if self.is_terminal() {
+            return false;
+        }
+        self.end(
+            TerminalOutcome::Expired,
+            AttemptLifecycle::EndedFailure,
+            Some(Box::from(&b"execution_deadline"[..])),
+            now,
+        );
+        true
+    }
+
+    /// A lease ran out: reclaimable, or failed once reclaims are used up.
+    pub fn lease_ran_out(&mut self, now: u64, max_reclaims: u32) -> LeaseOutcome {
+        let live = self.lifecycle == LifecyclePhase::Active
+            && self.ownership == OwnershipState::Leased
+            && self.lease.as_ref().is_some_and(|l| l.expires_at <= now);
+        if !live {
+            return LeaseOutcome::Unchanged;
+        }
+        if self.reclaim_count >= max_reclaims {
+            self.end(
+                TerminalOutcome::Failed,
+                AttemptLifecycle::InterruptedReclaimed,
+                Some(Box::from(&b"max_reclaims_exceeded"[..])),
+                now,
+            );
+            return LeaseOutcome::Failed;
+        }
+        self.mark_expired(now);
+        LeaseOutcome::Reclaimable
     }
 
     pub fn namespace(&self) -> &[u8] {
@@ -492,7 +701,8 @@ impl Execution {
     }
 }
 
-const ENCODING: u8 = 1;
+/// Version 2 added the outcome reason; version 1 still loads.
+const ENCODING: u8 = 2;
 
 fn put_str(w: &mut Writer, s: &[u8]) {
     w.bytes(s);
@@ -590,11 +800,13 @@ impl Execution {
         w.u64(self.last_transition_at);
         w.u64(self.last_mutation_at);
         w.u64(self.queue_seq);
+        w.opt_bytes(self.reason.as_deref());
     }
 
     pub fn decode(buf: &[u8]) -> Result<Execution, DecodeError> {
         let mut r = Reader::new(buf);
-        if r.u8()? != ENCODING {
+        let version = r.u8()?;
+        if version != 1 && version != ENCODING {
             return Err(DecodeError("unknown execution encoding"));
         }
         let id = ExecId {
@@ -718,6 +930,11 @@ impl Execution {
             last_transition_at: r.u64()?,
             last_mutation_at: r.u64()?,
             queue_seq: r.u64()?,
+            reason: if version >= 2 {
+                r.opt_bytes()?.map(Vec::into_boxed_slice)
+            } else {
+                None
+            },
             ..e
         };
         r.finish()?;

@@ -31,6 +31,15 @@ impl QueueKey {
 
 pub type Queue = BTreeMap<QueueKey, Uuid>;
 
+/// The kinds of due-time entries a partition keeps for the node timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Due {
+    Delay,
+    LeaseExpiry,
+    Deadline,
+    Retention,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct PartitionIndex {
     pub partition: u16,
@@ -42,6 +51,8 @@ pub struct PartitionIndex {
     pub delayed: BTreeSet<(u64, Uuid)>,
     pub lease_expiry: BTreeSet<(u64, Uuid)>,
     pub deadlines: BTreeSet<(u64, Uuid)>,
+    /// Terminal executions and when retention removes them.
+    pub retention: BTreeSet<(u64, Uuid)>,
     /// Executions per public state, for INFO and listings.
     pub counts: [u64; 12],
 }
@@ -125,6 +136,46 @@ impl PartitionIndex {
         })
     }
 
+    /// The earliest time anything in this partition falls due.
+    pub fn next_due(&self) -> Option<u64> {
+        [
+            &self.delayed,
+            &self.lease_expiry,
+            &self.deadlines,
+            &self.retention,
+        ]
+        .into_iter()
+        .filter_map(|set| set.first().map(|(t, _)| *t))
+        .min()
+    }
+
+    /// Removes and returns the earliest due entry at or before `now`. Ties
+    /// go by kind, then uuid, so every replica picks the same order.
+    pub fn pop_due(&mut self, now: u64) -> Option<(Due, u64, Uuid)> {
+        let mut best: Option<(u64, Due, Uuid)> = None;
+        for (kind, set) in [
+            (Due::Delay, &self.delayed),
+            (Due::LeaseExpiry, &self.lease_expiry),
+            (Due::Deadline, &self.deadlines),
+            (Due::Retention, &self.retention),
+        ] {
+            if let Some(&(t, u)) = set.first() {
+                if t <= now && best.is_none_or(|b| (t, kind, u) < b) {
+                    best = Some((t, kind, u));
+                }
+            }
+        }
+        let (t, kind, u) = best?;
+        let set = match kind {
+            Due::Delay => &mut self.delayed,
+            Due::LeaseExpiry => &mut self.lease_expiry,
+            Due::Deadline => &mut self.deadlines,
+            Due::Retention => &mut self.retention,
+        };
+        set.remove(&(t, u));
+        Some((kind, t, u))
+    }
+
     pub fn eligible_len(&self) -> usize {
         self.lanes
             .values()
@@ -153,7 +204,12 @@ impl PartitionIndex {
                 }
             }
         }
-        for set in [&self.delayed, &self.lease_expiry, &self.deadlines] {
+        for set in [
+            &self.delayed,
+            &self.lease_expiry,
+            &self.deadlines,
+            &self.retention,
+        ] {
             w.u32(set.len() as u32);
             for (t, u) in set {
                 w.u64(*t);
@@ -167,7 +223,8 @@ impl PartitionIndex {
 
     pub fn decode(buf: &[u8]) -> Result<PartitionIndex, DecodeError> {
         let mut r = Reader::new(buf);
-        if r.u8()? != ENCODING {
+        let version = r.u8()?;
+        if version != 1 && version != ENCODING {
             return Err(DecodeError("unknown index encoding"));
         }
         let mut idx = PartitionIndex::new(r.u16()?, r.u16()?);
@@ -198,7 +255,16 @@ impl PartitionIndex {
                 idx.lanes.insert(lane, by_caps);
             }
         }
-        for set in [&mut idx.delayed, &mut idx.lease_expiry, &mut idx.deadlines] {
+        let sets = if version >= 2 { 4 } else { 3 };
+        for set in [
+            &mut idx.delayed,
+            &mut idx.lease_expiry,
+            &mut idx.deadlines,
+            &mut idx.retention,
+        ]
+        .into_iter()
+        .take(sets)
+        {
             for _ in 0..r.count(24)? {
                 set.insert((r.u64()?, Uuid(r.u128()?)));
             }
@@ -213,11 +279,16 @@ impl PartitionIndex {
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<PartitionIndex>()
             + self.eligible_len() * 64
-            + (self.delayed.len() + self.lease_expiry.len() + self.deadlines.len()) * 40
+            + (self.delayed.len()
+                + self.lease_expiry.len()
+                + self.deadlines.len()
+                + self.retention.len())
+                * 40
     }
 }
 
-const ENCODING: u8 = 1;
+/// Version 2 added the retention set; version 1 still loads.
+const ENCODING: u8 = 2;
 
 #[cfg(test)]
 mod tests {

@@ -8,4 +8,5 @@ pub mod hints;
 pub mod ids;
 pub mod index;
 pub mod requests;
+pub mod retry;
 pub mod state;

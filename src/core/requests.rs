@@ -25,6 +25,10 @@ pub struct Limits {
     pub partitions: u16,
     pub max_payload_bytes: usize,
     pub default_lease_ms: u64,
+    /// How long terminal executions are kept (0: forever).
+    pub retention_ms: u64,
+    /// How many times a lease may run out before the execution fails.
+    pub max_reclaims: u32,
 }
 
 /// Where the command came from: only the primary's replication stream and
@@ -383,6 +387,96 @@ pub fn parse_complete(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdRes
     Ok(c)
 }
 
+fn parse_reason(a: &mut Args, limits: &Limits) -> CmdResult<Box<[u8]>> {
+    let r = a.next("REASON")?;
+    if r.len() > TAG_VALUE_MAX_BYTES.min(limits.max_payload_bytes.max(1)) {
+        return Err(CmdError::syntax(format!(
+            "REASON is longer than {TAG_VALUE_MAX_BYTES} bytes"
+        )));
+    }
+    Ok(r.into())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fail {
+    pub id: ExecId,
+    pub fence: Fence,
+    pub reason: Option<Box<[u8]>>,
+    pub at: Option<u64>,
+    /// Pinned by the primary: `Some(0)` means no retry.
+    pub retry_at: Option<u64>,
+}
+
+/// `FF.FAIL id lease_id lease_epoch attempt_id [REASON text]`.
+pub fn parse_fail(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Fail> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let fence = parse_fence(&mut a)?;
+    let mut f = Fail {
+        id,
+        fence,
+        reason: None,
+        at: None,
+        retry_at: None,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("REASON") => f.reason = Some(parse_reason(&mut a, limits)?),
+            Some("AT") => pinned_time(&mut a, origin, &mut f.at)?,
+            Some("RETRY_AT") => pinned_time(&mut a, origin, &mut f.retry_at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(f)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cancel {
+    pub id: ExecId,
+    pub fence: Option<Fence>,
+    pub reason: Option<Box<[u8]>>,
+    pub at: Option<u64>,
+}
+
+/// `FF.CANCEL id [REASON text] [FENCE lease_id lease_epoch attempt_id]`.
+pub fn parse_cancel(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Cancel> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let mut c = Cancel {
+        id,
+        fence: None,
+        reason: None,
+        at: None,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("REASON") => c.reason = Some(parse_reason(&mut a, limits)?),
+            Some("FENCE") => c.fence = Some(parse_fence(&mut a)?),
+            Some("AT") => pinned_time(&mut a, origin, &mut c.at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(c)
+}
+
+/// `FF.DUE partition at count`: a timer batch, replicated.
+pub fn parse_due(args: &[&[u8]], limits: &Limits) -> CmdResult<(u16, u64, usize)> {
+    let mut a = Args::new(args);
+    let p = a.next_u64("partition", u64::from(limits.partitions.saturating_sub(1)))?;
+    let at = a.next_u64("at", TIME_MAX_MS)?;
+    let n = a.next_u64("count", 1_000_000)?;
+    if !a.is_done() {
+        return Err(CmdError::syntax("too many arguments"));
+    }
+    Ok((
+        u16::try_from(p).unwrap_or(0),
+        at,
+        usize::try_from(n).unwrap_or(0),
+    ))
+}
+
 /// The replicated outcome of a claim: which execution, under which ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Acquire<'a> {
@@ -435,6 +529,8 @@ mod tests {
         partitions: 256,
         max_payload_bytes: 1024,
         default_lease_ms: 30_000,
+        retention_ms: 0,
+        max_reclaims: 100,
     };
 
     fn split(s: &str) -> Vec<&[u8]> {

@@ -3,7 +3,7 @@
 use crate::core::execution::{Backoff, Execution};
 use crate::shell::reply::{Pairs, Reply};
 
-const FIELDS: usize = 37;
+const FIELDS: usize = 38;
 
 pub fn reply_execution(r: &Reply, e: &Execution) {
     let attempt = e.current_attempt();
@@ -58,7 +58,8 @@ pub fn reply_execution(r: &Reply, e: &Execution) {
         .opt_uint("lease_expires_at", lease.map(|l| l.expires_at))
         .opt_uint("lease_last_renewed_at", lease.map(|l| l.last_renewed_at))
         .opt_uint("lease_renewal_deadline", lease.map(|l| l.renewal_deadline))
-        .uint("payload_bytes", e.payload.len() as u64);
+        .uint("payload_bytes", e.payload.len() as u64)
+        .bulk("reason", e.reason.as_deref().unwrap_or_default());
     let r = p.key("tags");
     r.array(e.tags().len() * 2);
     for (k, v) in e.tags() {

@@ -9,7 +9,7 @@ use redis_module::{raw, Context, ContextFlags};
 use crate::core::args::{CmdError, CmdResult};
 use crate::core::caps::CapSet;
 use crate::core::codec::DecodeError;
-use crate::core::engine;
+use crate::core::engine::{self, Moved};
 use crate::core::execution::{ClaimError, Execution, Grant, DEFAULT_NAMESPACE};
 use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
 use crate::core::index::{PartitionIndex, QueueKey};
@@ -19,7 +19,7 @@ use crate::shell::keys::{self, wrongtype};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::types::{self, EXEC_TYPE, INDEX_TYPE, TAG_EXEC, TAG_INDEX};
-use crate::shell::{blocking, config, propagation};
+use crate::shell::{blocking, config, propagation, timer};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -37,15 +37,25 @@ pub fn db(ctx: &Context) -> c_int {
     unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) }
 }
 
+/// The values a replica must not compute itself: `AT now` unless the call
+/// already carried its time, then any extra pinned values.
+fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Vec<(&'a CStr, u64)> {
+    let mut v = Vec::with_capacity(1 + extra.len());
+    if at.is_none() {
+        v.push((c"AT", now));
+    }
+    v.extend_from_slice(extra);
+    v
+}
+
 /// Replicates the call, its arguments passed by reference (client payloads
-/// are not copied), with `first` replacing its first argument and `AT now`
-/// appended unless the call already carried it.
-fn replicate_pinned(
+/// are not copied), with `first` replacing its first argument, followed by
+/// the pinned values.
+fn replicate_call(
     call: &Call,
     name: &CStr,
     first: Option<*mut raw::RedisModuleString>,
-    now: u64,
-    pinned: bool,
+    pins: &[(&CStr, u64)],
 ) {
     if !propagation::needed(call.ctx) {
         return;
@@ -54,20 +64,51 @@ fn replicate_pinned(
         return;
     };
     let (ctx, name) = (call.ctx.ctx, name.as_ptr());
-    let now = i64::try_from(now).unwrap_or(i64::MAX);
     let (head, rest) = match (first, call.argv.split_first()) {
         (Some(id), Some((_, rest))) => (Some(id), rest),
         _ => (None, call.argv),
     };
     let (v, n) = (rest.as_ptr(), rest.len());
+    let val = |i: usize| {
+        pins.get(i)
+            .map_or(0, |p| i64::try_from(p.1).unwrap_or(i64::MAX))
+    };
+    let key = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
     unsafe {
-        match (head, pinned) {
-            (Some(id), false) => f(ctx, name, c"svcl".as_ptr(), id, v, n, c"AT".as_ptr(), now),
-            (Some(id), true) => f(ctx, name, c"sv".as_ptr(), id, v, n),
-            (None, false) => f(ctx, name, c"vcl".as_ptr(), v, n, c"AT".as_ptr(), now),
-            (None, true) => f(ctx, name, c"v".as_ptr(), v, n),
+        match (head, pins.len()) {
+            (Some(id), 0) => f(ctx, name, c"sv".as_ptr(), id, v, n),
+            (Some(id), 1) => f(ctx, name, c"svcl".as_ptr(), id, v, n, key(0), val(0)),
+            (Some(id), _) => f(
+                ctx,
+                name,
+                c"svclcl".as_ptr(),
+                id,
+                v,
+                n,
+                key(0),
+                val(0),
+                key(1),
+                val(1),
+            ),
+            (None, 0) => f(ctx, name, c"v".as_ptr(), v, n),
+            (None, 1) => f(ctx, name, c"vcl".as_ptr(), v, n, key(0), val(0)),
+            (None, _) => f(
+                ctx,
+                name,
+                c"vclcl".as_ptr(),
+                v,
+                n,
+                key(0),
+                val(0),
+                key(1),
+                val(1),
+            ),
         }
     };
+}
+
+fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
+    replicate_call(call, name, None, pins);
 }
 
 /// Tells blocked claimers that partition `p` has new eligible work.
@@ -84,6 +125,23 @@ fn signal_ready(ctx: &Context, p: u16) {
 fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet) {
     let head = idx.head(lane, caps).map(|(k, _)| k);
     with_hints(|h| h.set(db, lane, caps, idx.partition, head));
+}
+
+/// Keeps claim hints and blocked claimers in step with a transition.
+pub fn after_move(
+    ctx: &Context,
+    db: c_int,
+    idx: &PartitionIndex,
+    lane: &str,
+    caps: &CapSet,
+    moved: Moved,
+) {
+    if moved.queue {
+        refresh_hint(db, idx, lane, caps);
+    }
+    if moved.now_claimable {
+        signal_ready(ctx, idx.partition);
+    }
 }
 
 pub fn submit(call: &Call) -> CmdResult<()> {
@@ -145,27 +203,28 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     }
     let (_ikey, idx) = keys::index_or_create(ctx, partition, limits.partitions)?;
     let e = Execution::new(id, req.spec, idx.take_seq(), now);
-    engine::admit(idx, &e);
-    if e.is_eligible() {
+    let moved = engine::admit(idx, &e, &timer::env(now));
+    let db = db(ctx);
+    if moved.now_claimable {
         // Only a new queue head changes what claims should look at.
         if idx
             .head(&e.lane, &e.caps)
             .is_some_and(|(k, _)| k == QueueKey::of(&e))
         {
-            refresh_hint(db(ctx), idx, &e.lane, &e.caps);
+            refresh_hint(db, idx, &e.lane, &e.caps);
         }
         signal_ready(ctx, partition);
     }
+    timer::note_due(ctx, db, idx);
     ekey.set_value(&EXEC_TYPE, e).map_err(|_| wrongtype())?;
     if let Some((ik, ttl)) = idem {
         keys::write_expiring_string(ctx, &ik, id_text, now.saturating_add(ttl));
     }
-    replicate_pinned(
+    replicate_call(
         call,
         c"FF.SUBMIT",
         id_string.as_ref().map(|s| s.inner),
-        now,
-        req.at.is_some(),
+        &pins(req.at, now, &[]),
     );
     r.bulk(id_text);
     Ok(())
@@ -228,7 +287,8 @@ fn apply_acquire(
     a: &Acquire,
     name: *mut raw::RedisModuleString,
 ) -> CmdResult<()> {
-    let g = engine::acquire(idx, e, a).map_err(|err| match err {
+    let (g, moved) = engine::acquire(idx, e, a, &timer::env(a.at));
+    let g = g.map_err(|err| match err {
         ClaimError::NotLeaseable => {
             CmdError::new("EXECUTION_NOT_LEASEABLE", "the execution is not eligible")
         }
@@ -236,7 +296,9 @@ fn apply_acquire(
             CmdError::new("LEASE_CONFLICT", "the execution is already leased")
         }
     })?;
-    refresh_hint(db(ctx), idx, &e.lane, &e.caps);
+    let db = db(ctx);
+    after_move(ctx, db, idx, &e.lane, &e.caps, moved);
+    timer::note_due(ctx, db, idx);
     replicate_acquire(ctx, a, name);
     reply_grant(ctx, e, &g, name);
     Ok(())
@@ -274,7 +336,7 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
         let name = ctx.create_string(id.key().as_bytes());
         let ekey = keys::open_arg(ctx, name.inner);
         let e = match keys::exec(&ekey) {
-            Ok(Some(e)) if e.is_eligible() => e,
+            Ok(Some(e)) if e.is_claimable() => e,
             _ => {
                 idx.remove_queued(&cand.lane, &cand.caps, &qkey);
                 refresh_hint(db, idx, &cand.lane, &cand.caps);
@@ -327,35 +389,153 @@ pub fn acquire(call: &Call) -> CmdResult<()> {
     apply_acquire(ctx, idx, e, &a, name)
 }
 
-pub fn renew(call: &Call) -> CmdResult<()> {
-    let ctx = call.ctx;
-    let limits = config::limits();
-    let req = requests::parse_renew(call.args, &limits, origin(ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e) = keys::require_exec_arg(ctx, call.argv.first(), &req.id)?;
-    let (_ikey, idx) = keys::index_or_create(ctx, req.id.partition, limits.partitions)?;
-    let r = engine::renew(idx, e, &req.fence, req.lease_ms, now);
-    if r.as_ref().map_or_else(|(_, changed)| *changed, |_| true) {
-        replicate_pinned(call, c"FF.RENEW", None, now, req.at.is_some());
+/// Opens what a fenced call on one execution needs.
+fn open_for<'a>(
+    call: &Call,
+    id: &ExecId,
+) -> CmdResult<(
+    redis_module::key::RedisKeyWritable,
+    &'a mut Execution,
+    redis_module::key::RedisKeyWritable,
+    &'a mut PartitionIndex,
+)> {
+    let (ekey, e) = keys::require_exec_arg(call.ctx, call.argv.first(), id)?;
+    let (ikey, idx) = keys::index_or_create(call.ctx, id.partition, config::partitions())?;
+    Ok((ekey, e, ikey, idx))
+}
+
+/// After a fenced transition: hints, timer, and replication with the
+/// pinned values when anything changed.
+fn finish(
+    call: &Call,
+    name: &CStr,
+    idx: &PartitionIndex,
+    e: &Execution,
+    moved: Moved,
+    changed: bool,
+    pins: &[(&CStr, u64)],
+) {
+    let db = db(call.ctx);
+    after_move(call.ctx, db, idx, &e.lane, &e.caps, moved);
+    timer::note_due(call.ctx, db, idx);
+    if changed {
+        replicate_with(call, name, pins);
     }
+}
+
+pub fn renew(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) = engine::renew(idx, e, &req.fence, req.lease_ms, &timer::env(now));
+    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
+    finish(
+        call,
+        c"FF.RENEW",
+        idx,
+        e,
+        moved,
+        changed,
+        &pins(req.at, now, &[]),
+    );
     let expires = r.map_err(|(err, _)| CmdError(err.message()))?;
-    Reply(ctx.ctx).uint(expires);
+    Reply(call.ctx.ctx).uint(expires);
     Ok(())
 }
 
 pub fn complete(call: &Call) -> CmdResult<()> {
-    let ctx = call.ctx;
-    let limits = config::limits();
-    let req = requests::parse_complete(call.args, &limits, origin(ctx))?;
+    let req = requests::parse_complete(call.args, &config::limits(), origin(call.ctx))?;
     let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e) = keys::require_exec_arg(ctx, call.argv.first(), &req.id)?;
-    let (_ikey, idx) = keys::index_or_create(ctx, req.id.partition, limits.partitions)?;
-    let r = engine::complete(idx, e, &req.fence, req.result, now);
-    if r.as_ref().map_or_else(|(_, changed)| *changed, |_| true) {
-        replicate_pinned(call, c"FF.COMPLETE", None, now, req.at.is_some());
-    }
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) = engine::complete(idx, e, &req.fence, req.result, &timer::env(now));
+    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
+    finish(
+        call,
+        c"FF.COMPLETE",
+        idx,
+        e,
+        moved,
+        changed,
+        &pins(req.at, now, &[]),
+    );
     r.map_err(|(err, _)| CmdError(err.message()))?;
-    Reply(ctx.ctx).ok();
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn fail(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_fail(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    // The primary draws the backoff (with its jitter) once; replicas get the
+    // resulting time pinned.
+    let retry_at = match req.retry_at {
+        Some(0) => None,
+        Some(at) => Some(at),
+        None => e
+            .retry_delay(with_minter(|m| m.uuid().0 as u64))
+            .map(|d| now.saturating_add(d)),
+    };
+    let (r, moved) = engine::fail(idx, e, &req.fence, req.reason, retry_at, &timer::env(now));
+    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
+    let extra = [(c"RETRY_AT", retry_at.unwrap_or(0))];
+    let pinned_extra: &[(&CStr, u64)] = if req.retry_at.is_some() { &[] } else { &extra };
+    finish(
+        call,
+        c"FF.FAIL",
+        idx,
+        e,
+        moved,
+        changed,
+        &pins(req.at, now, pinned_extra),
+    );
+    let outcome = r.map_err(|(err, _)| CmdError(err.message()))?;
+    let reply = Reply(call.ctx.ctx);
+    match outcome {
+        Some(at) => {
+            reply.array(2);
+            reply.bulk(b"retry_scheduled");
+            reply.uint(at);
+        }
+        None => {
+            reply.array(1);
+            reply.bulk(b"failed");
+        }
+    }
+    Ok(())
+}
+
+pub fn cancel(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_cancel(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) = engine::cancel(idx, e, req.fence.as_ref(), req.reason, &timer::env(now));
+    finish(
+        call,
+        c"FF.CANCEL",
+        idx,
+        e,
+        moved,
+        r.is_ok(),
+        &pins(req.at, now, &[]),
+    );
+    r.map_err(|err| CmdError(err.message()))?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn due(call: &Call) -> CmdResult<()> {
+    if origin(call.ctx) != Origin::Replicated {
+        return Err(CmdError::syntax(
+            "FF.DUE is internal: only the primary and the AOF send it",
+        ));
+    }
+    let (partition, at, count) = requests::parse_due(call.args, &config::limits())?;
+    let n = timer::process_partition(call.ctx, db(call.ctx), partition, at, count);
+    if propagation::needed(call.ctx) {
+        call.ctx.replicate_verbatim();
+    }
+    Reply(call.ctx.ctx).uint(n as u64);
     Ok(())
 }
 

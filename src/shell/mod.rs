@@ -8,4 +8,5 @@ pub mod keys;
 pub mod propagation;
 pub mod registry;
 pub mod reply;
+pub mod timer;
 pub mod types;

@@ -55,6 +55,8 @@ pub static COMMANDS: &[CommandEntry] = &[
     entry!("ff.claim.json", handlers::claim),
     entry!("ff.renew.json", handlers::renew),
     entry!("ff.complete.json", handlers::complete),
+    entry!("ff.fail.json", handlers::fail),
+    entry!("ff.cancel.json", handlers::cancel),
     entry!("ff.get.json", handlers::get),
     entry!("ff.result.json", handlers::result),
     entry!("ff.payload.json", handlers::payload),
@@ -62,6 +64,7 @@ pub static COMMANDS: &[CommandEntry] = &[
     entry!("ff.partition.json", handlers::partition),
     entry!("ff.acquire.json", handlers::acquire),
     entry!("ff.loadrec.json", handlers::loadrec),
+    entry!("ff.due.json", handlers::due),
 ];
 
 /// The arguments of a call as byte slices borrowed from the server.

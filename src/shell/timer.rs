@@ -1,0 +1,187 @@
+//! The node timer that replaces the reference's scanners. It sleeps until
+//! the earliest due time among the partitions this node holds, handles a
+//! bounded batch of due entries (delays, lease expiries, deadlines,
+//! retention), replicates each partition's batch as `FF.DUE partition at
+//! count` so replicas and the AOF replay exactly the same steps, and
+//! re-arms. It acts only on a primary that is not loading.
+
+use std::collections::{BTreeSet, HashMap};
+use std::os::raw::{c_int, c_void};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ahash::RandomState;
+use redis_module::{raw, Context, ContextFlags};
+
+use crate::core::engine::{self, DueEffect, Env};
+use crate::core::ids::ExecId;
+use crate::core::index::PartitionIndex;
+use crate::shell::globals::now_ms;
+use crate::shell::{handlers, keys, propagation};
+
+/// Due entries handled per firing, and the time a firing may take, so a
+/// million due items never stall the event loop.
+const BATCH: usize = 1000;
+const BUDGET: Duration = Duration::from_millis(2);
+/// How often a replica (or a loading server) looks again.
+const IDLE_RECHECK_MS: u64 = 100;
+
+#[derive(Default)]
+struct State {
+    /// Earliest due time per (db, partition), and the same ordered.
+    by_part: HashMap<(c_int, u16), u64, RandomState>,
+    ordered: BTreeSet<(u64, c_int, u16)>,
+    /// The due time the armed timer fires at, and its id.
+    armed: Option<(u64, raw::RedisModuleTimerID)>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    let mut g = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(State::default))
+}
+
+/// Records a partition's earliest due time and arms the timer for it.
+pub fn note_due(ctx: &Context, db: c_int, idx: &PartitionIndex) {
+    let due = idx.next_due();
+    let changed = with(|s| {
+        let key = (db, idx.partition);
+        let old = s.by_part.get(&key).copied();
+        if old == due {
+            return false;
+        }
+        if let Some(o) = old {
+            s.ordered.remove(&(o, db, idx.partition));
+            s.by_part.remove(&key);
+        }
+        if let Some(d) = due {
+            s.by_part.insert(key, d);
+            s.ordered.insert((d, db, idx.partition));
+        }
+        true
+    });
+    if let (true, Some(d)) = (changed, due) {
+        arm(ctx, d);
+    }
+}
+
+/// Arms the timer to fire at `due` unless it already fires sooner.
+fn arm(ctx: &Context, due: u64) {
+    let (Some(create), Some(stop)) = (unsafe { raw::RedisModule_CreateTimer }, unsafe {
+        raw::RedisModule_StopTimer
+    }) else {
+        return;
+    };
+    with(|s| {
+        if s.armed.is_some_and(|(at, _)| at <= due) {
+            return;
+        }
+        if let Some((_, id)) = s.armed.take() {
+            let mut data: *mut c_void = std::ptr::null_mut();
+            unsafe { stop(ctx.ctx, id, &mut data) };
+        }
+        let delay = due.saturating_sub(now_ms());
+        let delay = i64::try_from(delay).unwrap_or(i64::MAX);
+        let id = unsafe { create(ctx.ctx, delay, Some(on_timer), std::ptr::null_mut()) };
+        s.armed = Some((due, id));
+    });
+}
+
+pub fn env(now: u64) -> Env {
+    let c = crate::shell::config::limits();
+    Env {
+        now,
+        retention_ms: c.retention_ms,
+        max_reclaims: c.max_reclaims,
+    }
+}
+
+/// Handles up to `max` due entries of one partition at time `now`; the
+/// same call on a replica, given the same state, does the same.
+pub fn process_partition(ctx: &Context, db: c_int, partition: u16, now: u64, max: usize) -> usize {
+    let ikey = keys::open_index(ctx, partition);
+    let Ok(Some(idx)) = keys::index(&ikey) else {
+        with(|s| {
+            if let Some(old) = s.by_part.remove(&(db, partition)) {
+                s.ordered.remove(&(old, db, partition));
+            }
+        });
+        return 0;
+    };
+    let env = env(now);
+    let mut n = 0;
+    while n < max {
+        let Some((kind, _, uuid)) = idx.pop_due(now) else {
+            break;
+        };
+        n += 1;
+        let id = ExecId { partition, uuid };
+        let name = ctx.create_string(id.key().as_bytes());
+        let ekey = keys::open_arg(ctx, name.inner);
+        let Ok(Some(e)) = keys::exec(&ekey) else {
+            continue;
+        };
+        match engine::on_due(idx, e, kind, &env) {
+            DueEffect::Nothing => {}
+            DueEffect::Changed(moved) => {
+                handlers::after_move(ctx, db, idx, &e.lane, &e.caps, moved)
+            }
+            DueEffect::Remove => {
+                engine::forget(idx, e, &env);
+                let _ = ekey.delete();
+            }
+        }
+    }
+    note_due(ctx, db, idx);
+    n
+}
+
+unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void) {
+    let ctx = Context::new(ctx);
+    with(|s| s.armed = None);
+    let flags = ctx.get_flags();
+    if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) {
+        // Replicas apply the primary's FF.DUE; look again later in case of
+        // a promotion.
+        let first = with(|s| s.ordered.first().map(|&(d, _, _)| d));
+        if let Some(d) = first {
+            arm(&ctx, d.max(now_ms().saturating_add(IDLE_RECHECK_MS)));
+        }
+        return;
+    }
+    let started = Instant::now();
+    let now = now_ms();
+    let mut budget = BATCH;
+    loop {
+        let Some((due, db, partition)) = with(|s| s.ordered.first().copied()) else {
+            return;
+        };
+        if due > now {
+            arm(&ctx, due);
+            return;
+        }
+        if budget == 0 || started.elapsed() >= BUDGET {
+            // More is due: continue on the next event-loop turn.
+            arm(&ctx, now);
+            return;
+        }
+        if let Some(select) = raw::RedisModule_SelectDb {
+            select(ctx.ctx, db);
+        }
+        let n = process_partition(&ctx, db, partition, now, budget);
+        budget = budget.saturating_sub(n);
+        if n > 0 && propagation::needed(&ctx) {
+            replicate_due(&ctx, partition, now, n);
+        }
+    }
+}
+
+fn replicate_due(ctx: &Context, partition: u16, now: u64, n: usize) {
+    if let Some(f) = unsafe { raw::RedisModule_Replicate } {
+        let p = i64::from(partition);
+        let at = i64::try_from(now).unwrap_or(i64::MAX);
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        unsafe { f(ctx.ctx, c"FF.DUE".as_ptr(), c"lll".as_ptr(), p, at, n) };
+    }
+}
