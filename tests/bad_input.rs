@@ -154,6 +154,23 @@ fn sweep_changes_nothing() {
         vec![b"FF.COMPLETE", id, lease, ep, att, b"AT", b"1"],
         vec![b"FF.COMPLETE", id, lease, b"2", att],
         vec![b"FF.COMPLETE", missing, lease, ep, att],
+        // FF.FAIL / FF.CANCEL
+        vec![b"FF.FAIL", id, lease, ep],
+        vec![b"FF.FAIL", id, lease, ep, att, b"REASON"],
+        vec![b"FF.FAIL", id, lease, ep, att, b"REASON", &huge],
+        vec![b"FF.FAIL", id, lease, ep, att, b"RETRY_AT", b"5"],
+        vec![b"FF.FAIL", id, lease, ep, att, b"AT", b"5"],
+        vec![b"FF.FAIL", id, b"bad", ep, att],
+        vec![b"FF.FAIL", id, lease, b"2", att],
+        vec![b"FF.FAIL", missing, lease, ep, att],
+        vec![b"FF.CANCEL"],
+        vec![b"FF.CANCEL", b"bad"],
+        vec![b"FF.CANCEL", missing],
+        vec![b"FF.CANCEL", id, b"FENCE", lease, ep],
+        vec![b"FF.CANCEL", id, b"FENCE", lease, b"2", att],
+        vec![b"FF.CANCEL", id, b"REASON"],
+        vec![b"FF.CANCEL", id, b"AT", b"1"],
+        vec![b"FF.CANCEL", id, b"BOGUS"],
         // reads
         vec![b"FF.GET"],
         vec![b"FF.GET", id, id],
@@ -168,6 +185,7 @@ fn sweep_changes_nothing() {
         // internal commands refuse clients
         vec![b"FF.ACQUIRE", id, b"w", b"i", b"10", lease, att, b"1"],
         vec![b"FF.LOADREC", b"k", b"Ejunk"],
+        vec![b"FF.DUE", b"1", b"1", b"1", b"0", b"100"],
     ];
     for args in &cases {
         let r = run(&mut c, args);

@@ -69,6 +69,41 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
             _ => {}
         }
     }
+    // Failures (one retried, one terminal) and cancels.
+    let retried = submit(
+        &mut c,
+        "f",
+        "f",
+        &["MAX_RETRIES", "1", "BACKOFF", "FIXED", "600000"],
+    );
+    let j = claim(&mut c, "w", &["f"], &[]).unwrap();
+    assert_eq!(j.id, retried);
+    let _: redis::Value = redis::cmd("FF.FAIL")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .query(&mut c)
+        .unwrap();
+    submit(&mut c, "f", "g", &[]);
+    let j = claim(&mut c, "w", &["f"], &[]).unwrap();
+    let _: redis::Value = redis::cmd("FF.FAIL")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .arg("REASON")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    let cancelled = submit(&mut c, "f", "h", &[]);
+    let _: String = redis::cmd("FF.CANCEL")
+        .arg(&cancelled)
+        .arg("REASON")
+        .arg("ops")
+        .query(&mut c)
+        .unwrap();
+    ids.extend([retried, cancelled]);
     // An expired lease marked by a late complete (error reply, state change).
     let j = claim(&mut c, "slow", &["a", "b"], &["LEASE", "10"]).unwrap();
     std::thread::sleep(Duration::from_millis(30));

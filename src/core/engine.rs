@@ -13,7 +13,8 @@ use crate::core::state::{EligibilityState, LifecyclePhase, OwnershipState, Publi
 #[derive(Clone, Copy, Debug)]
 pub struct Env {
     pub now: u64,
-    /// How long terminal executions are kept; 0 keeps them.
+    /// How long terminal executions are kept; 0 keeps them. Applied when
+    /// retention entries fall due, never stored.
     pub retention_ms: u64,
     pub max_reclaims: u32,
 }
@@ -29,7 +30,7 @@ struct Placement {
     public: PublicState,
 }
 
-fn placement(e: &Execution, env: &Env) -> Placement {
+fn placement(e: &Execution, _env: &Env) -> Placement {
     let terminal = e.is_terminal();
     Placement {
         queued: e.is_claimable(),
@@ -45,10 +46,7 @@ fn placement(e: &Execution, env: &Env) -> Placement {
             _ => None,
         },
         deadline: if terminal { None } else { e.deadline_at() },
-        retention: match (terminal, e.completed_at) {
-            (true, Some(at)) if env.retention_ms > 0 => Some(at.saturating_add(env.retention_ms)),
-            _ => None,
-        },
+        retention: if terminal { e.completed_at } else { None },
         public: e.public,
     }
 }
@@ -324,11 +322,16 @@ mod tests {
             .0
             .unwrap();
         assert!(idx.lease_expiry.is_empty() && idx.deadlines.is_empty());
-        assert!(idx.retention.contains(&(1060, Uuid(1))));
+        assert!(idx.retention.contains(&(60, Uuid(1))));
         assert_eq!(idx.counts[PublicState::Completed as usize], 1);
         assert_eq!(idx.counts[PublicState::Active as usize], 0);
-        assert_eq!(idx.pop_due(1059), None);
-        assert_eq!(idx.pop_due(1060), Some((Due::Retention, 1060, Uuid(1))));
+        assert_eq!(idx.pop_due(1059, 1000), None);
+        assert_eq!(idx.next_due(1000), Some(1060));
+        assert_eq!(idx.next_due(0), None, "retention off");
+        assert_eq!(
+            idx.pop_due(1060, 1000),
+            Some((Due::Retention, 1060, Uuid(1)))
+        );
         assert_eq!(
             on_due(&mut idx, &mut e, Due::Retention, &env(1060)),
             DueEffect::Remove
@@ -352,7 +355,7 @@ mod tests {
         }
         .0
         .unwrap();
-        let (kind, t, _) = idx.pop_due(100).unwrap();
+        let (kind, t, _) = idx.pop_due(100, 1000).unwrap();
         assert_eq!((kind, t), (Due::LeaseExpiry, 100));
         assert!(matches!(
             on_due(&mut idx, &mut e, kind, &env(100)),
@@ -376,7 +379,7 @@ mod tests {
             Err((LeaseError::Stale, false))
         );
         // The second lease runs out too: reclaims are used up.
-        let (kind, _, _) = idx.pop_due(210).unwrap();
+        let (kind, _, _) = idx.pop_due(210, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(210));
         assert_eq!(e.public, PublicState::Failed);
         assert_eq!(e.reason.as_deref(), Some(&b"max_reclaims_exceeded"[..]));
@@ -410,7 +413,7 @@ mod tests {
         );
         assert_eq!(e.public, PublicState::Delayed);
         assert!(idx.delayed.contains(&(60, Uuid(1))) && idx.lease_expiry.is_empty());
-        let (kind, _, _) = idx.pop_due(60).unwrap();
+        let (kind, _, _) = idx.pop_due(60, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(60));
         assert_eq!(e.public, PublicState::Waiting);
         let g = {
@@ -481,7 +484,7 @@ mod tests {
             ..Spec::default()
         };
         let mut e = new_exec(&mut idx, spec, 0);
-        let (kind, _, _) = idx.pop_due(50).unwrap();
+        let (kind, _, _) = idx.pop_due(50, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(50));
         assert_eq!(e.public, PublicState::Expired);
         assert_eq!(idx.eligible_len(), 0);

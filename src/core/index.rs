@@ -51,7 +51,9 @@ pub struct PartitionIndex {
     pub delayed: BTreeSet<(u64, Uuid)>,
     pub lease_expiry: BTreeSet<(u64, Uuid)>,
     pub deadlines: BTreeSet<(u64, Uuid)>,
-    /// Terminal executions and when retention removes them.
+    /// Terminal executions by the time they ended; retention removes them
+    /// `flowfabric.retention-ms` later (a setting, applied when due, so the
+    /// stored index is the same whatever the setting).
     pub retention: BTreeSet<(u64, Uuid)>,
     /// Executions per public state, for INFO and listings.
     pub counts: [u64; 12],
@@ -136,36 +138,44 @@ impl PartitionIndex {
         })
     }
 
-    /// The earliest time anything in this partition falls due.
-    pub fn next_due(&self) -> Option<u64> {
-        [
-            &self.delayed,
-            &self.lease_expiry,
-            &self.deadlines,
-            &self.retention,
-        ]
-        .into_iter()
-        .filter_map(|set| set.first().map(|(t, _)| *t))
-        .min()
+    /// The earliest time anything in this partition falls due; retention
+    /// entries count only when `retention_ms` is set.
+    pub fn next_due(&self, retention_ms: u64) -> Option<u64> {
+        let retention = match (retention_ms, self.retention.first()) {
+            (0, _) | (_, None) => None,
+            (r, Some(&(t, _))) => Some(t.saturating_add(r)),
+        };
+        [&self.delayed, &self.lease_expiry, &self.deadlines]
+            .into_iter()
+            .filter_map(|set| set.first().map(|(t, _)| *t))
+            .chain(retention)
+            .min()
     }
 
-    /// Removes and returns the earliest due entry at or before `now`. Ties
-    /// go by kind, then uuid, so every replica picks the same order.
-    pub fn pop_due(&mut self, now: u64) -> Option<(Due, u64, Uuid)> {
-        let mut best: Option<(u64, Due, Uuid)> = None;
-        for (kind, set) in [
-            (Due::Delay, &self.delayed),
-            (Due::LeaseExpiry, &self.lease_expiry),
-            (Due::Deadline, &self.deadlines),
-            (Due::Retention, &self.retention),
+    /// Removes and returns the earliest entry due at or before `now`, with
+    /// the time it fell due. Ties go by kind, then uuid, so every replica
+    /// picks the same order.
+    pub fn pop_due(&mut self, now: u64, retention_ms: u64) -> Option<(Due, u64, Uuid)> {
+        let mut best: Option<(u64, Due, u64, Uuid)> = None;
+        for (kind, set, shift) in [
+            (Due::Delay, &self.delayed, Some(0)),
+            (Due::LeaseExpiry, &self.lease_expiry, Some(0)),
+            (Due::Deadline, &self.deadlines, Some(0)),
+            (
+                Due::Retention,
+                &self.retention,
+                (retention_ms > 0).then_some(retention_ms),
+            ),
         ] {
-            if let Some(&(t, u)) = set.first() {
-                if t <= now && best.is_none_or(|b| (t, kind, u) < b) {
-                    best = Some((t, kind, u));
-                }
+            let (Some(&(t, u)), Some(shift)) = (set.first(), shift) else {
+                continue;
+            };
+            let due = t.saturating_add(shift);
+            if due <= now && best.is_none_or(|b| (due, kind, u) < (b.0, b.1, b.3)) {
+                best = Some((due, kind, t, u));
             }
         }
-        let (t, kind, u) = best?;
+        let (due, kind, t, u) = best?;
         let set = match kind {
             Due::Delay => &mut self.delayed,
             Due::LeaseExpiry => &mut self.lease_expiry,
@@ -173,7 +183,7 @@ impl PartitionIndex {
             Due::Retention => &mut self.retention,
         };
         set.remove(&(t, u));
-        Some((kind, t, u))
+        Some((kind, due, u))
     }
 
     pub fn eligible_len(&self) -> usize {

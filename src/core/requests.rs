@@ -461,20 +461,31 @@ pub fn parse_cancel(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
     Ok(c)
 }
 
-/// `FF.DUE partition at count`: a timer batch, replicated.
-pub fn parse_due(args: &[&[u8]], limits: &Limits) -> CmdResult<(u16, u64, usize)> {
+/// One batch of the node timer, with every setting it depends on pinned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DueBatch {
+    pub partition: u16,
+    pub at: u64,
+    pub count: usize,
+    pub retention_ms: u64,
+    pub max_reclaims: u32,
+}
+
+/// `FF.DUE partition at count retention_ms max_reclaims`.
+pub fn parse_due(args: &[&[u8]], limits: &Limits) -> CmdResult<DueBatch> {
     let mut a = Args::new(args);
     let p = a.next_u64("partition", u64::from(limits.partitions.saturating_sub(1)))?;
-    let at = a.next_u64("at", TIME_MAX_MS)?;
-    let n = a.next_u64("count", 1_000_000)?;
+    let b = DueBatch {
+        partition: u16::try_from(p).unwrap_or(0),
+        at: a.next_u64("at", TIME_MAX_MS)?,
+        count: usize::try_from(a.next_u64("count", 1_000_000)?).unwrap_or(0),
+        retention_ms: a.next_u64("retention", i64::MAX as u64)?,
+        max_reclaims: u32::try_from(a.next_u64("max reclaims", 1_000_000)?).unwrap_or(0),
+    };
     if !a.is_done() {
         return Err(CmdError::syntax("too many arguments"));
     }
-    Ok((
-        u16::try_from(p).unwrap_or(0),
-        at,
-        usize::try_from(n).unwrap_or(0),
-    ))
+    Ok(b)
 }
 
 /// The replicated outcome of a claim: which execution, under which ids.

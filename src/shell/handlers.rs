@@ -530,8 +530,8 @@ pub fn due(call: &Call) -> CmdResult<()> {
             "FF.DUE is internal: only the primary and the AOF send it",
         ));
     }
-    let (partition, at, count) = requests::parse_due(call.args, &config::limits())?;
-    let n = timer::process_partition(call.ctx, db(call.ctx), partition, at, count);
+    let batch = requests::parse_due(call.args, &config::limits())?;
+    let n = timer::process_partition(call.ctx, db(call.ctx), &batch);
     if propagation::needed(call.ctx) {
         call.ctx.replicate_verbatim();
     }

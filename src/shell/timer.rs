@@ -16,6 +16,7 @@ use redis_module::{raw, Context, ContextFlags};
 use crate::core::engine::{self, DueEffect, Env};
 use crate::core::ids::ExecId;
 use crate::core::index::PartitionIndex;
+use crate::core::requests::DueBatch;
 use crate::shell::globals::now_ms;
 use crate::shell::{handlers, keys, propagation};
 
@@ -44,7 +45,7 @@ fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
 
 /// Records a partition's earliest due time and arms the timer for it.
 pub fn note_due(ctx: &Context, db: c_int, idx: &PartitionIndex) {
-    let due = idx.next_due();
+    let due = idx.next_due(crate::shell::config::limits().retention_ms);
     let changed = with(|s| {
         let key = (db, idx.partition);
         let old = s.by_part.get(&key).copied();
@@ -88,6 +89,7 @@ fn arm(ctx: &Context, due: u64) {
     });
 }
 
+/// Settings for a transition made now by a command.
 pub fn env(now: u64) -> Env {
     let c = crate::shell::config::limits();
     Env {
@@ -97,26 +99,33 @@ pub fn env(now: u64) -> Env {
     }
 }
 
-/// Handles up to `max` due entries of one partition at time `now`; the
-/// same call on a replica, given the same state, does the same.
-pub fn process_partition(ctx: &Context, db: c_int, partition: u16, now: u64, max: usize) -> usize {
-    let ikey = keys::open_index(ctx, partition);
+/// Handles up to `b.count` due entries of one partition at time `b.at`;
+/// the same batch on a replica, given the same state, does the same.
+pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch) -> usize {
+    let ikey = keys::open_index(ctx, b.partition);
     let Ok(Some(idx)) = keys::index(&ikey) else {
         with(|s| {
-            if let Some(old) = s.by_part.remove(&(db, partition)) {
-                s.ordered.remove(&(old, db, partition));
+            if let Some(old) = s.by_part.remove(&(db, b.partition)) {
+                s.ordered.remove(&(old, db, b.partition));
             }
         });
         return 0;
     };
-    let env = env(now);
+    let env = Env {
+        now: b.at,
+        retention_ms: b.retention_ms,
+        max_reclaims: b.max_reclaims,
+    };
     let mut n = 0;
-    while n < max {
-        let Some((kind, _, uuid)) = idx.pop_due(now) else {
+    while n < b.count {
+        let Some((kind, _, uuid)) = idx.pop_due(b.at, b.retention_ms) else {
             break;
         };
         n += 1;
-        let id = ExecId { partition, uuid };
+        let id = ExecId {
+            partition: b.partition,
+            uuid,
+        };
         let name = ctx.create_string(id.key().as_bytes());
         let ekey = keys::open_arg(ctx, name.inner);
         let Ok(Some(e)) = keys::exec(&ekey) else {
@@ -169,19 +178,37 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
         if let Some(select) = raw::RedisModule_SelectDb {
             select(ctx.ctx, db);
         }
-        let n = process_partition(&ctx, db, partition, now, budget);
+        let limits = crate::shell::config::limits();
+        let mut batch = DueBatch {
+            partition,
+            at: now,
+            count: budget,
+            retention_ms: limits.retention_ms,
+            max_reclaims: limits.max_reclaims,
+        };
+        let n = process_partition(&ctx, db, &batch);
         budget = budget.saturating_sub(n);
         if n > 0 && propagation::needed(&ctx) {
-            replicate_due(&ctx, partition, now, n);
+            batch.count = n;
+            replicate_due(&ctx, &batch);
         }
     }
 }
 
-fn replicate_due(ctx: &Context, partition: u16, now: u64, n: usize) {
+fn replicate_due(ctx: &Context, b: &DueBatch) {
     if let Some(f) = unsafe { raw::RedisModule_Replicate } {
-        let p = i64::from(partition);
-        let at = i64::try_from(now).unwrap_or(i64::MAX);
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
-        unsafe { f(ctx.ctx, c"FF.DUE".as_ptr(), c"lll".as_ptr(), p, at, n) };
+        let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        unsafe {
+            f(
+                ctx.ctx,
+                c"FF.DUE".as_ptr(),
+                c"lllll".as_ptr(),
+                i64::from(b.partition),
+                v(b.at),
+                v(b.count as u64),
+                v(b.retention_ms),
+                i64::from(b.max_reclaims),
+            )
+        };
     }
 }

@@ -1,0 +1,387 @@
+//! Time-driven behaviour: the node timer promotes delays, expires leases
+//! (and the work is reclaimed), ends executions at their deadline, and
+//! removes terminal executions after retention. Short times, no long sleeps.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn wait_until(mut f: impl FnMut() -> bool, within: Duration, what: &str) -> Duration {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if f() {
+            return t.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("{what} did not happen within {within:?}");
+}
+
+fn now_ms(c: &mut redis::Connection) -> u64 {
+    let (s, us): (u64, u64) = redis::cmd("TIME").query(c).unwrap();
+    s * 1000 + us / 1000
+}
+
+fn fail(c: &mut redis::Connection, j: &Job, reason: &str) -> redis::Value {
+    redis::cmd("FF.FAIL")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .arg("REASON")
+        .arg(reason)
+        .query(c)
+        .unwrap()
+}
+
+#[test]
+fn stopped_worker_loses_lease_and_work_is_reclaimed() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    let first = claim(&mut c, "w1", &["q"], &["LEASE", "40"]).unwrap();
+    assert!(
+        claim(&mut c, "w2", &["q"], &[]).is_none(),
+        "leased work is not claimable"
+    );
+    // w1 stops renewing: within a few ms of expiry the work is reclaimable.
+    let waited = wait_until(
+        || s(&get(&mut c, &id), "ownership_state") == "lease_expired_reclaimable",
+        Duration::from_secs(2),
+        "lease expiry",
+    );
+    assert!(
+        waited >= Duration::from_millis(30),
+        "not before the lease ran out ({waited:?})"
+    );
+    let second = claim(&mut c, "w2", &["q"], &["LEASE", "60000"]).expect("reclaimed");
+    assert_eq!(second.id, id);
+    assert_eq!(s(&second.fields, "attempt_type"), "reclaim");
+    assert_eq!(n(&second.fields, "attempt_index"), 1);
+    assert_eq!(second.epoch, first.epoch + 1);
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "lease_reclaim_count"), "1");
+    assert_eq!(s(&f, "current_worker_id"), "w2");
+    // The first worker's late complete is fenced off.
+    assert_eq!(
+        complete(&mut c, &first, None).unwrap_err().code(),
+        Some("STALE_LEASE")
+    );
+    assert_eq!(complete(&mut c, &second, None).unwrap(), "OK");
+}
+
+#[test]
+fn blocked_claimer_gets_reclaimed_work() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    claim(&mut c, "w1", &["q"], &["LEASE", "30"]).unwrap();
+    let port = srv.port;
+    let waiter = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        claim(&mut c, "w2", &["q"], &["BLOCK", "3000"]).map(|j| j.id)
+    });
+    assert_eq!(waiter.join().unwrap(), Some(id));
+}
+
+#[test]
+fn reclaims_stop_at_the_limit() {
+    let srv = Server::start(&["--flowfabric.max-reclaims", "1"]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    claim(&mut c, "w1", &["q"], &["LEASE", "20"]).unwrap();
+    wait_until(
+        || claim(&mut c, "w2", &["q"], &["LEASE", "20"]).is_some(),
+        Duration::from_secs(2),
+        "reclaim",
+    );
+    wait_until(
+        || s(&get(&mut c, &id), "public_state") == "failed",
+        Duration::from_secs(2),
+        "terminal failure",
+    );
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "reason"), "max_reclaims_exceeded");
+    assert!(claim(&mut c, "w3", &["q"], &[]).is_none());
+}
+
+#[test]
+fn retries_follow_backoff_and_stop_at_max() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(
+        &mut c,
+        "q",
+        "x",
+        &[
+            "MAX_RETRIES",
+            "2",
+            "BACKOFF",
+            "EXPONENTIAL",
+            "40",
+            "1000",
+            "2",
+        ],
+    );
+    let mut expected_delay = 40;
+    for attempt in 0..3 {
+        let j = wait_until_claim(&mut c);
+        assert_eq!(j.id, id);
+        assert_eq!(n(&j.fields, "attempt_index"), attempt);
+        assert_eq!(
+            s(&j.fields, "attempt_type"),
+            if attempt == 0 { "initial" } else { "retry" }
+        );
+        let before = now_ms(&mut c);
+        let r = fail(&mut c, &j, "boom");
+        if attempt < 2 {
+            let redis::Value::Array(v) = r else {
+                panic!("{r:?}")
+            };
+            let at: u64 = redis::from_redis_value(&v[1]).unwrap();
+            assert!(
+                at >= before + expected_delay && at <= before + expected_delay + 20,
+                "{at} vs {before}+{expected_delay}"
+            );
+            let f = get(&mut c, &id);
+            assert_eq!(s(&f, "public_state"), "delayed");
+            assert_eq!(s(&f, "blocking_reason"), "waiting_for_retry_backoff");
+            assert!(
+                claim(&mut c, "w", &["q"], &[]).is_none(),
+                "not before the backoff"
+            );
+            expected_delay *= 2;
+        } else {
+            assert_eq!(
+                r,
+                redis::Value::Array(vec![redis::Value::BulkString(b"failed".to_vec())])
+            );
+        }
+    }
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "public_state"), "failed");
+    assert_eq!(s(&f, "retry_count"), "2");
+    assert_eq!(s(&f, "reason"), "boom");
+    // Without a policy a failure is terminal at once.
+    let id2 = submit(&mut c, "q2", "x", &[]);
+    let j = claim(&mut c, "w", &["q2"], &[]).unwrap();
+    fail(&mut c, &j, "nope");
+    assert_eq!(s(&get(&mut c, &id2), "public_state"), "failed");
+}
+
+fn wait_until_claim(c: &mut redis::Connection) -> Job {
+    claim(c, "w", &["q"], &["BLOCK", "3000"]).expect("work within 3 s")
+}
+
+#[test]
+fn delayed_job_becomes_claimable_at_its_time() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let at = now_ms(&mut c) + 60;
+    let id = submit(&mut c, "q", "x", &["DELAY_UNTIL", &at.to_string()]);
+    assert!(claim(&mut c, "w", &["q"], &[]).is_none());
+    // A blocked claimer is woken by the promotion itself.
+    let j = claim(&mut c, "w", &["q"], &["BLOCK", "3000"]).expect("promoted");
+    let got_at = now_ms(&mut c);
+    assert_eq!(j.id, id);
+    assert!(got_at >= at, "not early: {got_at} < {at}");
+    assert!(got_at <= at + 50, "on time: {got_at} vs {at}");
+}
+
+#[test]
+fn deadline_ends_a_job() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let soon = (now_ms(&mut c) + 40).to_string();
+    let waiting = submit(&mut c, "q", "x", &["DEADLINE", &soon]);
+    let active = submit(&mut c, "q", "y", &["DEADLINE", &soon]);
+    let j = claim(&mut c, "w", &["q"], &[]).unwrap();
+    assert_eq!(j.id, waiting);
+    let _ = active;
+    wait_until(
+        || s(&get(&mut c, &waiting), "public_state") == "expired",
+        Duration::from_secs(2),
+        "deadline",
+    );
+    wait_until(
+        || s(&get(&mut c, &active), "public_state") == "expired",
+        Duration::from_secs(2),
+        "deadline",
+    );
+    assert_eq!(s(&get(&mut c, &waiting), "terminal_outcome"), "expired");
+    assert_eq!(
+        complete(&mut c, &j, None).unwrap_err().code(),
+        Some("EXECUTION_NOT_ACTIVE")
+    );
+    assert!(claim(&mut c, "w", &["q"], &[]).is_none());
+}
+
+#[test]
+fn cancel_from_every_state() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let far = (now_ms(&mut c) + 600_000).to_string();
+    let delayed = submit(&mut c, "q", "d", &["DELAY_UNTIL", &far]);
+    let active = submit(&mut c, "q", "a", &[]);
+    let ja = claim(&mut c, "w", &["q"], &["LEASE", "60000"]).unwrap();
+    assert_eq!(ja.id, active);
+    let waiting = submit(&mut c, "q", "w", &[]);
+    let reclaimable = submit(&mut c, "r", "r", &[]);
+    claim(&mut c, "w", &["r"], &["LEASE", "20"]).unwrap();
+    wait_until(
+        || s(&get(&mut c, &reclaimable), "ownership_state") == "lease_expired_reclaimable",
+        Duration::from_secs(2),
+        "expiry",
+    );
+    // A wrong fence is refused for active work; the holder's fence or an
+    // operator (no fence) cancels.
+    let bad = redis::cmd("FF.CANCEL")
+        .arg(&active)
+        .arg("FENCE")
+        .arg("00000000-0000-4000-8000-000000000000")
+        .arg(ja.epoch)
+        .arg(&ja.attempt_id)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(bad.code(), Some("STALE_LEASE"));
+    let ok: String = redis::cmd("FF.CANCEL")
+        .arg(&active)
+        .arg("REASON")
+        .arg("user asked")
+        .arg("FENCE")
+        .arg(&ja.lease_id)
+        .arg(ja.epoch)
+        .arg(&ja.attempt_id)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    for id in [&delayed, &waiting, &reclaimable] {
+        let ok: String = redis::cmd("FF.CANCEL")
+            .arg(id)
+            .arg("REASON")
+            .arg("ops")
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(ok, "OK");
+    }
+    for (id, reason) in [
+        (&delayed, "ops"),
+        (&active, "user asked"),
+        (&waiting, "ops"),
+        (&reclaimable, "ops"),
+    ] {
+        let f = get(&mut c, id);
+        assert_eq!(s(&f, "public_state"), "cancelled", "{id}");
+        assert_eq!(s(&f, "reason"), reason);
+    }
+    assert!(
+        claim(&mut c, "w", &["q", "r"], &[]).is_none(),
+        "cancelled work is gone from the queues"
+    );
+    let again = redis::cmd("FF.CANCEL")
+        .arg(&waiting)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(again.code(), Some("EXECUTION_NOT_ACTIVE"));
+    assert!(again.to_string().contains("terminal_outcome=cancelled"));
+    assert_eq!(
+        complete(&mut c, &ja, None).unwrap_err().code(),
+        Some("EXECUTION_NOT_ACTIVE")
+    );
+}
+
+#[test]
+fn retention_removes_terminal_executions() {
+    let srv = Server::start(&["--flowfabric.retention-ms", "50"]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    let j = claim(&mut c, "w", &["q"], &[]).unwrap();
+    complete(&mut c, &j, Some("r")).unwrap();
+    assert_eq!(s(&get(&mut c, &id), "public_state"), "completed");
+    wait_until(
+        || {
+            redis::cmd("FF.GET")
+                .arg(&id)
+                .query::<redis::Value>(&mut c)
+                .is_err()
+        },
+        Duration::from_secs(2),
+        "retention",
+    );
+    let e = redis::cmd("FF.RESULT")
+        .arg(&id)
+        .query::<redis::Value>(&mut c)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("EXECUTION_NOT_FOUND"));
+    let keys: Vec<String> = redis::cmd("KEYS").arg("{fp:*}:*").query(&mut c).unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[test]
+fn timer_effects_replicate_exactly() {
+    let primary = Server::start(&["--flowfabric.retention-ms", "40"]);
+    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.conn();
+    wait_until(
+        || {
+            redis::cmd("INFO")
+                .arg("replication")
+                .query::<String>(&mut r)
+                .unwrap()
+                .contains("master_link_status:up")
+        },
+        Duration::from_secs(10),
+        "link",
+    );
+    let mut c = primary.conn();
+    let now = now_ms(&mut c);
+    for i in 0..20 {
+        let d = (now + 20 + i).to_string();
+        submit(
+            &mut c,
+            "q",
+            "d",
+            &[
+                "DELAY_UNTIL",
+                &d,
+                "MAX_RETRIES",
+                "1",
+                "BACKOFF",
+                "FIXED",
+                "15",
+                "DEADLINE",
+                &(now + 5000).to_string(),
+            ],
+        );
+    }
+    let mut done = 0;
+    while done < 20 {
+        if let Some(j) = claim(&mut c, "w", &["q"], &["BLOCK", "2000", "LEASE", "30"]) {
+            match n(&j.fields, "attempt_index") {
+                0 => {
+                    fail(&mut c, &j, "first");
+                }
+                1 => {} // let the lease run out
+                _ => {
+                    complete(&mut c, &j, None).unwrap();
+                    done += 1;
+                }
+            }
+        } else {
+            panic!("work stalled");
+        }
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut c).unwrap();
+    wait_until(
+        || digest(&mut c) == digest(&mut r),
+        Duration::from_secs(5),
+        "digests to match",
+    );
+    let left: Vec<String> = redis::cmd("KEYS").arg("{fp:*}:*").query(&mut r).unwrap();
+    assert!(left.is_empty(), "retention ran on both: {left:?}");
+}
