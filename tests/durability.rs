@@ -69,14 +69,15 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
             _ => {}
         }
     }
+    let (lf, ld) = (format!("f-{tag}"), format!("d-{tag}"));
     // Failures (one retried, one terminal) and cancels.
     let retried = submit(
         &mut c,
-        "f",
+        &lf,
         "f",
         &["MAX_RETRIES", "1", "BACKOFF", "FIXED", "600000"],
     );
-    let j = claim(&mut c, "w", &["f"], &[]).unwrap();
+    let j = claim(&mut c, "w", &[lf.as_str()], &[]).unwrap();
     assert_eq!(j.id, retried);
     let _: redis::Value = redis::cmd("FF.FAIL")
         .arg(&j.id)
@@ -85,8 +86,8 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
         .arg(&j.attempt_id)
         .query(&mut c)
         .unwrap();
-    submit(&mut c, "f", "g", &[]);
-    let j = claim(&mut c, "w", &["f"], &[]).unwrap();
+    submit(&mut c, &lf, "g", &[]);
+    let j = claim(&mut c, "w", &[lf.as_str()], &[]).unwrap();
     let _: redis::Value = redis::cmd("FF.FAIL")
         .arg(&j.id)
         .arg(&j.lease_id)
@@ -96,7 +97,7 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
         .arg("x")
         .query(&mut c)
         .unwrap();
-    let cancelled = submit(&mut c, "f", "h", &[]);
+    let cancelled = submit(&mut c, &lf, "h", &[]);
     let _: String = redis::cmd("FF.CANCEL")
         .arg(&cancelled)
         .arg("REASON")
@@ -104,6 +105,27 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
         .query(&mut c)
         .unwrap();
     ids.extend([retried, cancelled]);
+    // Delay, revoke and priority changes.
+    let parked = submit(&mut c, &ld, "p", &[]);
+    let j = claim(&mut c, "w", &[ld.as_str()], &[]).unwrap();
+    let _: String = redis::cmd("FF.DELAY")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .arg(4_000_000_000_000u64)
+        .query(&mut c)
+        .unwrap();
+    let revoked = submit(&mut c, &ld, "r", &[]);
+    claim(&mut c, "w", &[ld.as_str()], &[]).unwrap();
+    let _: String = redis::cmd("FF.REVOKE").arg(&revoked).query(&mut c).unwrap();
+    let bumped = submit(&mut c, &ld, "b", &[]);
+    let _: i64 = redis::cmd("FF.PRIORITY")
+        .arg(&bumped)
+        .arg(77)
+        .query(&mut c)
+        .unwrap();
+    ids.extend([parked, revoked, bumped]);
     // An expired lease marked by a late complete (error reply, state change).
     let j = claim(&mut c, "slow", &["a", "b"], &["LEASE", "10"]).unwrap();
     std::thread::sleep(Duration::from_millis(30));

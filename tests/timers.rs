@@ -385,3 +385,90 @@ fn timer_effects_replicate_exactly() {
     let left: Vec<String> = redis::cmd("KEYS").arg("{fp:*}:*").query(&mut r).unwrap();
     assert!(left.is_empty(), "retention ran on both: {left:?}");
 }
+
+#[test]
+fn delay_parks_and_resumes_the_attempt() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    let j = claim(&mut c, "w", &["q"], &[]).unwrap();
+    let until = now_ms(&mut c) + 40;
+    let ok: String = redis::cmd("FF.DELAY")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .arg(until)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "public_state"), "delayed");
+    assert_eq!(s(&f, "blocking_reason"), "waiting_for_delay");
+    assert!(claim(&mut c, "w", &["q"], &[]).is_none());
+    let again = claim(&mut c, "w", &["q"], &["BLOCK", "3000"]).expect("claimable again");
+    assert!(now_ms(&mut c) >= until);
+    assert_eq!(again.attempt_id, j.attempt_id, "same attempt resumed");
+    assert_eq!(again.epoch, j.epoch + 1);
+    assert_eq!(
+        complete(&mut c, &j, None).unwrap_err().code(),
+        Some("STALE_LEASE")
+    );
+    assert_eq!(complete(&mut c, &again, None).unwrap(), "OK");
+}
+
+#[test]
+fn revoke_makes_work_reclaimable() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    let j = claim(&mut c, "w1", &["q"], &[]).unwrap();
+    let stale = redis::cmd("FF.REVOKE")
+        .arg(&id)
+        .arg("LEASE")
+        .arg("00000000-0000-4000-8000-000000000000")
+        .query::<String>(&mut c);
+    assert_eq!(stale.unwrap_err().code(), Some("STALE_LEASE"));
+    let ok: String = redis::cmd("FF.REVOKE")
+        .arg(&id)
+        .arg("LEASE")
+        .arg(&j.lease_id)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    assert_eq!(s(&get(&mut c, &id), "ownership_state"), "lease_revoked");
+    assert_eq!(
+        complete(&mut c, &j, None).unwrap_err().code(),
+        Some("LEASE_REVOKED")
+    );
+    let none = redis::cmd("FF.REVOKE")
+        .arg(&id)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(none.code(), Some("NO_ACTIVE_LEASE"));
+    let k = claim(&mut c, "w2", &["q"], &[]).unwrap();
+    assert_eq!(s(&k.fields, "attempt_type"), "reclaim");
+    assert_eq!(complete(&mut c, &k, None).unwrap(), "OK");
+}
+
+#[test]
+fn priority_change_moves_the_job() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let a = submit(&mut c, "q", "a", &[]);
+    let b = submit(&mut c, "q", "b", &[]);
+    let p: i64 = redis::cmd("FF.PRIORITY")
+        .arg(&b)
+        .arg(100000)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(p, 9000);
+    assert_eq!(claim(&mut c, "w", &["q"], &[]).unwrap().id, b);
+    let e = redis::cmd("FF.PRIORITY")
+        .arg(&b)
+        .arg(1)
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("EXECUTION_NOT_ELIGIBLE"));
+    assert_eq!(claim(&mut c, "w", &["q"], &[]).unwrap().id, a);
+}

@@ -4,7 +4,10 @@
 //! then move its index entries (queue, due-time sets, per-state counts) to
 //! where the new state says they belong.
 
-use crate::core::execution::{ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome};
+use crate::core::execution::{
+    ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, RevokeError,
+};
+use crate::core::ids::Uuid;
 use crate::core::index::{Due, PartitionIndex, QueueKey};
 use crate::core::requests::Acquire;
 use crate::core::state::{EligibilityState, LifecyclePhase, OwnershipState, PublicState};
@@ -182,6 +185,48 @@ pub fn cancel(
     transition(idx, e, env, |e| e.cancel(fence, reason, env.now))
 }
 
+pub fn delay(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    until: u64,
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    transition(idx, e, env, |e| e.delay(fence, until, env.now))
+}
+
+pub fn revoke(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    expected: Option<Uuid>,
+    env: &Env,
+) -> (Result<(), RevokeError>, Moved) {
+    transition(idx, e, env, |e| e.revoke(expected, env.now))
+}
+
+/// Re-queues a waiting execution under its new priority.
+pub fn set_priority(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    priority: u16,
+    env: &Env,
+) -> (Result<(), RevokeError>, Moved) {
+    let old = QueueKey::of(e);
+    let r = e.set_priority(priority, env.now);
+    if r.is_ok() && QueueKey::of(e) != old {
+        idx.remove_queued(&e.lane, &e.caps, &old);
+        idx.enqueue(e);
+        return (
+            r,
+            Moved {
+                queue: true,
+                now_claimable: false,
+            },
+        );
+    }
+    (r, Moved::default())
+}
+
 /// What a due entry did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DueEffect {
@@ -248,7 +293,7 @@ mod tests {
     use super::*;
     use crate::core::caps::CapSet;
     use crate::core::execution::{Backoff, RetryPolicy, Spec};
-    use crate::core::ids::{ExecId, Uuid};
+    use crate::core::ids::ExecId;
     use crate::core::state::{AttemptType, PublicState};
 
     fn env(now: u64) -> Env {
@@ -473,6 +518,60 @@ mod tests {
                 Err(LeaseError::NotActive { .. })
             ));
         }
+    }
+
+    #[test]
+    fn delay_resumes_the_same_attempt_and_revoke_reclaims() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let mut e = new_exec(
+            &mut idx,
+            Spec {
+                lane: "l".into(),
+                ..Spec::default()
+            },
+            0,
+        );
+        let a = acq(&e, 2, 3, 0);
+        let g = acquire(&mut idx, &mut e, &a, &env(0)).0.unwrap();
+        delay(&mut idx, &mut e, &fence(&g), 50, &env(10)).0.unwrap();
+        assert_eq!(e.public, PublicState::Delayed);
+        assert!(idx.lease_expiry.is_empty() && idx.delayed.contains(&(50, Uuid(1))));
+        let (kind, _, _) = idx.pop_due(50, 1000).unwrap();
+        on_due(&mut idx, &mut e, kind, &env(50));
+        let a = acq(&e, 4, 5, 60);
+        let g2 = acquire(&mut idx, &mut e, &a, &env(60)).0.unwrap();
+        assert_eq!(
+            (g2.attempt_index, g2.attempt_id),
+            (0, g.attempt_id),
+            "resumed"
+        );
+        assert_eq!(g2.lease_epoch, 2);
+        assert_eq!(e.attempts.len(), 1);
+        revoke(&mut idx, &mut e, Some(Uuid(4)), &env(70)).0.unwrap();
+        assert!(e.is_reclaimable() && idx.eligible_len() == 1 && idx.lease_expiry.is_empty());
+        assert_eq!(
+            revoke(&mut idx, &mut e, None, &env(71)).0,
+            Err(RevokeError::NoActiveLease)
+        );
+        let a = acq(&e, 6, 7, 80);
+        let g3 = acquire(&mut idx, &mut e, &a, &env(80)).0.unwrap();
+        assert_eq!(g3.attempt_type, AttemptType::Reclaim);
+    }
+
+    #[test]
+    fn priority_change_requeues() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let mut e = new_exec(
+            &mut idx,
+            Spec {
+                lane: "l".into(),
+                ..Spec::default()
+            },
+            0,
+        );
+        set_priority(&mut idx, &mut e, 500, &env(1)).0.unwrap();
+        assert_eq!(idx.head("l", &CapSet::empty()).unwrap().0, QueueKey::of(&e));
+        assert_eq!(idx.eligible_len(), 1);
     }
 
     #[test]

@@ -195,6 +195,26 @@ impl LeaseError {
     }
 }
 
+/// Why an operator transition (revoke, priority change) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeError {
+    NoActiveLease,
+    Stale,
+    NotEligible,
+}
+
+impl RevokeError {
+    pub fn message(&self) -> &'static str {
+        match self {
+            RevokeError::NoActiveLease => "NO_ACTIVE_LEASE the execution holds no live lease",
+            RevokeError::Stale => "STALE_LEASE the lease named is not the current lease",
+            RevokeError::NotEligible => {
+                "EXECUTION_NOT_ELIGIBLE only a waiting execution can change priority"
+            }
+        }
+    }
+}
+
 /// What a lease running out did to an execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -358,21 +378,40 @@ impl Execution {
                 _ => AttemptType::Initial,
             }
         };
-        let index = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
         let epoch = self.lease_epoch.saturating_add(1);
         let expires_at = now.saturating_add(lease_ms);
-        self.attempts.push(Attempt {
-            index,
-            attempt_id,
-            attempt_type,
-            state: AttemptLifecycle::Started,
-            started_at: now,
-            ended_at: None,
-            lease_id,
-            lease_epoch: epoch,
-            worker_id: worker_id.into(),
-            worker_instance_id: worker_instance_id.into(),
-        });
+        // A holder that parked its execution (FF.DELAY) left its attempt
+        // interrupted: the next claim resumes that attempt under a new lease.
+        let resumed = match self.attempts.last_mut() {
+            Some(a) if !reclaim && self.attempt_state == AttemptState::AttemptInterrupted => {
+                a.state = AttemptLifecycle::Started;
+                a.lease_id = lease_id;
+                a.lease_epoch = epoch;
+                a.worker_id = worker_id.into();
+                a.worker_instance_id = worker_instance_id.into();
+                Some((a.index, a.attempt_id, a.attempt_type))
+            }
+            _ => None,
+        };
+        let (index, attempt_id, attempt_type) = match resumed {
+            Some(r) => r,
+            None => {
+                let index = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
+                self.attempts.push(Attempt {
+                    index,
+                    attempt_id,
+                    attempt_type,
+                    state: AttemptLifecycle::Started,
+                    started_at: now,
+                    ended_at: None,
+                    lease_id,
+                    lease_epoch: epoch,
+                    worker_id: worker_id.into(),
+                    worker_instance_id: worker_instance_id.into(),
+                });
+                (index, attempt_id, attempt_type)
+            }
+        };
         self.lease_epoch = epoch;
         self.lease = Some(Box::new(Lease {
             lease_id,
@@ -658,6 +697,57 @@ impl Execution {
         }
         self.mark_expired(now);
         LeaseOutcome::Reclaimable
+    }
+
+    /// The holder parks its execution until `until` and gives up the lease;
+    /// the attempt is interrupted and resumes at the next claim.
+    pub fn delay(&mut self, fence: &Fence, until: u64, now: u64) -> Result<(), (LeaseError, bool)> {
+        self.check_fence(fence, now)?;
+        if let Some(a) = self.attempts.last_mut() {
+            a.state = AttemptLifecycle::Suspended;
+        }
+        self.lifecycle = LifecyclePhase::Runnable;
+        self.ownership = OwnershipState::Unowned;
+        self.eligibility = EligibilityState::NotEligibleUntilTime;
+        self.blocking = BlockingReason::WaitingForDelay;
+        self.attempt_state = AttemptState::AttemptInterrupted;
+        self.public = PublicState::Delayed;
+        self.extra.get_or_insert_with(Box::default).delay_until = Some(until);
+        self.lease = None;
+        self.last_transition_at = now;
+        self.last_mutation_at = now;
+        Ok(())
+    }
+
+    /// An operator takes the lease away; the work becomes reclaimable.
+    pub fn revoke(&mut self, expected: Option<Uuid>, now: u64) -> Result<(), RevokeError> {
+        if self.lifecycle != LifecyclePhase::Active || self.ownership != OwnershipState::Leased {
+            return Err(RevokeError::NoActiveLease);
+        }
+        let current = self.lease.as_ref().map(|l| l.lease_id);
+        if expected.is_some() && expected != current {
+            return Err(RevokeError::Stale);
+        }
+        self.ownership = OwnershipState::LeaseRevoked;
+        self.blocking = BlockingReason::WaitingForWorker;
+        self.attempt_state = AttemptState::AttemptInterrupted;
+        if let Some(l) = self.lease.as_mut() {
+            l.revoked_at = Some(now);
+        }
+        self.last_mutation_at = now;
+        Ok(())
+    }
+
+    /// Changes priority while the execution waits to be claimed.
+    pub fn set_priority(&mut self, priority: u16, now: u64) -> Result<(), RevokeError> {
+        if self.lifecycle != LifecyclePhase::Runnable
+            || self.eligibility != EligibilityState::EligibleNow
+        {
+            return Err(RevokeError::NotEligible);
+        }
+        self.priority = priority;
+        self.last_mutation_at = now;
+        Ok(())
     }
 
     pub fn namespace(&self) -> &[u8] {

@@ -461,6 +461,90 @@ pub fn parse_cancel(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
     Ok(c)
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delay {
+    pub id: ExecId,
+    pub fence: Fence,
+    pub until: u64,
+    pub at: Option<u64>,
+}
+
+/// `FF.DELAY id lease_id lease_epoch attempt_id until_ms`.
+pub fn parse_delay(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Delay> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let fence = parse_fence(&mut a)?;
+    let until = a.next_u64("until", TIME_MAX_MS)?;
+    let mut d = Delay {
+        id,
+        fence,
+        until,
+        at: None,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("AT") => pinned_time(&mut a, origin, &mut d.at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(d)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revoke {
+    pub id: ExecId,
+    pub lease_id: Option<Uuid>,
+    pub at: Option<u64>,
+}
+
+/// `FF.REVOKE id [LEASE lease_id]`.
+pub fn parse_revoke(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Revoke> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let mut r = Revoke {
+        id,
+        lease_id: None,
+        at: None,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("LEASE") => r.lease_id = Some(parse_uuid(a.next("lease id")?, "lease id")?),
+            Some("AT") => pinned_time(&mut a, origin, &mut r.at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(r)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Priority {
+    pub id: ExecId,
+    pub priority: u16,
+    pub at: Option<u64>,
+}
+
+/// `FF.PRIORITY id priority` (clamped to 0..=9000 like submit).
+pub fn parse_priority(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Priority> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let p = parse_i64(a.next("priority")?, "priority")?;
+    let mut r = Priority {
+        id,
+        priority: u16::try_from(p.clamp(0, PRIORITY_MAX)).unwrap_or(0),
+        at: None,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("AT") => pinned_time(&mut a, origin, &mut r.at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(r)
+}
+
 /// One batch of the node timer, with every setting it depends on pinned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DueBatch {

@@ -524,6 +524,64 @@ pub fn cancel(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
+pub fn delay(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_delay(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) = engine::delay(idx, e, &req.fence, req.until, &timer::env(now));
+    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
+    finish(
+        call,
+        c"FF.DELAY",
+        idx,
+        e,
+        moved,
+        changed,
+        &pins(req.at, now, &[]),
+    );
+    r.map_err(|(err, _)| CmdError(err.message()))?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn revoke(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_revoke(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) = engine::revoke(idx, e, req.lease_id, &timer::env(now));
+    finish(
+        call,
+        c"FF.REVOKE",
+        idx,
+        e,
+        moved,
+        r.is_ok(),
+        &pins(req.at, now, &[]),
+    );
+    r.map_err(|err| CmdError(err.message().into()))?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn priority(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_priority(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) = engine::set_priority(idx, e, req.priority, &timer::env(now));
+    finish(
+        call,
+        c"FF.PRIORITY",
+        idx,
+        e,
+        moved,
+        r.is_ok(),
+        &pins(req.at, now, &[]),
+    );
+    r.map_err(|err| CmdError(err.message().into()))?;
+    Reply(call.ctx.ctx).uint(u64::from(req.priority));
+    Ok(())
+}
+
 pub fn due(call: &Call) -> CmdResult<()> {
     if origin(call.ctx) != Origin::Replicated {
         return Err(CmdError::syntax(
