@@ -15,6 +15,8 @@ struct Opts {
     jobs: usize,
     workers: usize,
     rounds: usize,
+    delayed_jobs: usize,
+    stall_jobs: usize,
 }
 
 fn opts() -> Opts {
@@ -23,6 +25,8 @@ fn opts() -> Opts {
         jobs: 10_000,
         workers: 4,
         rounds: 3,
+        delayed_jobs: 10_000,
+        stall_jobs: 1_000_000,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -33,6 +37,8 @@ fn opts() -> Opts {
             "--jobs" => o.jobs = v.parse().expect("jobs"),
             "--workers" => o.workers = v.parse().expect("workers"),
             "--rounds" => o.rounds = v.parse::<usize>().expect("rounds").max(1),
+            "--delayed-jobs" => o.delayed_jobs = v.parse::<usize>().expect("delayed-jobs").max(1),
+            "--stall-jobs" => o.stall_jobs = v.parse::<usize>().expect("stall-jobs").max(1),
             other => panic!("unknown option {other}"),
         }
         i += 2;
@@ -233,6 +239,201 @@ fn list_run(o: &Opts) -> Run {
     }
 }
 
+fn server_ms(c: &mut redis::Connection) -> u64 {
+    let (sec, us): (u64, u64) = redis::cmd("TIME").query(c).unwrap();
+    sec * 1000 + us / 1000
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(0)
+}
+
+/// Timer lateness: jobs due over two seconds; how long after its due time
+/// each became claimable (the promotion time the server recorded).
+fn delay_lateness(o: &Opts) -> (u64, u64, u64) {
+    let mut c = conn(o.port);
+    reset(&mut c);
+    let start = server_ms(&mut c) + 1000;
+    let mut due = Vec::with_capacity(o.delayed_jobs);
+    let mut ids = Vec::with_capacity(o.delayed_jobs);
+    for chunk in (0..o.delayed_jobs).collect::<Vec<_>>().chunks(500) {
+        let mut p = redis::pipe();
+        for &i in chunk {
+            let at = start + (i as u64 * 2000) / o.delayed_jobs as u64;
+            due.push(at);
+            p.cmd("FF.SUBMIT")
+                .arg("*")
+                .arg("late")
+                .arg("x")
+                .arg("DELAY_UNTIL")
+                .arg(at);
+        }
+        let got: Vec<String> = p.query(&mut c).unwrap();
+        ids.extend(got);
+    }
+    while server_ms(&mut c) < start + 2200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut late = Vec::with_capacity(ids.len());
+    for (chunk, dues) in ids.chunks(500).zip(due.chunks(500)) {
+        let mut p = redis::pipe();
+        for id in chunk {
+            p.cmd("FF.GET").arg(id);
+        }
+        let all: Vec<redis::Value> = p.query(&mut c).unwrap();
+        for (v, &d) in all.iter().zip(dues) {
+            let redis::Value::Array(f) = v else {
+                panic!("{v:?}")
+            };
+            let get = |k: &str| -> String {
+                let i = f
+                    .chunks(2)
+                    .position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == k)
+                    .unwrap();
+                redis::from_redis_value(&f[i * 2 + 1]).unwrap()
+            };
+            assert_eq!(
+                get("public_state"),
+                "waiting",
+                "every delayed job was promoted"
+            );
+            let at: u64 = get("last_transition_at").parse().unwrap();
+            late.push(at.saturating_sub(d));
+        }
+    }
+    late.sort_unstable();
+    (
+        percentile(&late, 0.5),
+        percentile(&late, 0.99),
+        late.last().copied().unwrap_or(0),
+    )
+}
+
+/// A lifecycle with one failure and retry per job: submit, claim, fail
+/// (retry after 1 ms), claim, complete. Server us per job from commandstats
+/// (the timer's promotions run outside any command and are not counted).
+fn retry_run(o: &Opts) -> f64 {
+    let mut c = conn(o.port);
+    reset(&mut c);
+    let payload = vec![b'p'; PAYLOAD];
+    for chunk in (0..o.jobs).collect::<Vec<_>>().chunks(200) {
+        let mut p = redis::pipe();
+        for _ in chunk {
+            p.cmd("FF.SUBMIT")
+                .arg("*")
+                .arg("retry")
+                .arg(&payload)
+                .arg("MAX_RETRIES")
+                .arg(1)
+                .arg("BACKOFF")
+                .arg("FIXED")
+                .arg(1)
+                .ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+    let handles: Vec<_> = (0..o.workers)
+        .map(|w| {
+            let port = o.port;
+            std::thread::spawn(move || {
+                let mut c = conn(port);
+                let mut done = 0usize;
+                loop {
+                    let v: redis::Value = redis::cmd("FF.CLAIM")
+                        .arg(format!("w{w}"))
+                        .arg("i")
+                        .arg(1)
+                        .arg("retry")
+                        .arg("BLOCK")
+                        .arg(200)
+                        .query(&mut c)
+                        .unwrap();
+                    let redis::Value::Array(f) = v else { break };
+                    let get = |i: usize| -> String { redis::from_redis_value(&f[i]).unwrap() };
+                    let cmd = if get(2) == "0" {
+                        "FF.FAIL"
+                    } else {
+                        "FF.COMPLETE"
+                    };
+                    let _: redis::Value = redis::cmd(cmd)
+                        .arg(get(0))
+                        .arg(get(5))
+                        .arg(get(6))
+                        .arg(get(4))
+                        .query(&mut c)
+                        .unwrap();
+                    if cmd == "FF.COMPLETE" {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let done: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(done, o.jobs, "every job retried once and completed");
+    let stats = commandstats(&mut c);
+    usec_of(&stats, &["ff.submit", "ff.claim", "ff.fail", "ff.complete"]) as f64 / o.jobs as f64
+}
+
+/// Event-loop stall: many jobs due at the same instant; the longest PING
+/// round trip a concurrent client sees while the timer promotes them all.
+/// Returns (worst ping ms, ms until the last sampled job was promoted,
+/// whether submission finished before the due time).
+fn timer_stall(o: &Opts) -> (f64, u64, bool) {
+    let mut c = conn(o.port);
+    reset(&mut c);
+    let at = server_ms(&mut c) + 2000 + (o.stall_jobs as u64) / 150;
+    let mut sample = Vec::new();
+    for chunk in (0..o.stall_jobs).collect::<Vec<_>>().chunks(1000) {
+        let mut p = redis::pipe();
+        for _ in chunk {
+            p.cmd("FF.SUBMIT")
+                .arg("*")
+                .arg("stall")
+                .arg("x")
+                .arg("DELAY_UNTIL")
+                .arg(at);
+        }
+        let ids: Vec<String> = p.query(&mut c).unwrap();
+        sample.extend(ids.into_iter().step_by(97));
+    }
+    let in_time = server_ms(&mut c) < at;
+    let mut ping = conn(o.port);
+    while server_ms(&mut c) + 20 < at {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Ping through the whole promotion window; nothing else talks to the
+    // server meanwhile.
+    let window = std::time::Duration::from_millis(3000 + (o.stall_jobs as u64) / 100);
+    let mut worst = 0f64;
+    let started = std::time::Instant::now();
+    while started.elapsed() < window {
+        let t = std::time::Instant::now();
+        let _: String = redis::cmd("PING").query(&mut ping).unwrap();
+        worst = worst.max(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut last_promoted = 0u64;
+    for chunk in sample.chunks(500) {
+        let mut p = redis::pipe();
+        for id in chunk {
+            p.cmd("FF.GET").arg(id);
+        }
+        let all: Vec<redis::Value> = p.query(&mut c).unwrap();
+        for v in all {
+            let redis::Value::Array(f) = v else {
+                panic!("{v:?}")
+            };
+            let state: String = redis::from_redis_value(&f[11]).unwrap();
+            assert_eq!(state, "waiting", "promoted within the window");
+            let t: String = redis::from_redis_value(&f[37]).unwrap();
+            last_promoted = last_promoted.max(t.parse().unwrap_or(0));
+        }
+    }
+    (worst, last_promoted.saturating_sub(at), in_time)
+}
+
 fn median(mut runs: Vec<Run>) -> Run {
     runs.sort_by(|a, b| a.server_us_per_job.total_cmp(&b.server_us_per_job));
     let mid = runs.len() / 2;
@@ -286,8 +487,21 @@ fn main() {
     );
     let ratio = ff.server_us_per_job / list.server_us_per_job.max(1e-9);
     println!("ratio flowfabric/list server time: {ratio:.2}");
+    let retry_us = retry_run(&o);
+    println!("retry lifecycle (submit, claim, fail, claim, complete): {retry_us:.2} server us/job");
+    let (p50, p99, max) = delay_lateness(&o);
     println!(
-        "{{\"ff_server_us_per_job\":{:.3},\"list_server_us_per_job\":{:.3},\"ff_list_ratio\":{:.3},\"ff_jobs_per_s\":{:.0},\"list_jobs_per_s\":{:.0},\"ff_bytes_per_pending_job\":{:.0},\"ff_bytes_per_completed_job\":{:.0},\"list_bytes_per_pending_job\":{:.0}}}",
+        "timer lateness over {} delayed jobs: p50 {p50} ms, p99 {p99} ms, max {max} ms",
+        o.delayed_jobs
+    );
+    let (stall, took, in_time) = timer_stall(&o);
+    println!(
+        "timer stall: {} jobs due at once promoted in {took} ms; longest PING meanwhile {stall:.2} ms{}",
+        o.stall_jobs,
+        if in_time { "" } else { " (submission overran the due time)" }
+    );
+    println!(
+        "{{\"ff_server_us_per_job\":{:.3},\"list_server_us_per_job\":{:.3},\"ff_list_ratio\":{:.3},\"ff_jobs_per_s\":{:.0},\"list_jobs_per_s\":{:.0},\"ff_bytes_per_pending_job\":{:.0},\"ff_bytes_per_completed_job\":{:.0},\"list_bytes_per_pending_job\":{:.0},\"retry_server_us_per_job\":{:.3},\"delay_lateness_p50_ms\":{},\"delay_lateness_p99_ms\":{},\"delay_lateness_max_ms\":{},\"timer_stall_max_ms\":{:.3}}}",
         ff.server_us_per_job,
         list.server_us_per_job,
         ratio,
@@ -295,6 +509,11 @@ fn main() {
         list.jobs_per_s,
         ff.bytes_pending,
         ff.bytes_done,
-        list.bytes_pending
+        list.bytes_pending,
+        retry_us,
+        p50,
+        p99,
+        max,
+        stall
     );
 }

@@ -589,7 +589,7 @@ pub fn due(call: &Call) -> CmdResult<()> {
         ));
     }
     let batch = requests::parse_due(call.args, &config::limits())?;
-    let n = timer::process_partition(call.ctx, db(call.ctx), &batch);
+    let n = timer::process_partition(call.ctx, db(call.ctx), &batch, None);
     if propagation::needed(call.ctx) {
         call.ctx.replicate_verbatim();
     }

@@ -23,7 +23,7 @@ use crate::shell::{handlers, keys, propagation};
 /// Due entries handled per firing, and the time a firing may take, so a
 /// million due items never stall the event loop.
 const BATCH: usize = 1000;
-const BUDGET: Duration = Duration::from_millis(2);
+const BUDGET: Duration = Duration::from_millis(1);
 /// How often a replica (or a loading server) looks again.
 const IDLE_RECHECK_MS: u64 = 100;
 
@@ -101,7 +101,10 @@ pub fn env(now: u64) -> Env {
 
 /// Handles up to `b.count` due entries of one partition at time `b.at`;
 /// the same batch on a replica, given the same state, does the same.
-pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch) -> usize {
+///
+/// The primary also passes the time its firing must end by; it stops early
+/// then and replicates the count it actually handled.
+pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> usize {
     let ikey = keys::open_index(ctx, b.partition);
     let Ok(Some(idx)) = keys::index(&ikey) else {
         with(|s| {
@@ -118,6 +121,9 @@ pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch) -> usize {
     };
     let mut n = 0;
     while n < b.count {
+        if n % 32 == 0 && until.is_some_and(|t| Instant::now() >= t) {
+            break;
+        }
         let Some((kind, _, uuid)) = idx.pop_due(b.at, b.retention_ms) else {
             break;
         };
@@ -186,7 +192,7 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
             retention_ms: limits.retention_ms,
             max_reclaims: limits.max_reclaims,
         };
-        let n = process_partition(&ctx, db, &batch);
+        let n = process_partition(&ctx, db, &batch, Some(started + BUDGET));
         budget = budget.saturating_sub(n);
         if n > 0 && propagation::needed(&ctx) {
             batch.count = n;
