@@ -125,7 +125,37 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
         .arg(77)
         .query(&mut c)
         .unwrap();
-    ids.extend([parked, revoked, bumped]);
+    ids.extend([parked.clone(), revoked, bumped.clone()]);
+    // Tags, block, replay, progress.
+    let _: i64 = redis::cmd("FF.SETTAGS")
+        .arg(&bumped)
+        .arg("ops.owner")
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    let _: String = redis::cmd("FF.BLOCK")
+        .arg(&bumped)
+        .arg("REASON")
+        .arg("hold")
+        .query(&mut c)
+        .unwrap();
+    let replayed = submit(&mut c, &ld, "z", &["PRIORITY", "9000"]);
+    let j = claim(&mut c, "w", &[ld.as_str()], &[]).unwrap();
+    assert_eq!(j.id, replayed);
+    let _: String = redis::cmd("FF.PROGRESS")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .arg(50)
+        .query(&mut c)
+        .unwrap();
+    complete(&mut c, &j, Some("z")).unwrap();
+    let _: String = redis::cmd("FF.REPLAY")
+        .arg(&replayed)
+        .query(&mut c)
+        .unwrap();
+    ids.push(replayed);
     // An expired lease marked by a late complete (error reply, state change).
     let j = claim(&mut c, "slow", &["a", "b"], &["LEASE", "10"]).unwrap();
     std::thread::sleep(Duration::from_millis(30));

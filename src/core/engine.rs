@@ -5,7 +5,7 @@
 //! where the new state says they belong.
 
 use crate::core::execution::{
-    ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, RevokeError,
+    ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError,
 };
 use crate::core::ids::Uuid;
 use crate::core::index::{Due, PartitionIndex, QueueKey};
@@ -225,6 +225,41 @@ pub fn set_priority(
         );
     }
     (r, Moved::default())
+}
+
+pub fn report_progress(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    pct: u8,
+    message: Box<[u8]>,
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    transition(idx, e, env, |e| {
+        e.report_progress(fence, pct, message, env.now)
+    })
+}
+
+/// Operator transitions on one execution (replay, block, unblock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Replay { max_replays: u32 },
+    Block,
+    Unblock,
+}
+
+pub fn operate(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    op: Op,
+    reason: Option<Box<[u8]>>,
+    env: &Env,
+) -> (Result<(), OpError>, Moved) {
+    transition(idx, e, env, |e| match op {
+        Op::Replay { max_replays } => e.replay(max_replays, env.now),
+        Op::Block => e.block(reason, env.now),
+        Op::Unblock => e.unblock(env.now),
+    })
 }
 
 /// What a due entry did.
@@ -572,6 +607,65 @@ mod tests {
         set_priority(&mut idx, &mut e, 500, &env(1)).0.unwrap();
         assert_eq!(idx.head("l", &CapSet::empty()).unwrap().0, QueueKey::of(&e));
         assert_eq!(idx.eligible_len(), 1);
+    }
+
+    #[test]
+    fn replay_block_unblock() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let mut e = new_exec(
+            &mut idx,
+            Spec {
+                lane: "l".into(),
+                ..Spec::default()
+            },
+            0,
+        );
+        assert_eq!(
+            operate(
+                &mut idx,
+                &mut e,
+                Op::Replay { max_replays: 1 },
+                None,
+                &env(1)
+            )
+            .0,
+            Err(OpError::NotTerminal)
+        );
+        operate(&mut idx, &mut e, Op::Block, None, &env(1))
+            .0
+            .unwrap();
+        assert_eq!(idx.eligible_len(), 0, "blocked work is off the queue");
+        operate(&mut idx, &mut e, Op::Unblock, None, &env(2))
+            .0
+            .unwrap();
+        assert_eq!(idx.eligible_len(), 1);
+        cancel(&mut idx, &mut e, None, None, &env(3)).0.unwrap();
+        assert_eq!(idx.retention.len(), 1);
+        operate(
+            &mut idx,
+            &mut e,
+            Op::Replay { max_replays: 1 },
+            None,
+            &env(4),
+        )
+        .0
+        .unwrap();
+        assert!(idx.retention.is_empty() && idx.eligible_len() == 1);
+        let a = acq(&e, 2, 3, 5);
+        let g = acquire(&mut idx, &mut e, &a, &env(5)).0.unwrap();
+        assert_eq!(g.attempt_type, AttemptType::Replay);
+        cancel(&mut idx, &mut e, None, None, &env(6)).0.unwrap();
+        assert_eq!(
+            operate(
+                &mut idx,
+                &mut e,
+                Op::Replay { max_replays: 1 },
+                None,
+                &env(7)
+            )
+            .0,
+            Err(OpError::MaxReplays)
+        );
     }
 
     #[test]

@@ -93,6 +93,14 @@ pub struct Spec {
     pub idempotency: Option<Box<[u8]>>,
 }
 
+/// A progress report: percent, message, when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub pct: u8,
+    pub message: Box<[u8]>,
+    pub at: u64,
+}
+
 /// The rarely-set parts of a submit, kept out of line so a plain job's
 /// record stays small.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -104,6 +112,8 @@ pub struct Extra {
     pub delay_until: Option<u64>,
     pub deadline_at: Option<u64>,
     pub idempotency: Option<Box<[u8]>>,
+    /// The holder's last progress report.
+    pub progress: Option<Progress>,
 }
 
 pub const DEFAULT_NAMESPACE: &[u8] = b"default";
@@ -118,6 +128,7 @@ impl Extra {
             && self.delay_until.is_none()
             && self.deadline_at.is_none()
             && self.idempotency.is_none()
+            && self.progress.is_none()
     }
 }
 
@@ -215,6 +226,36 @@ impl RevokeError {
     }
 }
 
+/// Why an operator transition (tags, replay, block) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpError {
+    TooManyTags,
+    NotTerminal,
+    MaxReplays,
+    NotEligible,
+    NotBlocked,
+}
+
+impl OpError {
+    pub fn message(&self) -> &'static str {
+        match self {
+            OpError::TooManyTags => "INVALID_INPUT an execution has at most 64 tags",
+            OpError::NotTerminal => {
+                "EXECUTION_NOT_TERMINAL only a terminal execution can be replayed"
+            }
+            OpError::MaxReplays => {
+                "MAX_REPLAYS_EXHAUSTED the execution was replayed as often as allowed"
+            }
+            OpError::NotEligible => {
+                "EXECUTION_NOT_ELIGIBLE only a waiting or delayed execution can be blocked"
+            }
+            OpError::NotBlocked => {
+                "EXECUTION_NOT_BLOCKED the execution is not blocked by an operator"
+            }
+        }
+    }
+}
+
 /// What a lease running out did to an execution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseOutcome {
@@ -256,6 +297,7 @@ impl Execution {
             delay_until: if delayed { spec.delay_until } else { None },
             deadline_at: spec.deadline_at,
             idempotency: spec.idempotency,
+            progress: None,
         };
         Execution {
             id,
@@ -750,6 +792,114 @@ impl Execution {
         Ok(())
     }
 
+    /// The holder reports progress.
+    pub fn report_progress(
+        &mut self,
+        fence: &Fence,
+        pct: u8,
+        message: Box<[u8]>,
+        now: u64,
+    ) -> Result<(), (LeaseError, bool)> {
+        self.check_fence(fence, now)?;
+        self.extra.get_or_insert_with(Box::default).progress = Some(Progress {
+            pct,
+            message,
+            at: now,
+        });
+        self.last_mutation_at = now;
+        Ok(())
+    }
+
+    /// Sets or replaces tags; returns how many were given.
+    pub fn set_tags(&mut self, tags: Tags, now: u64) -> Result<usize, OpError> {
+        let x = self.extra.get_or_insert_with(Box::default);
+        let mut merged = x.tags.clone();
+        let n = tags.len();
+        for (k, v) in tags {
+            match merged.iter_mut().find(|(ek, _)| *ek == k) {
+                Some(slot) => slot.1 = v,
+                None => merged.push((k, v)),
+            }
+        }
+        if merged.len() > crate::core::requests::TAGS_MAX {
+            return Err(OpError::TooManyTags);
+        }
+        x.tags = merged;
+        self.last_mutation_at = now;
+        Ok(n)
+    }
+
+    /// Runs a terminal execution again as a new (replay) attempt.
+    pub fn replay(&mut self, max_replays: u32, now: u64) -> Result<(), OpError> {
+        if !self.is_terminal() {
+            return Err(OpError::NotTerminal);
+        }
+        if self.replay_count >= max_replays {
+            return Err(OpError::MaxReplays);
+        }
+        self.lifecycle = LifecyclePhase::Runnable;
+        self.ownership = OwnershipState::Unowned;
+        self.eligibility = EligibilityState::EligibleNow;
+        self.blocking = BlockingReason::WaitingForWorker;
+        self.terminal = TerminalOutcome::None;
+        self.attempt_state = AttemptState::PendingReplayAttempt;
+        self.public = PublicState::Waiting;
+        self.replay_count = self.replay_count.saturating_add(1);
+        self.completed_at = None;
+        self.result = None;
+        self.reason = None;
+        self.last_transition_at = now;
+        self.last_mutation_at = now;
+        Ok(())
+    }
+
+    /// An operator holds a waiting (or delayed) execution back from claims.
+    pub fn block(&mut self, reason: Option<Box<[u8]>>, now: u64) -> Result<(), OpError> {
+        let waiting = self.lifecycle == LifecyclePhase::Runnable
+            && matches!(
+                self.eligibility,
+                EligibilityState::EligibleNow | EligibilityState::NotEligibleUntilTime
+            );
+        if !waiting {
+            return Err(OpError::NotEligible);
+        }
+        self.eligibility = EligibilityState::BlockedByOperator;
+        self.blocking = BlockingReason::PausedByOperator;
+        self.public = PublicState::Waiting;
+        self.reason = reason;
+        self.last_transition_at = now;
+        self.last_mutation_at = now;
+        Ok(())
+    }
+
+    /// Lifts an operator block: eligible again, or delayed if its delay is
+    /// still ahead.
+    pub fn unblock(&mut self, now: u64) -> Result<(), OpError> {
+        if self.eligibility != EligibilityState::BlockedByOperator {
+            return Err(OpError::NotBlocked);
+        }
+        let delayed = self.delay_until().is_some_and(|d| d > now);
+        self.eligibility = if delayed {
+            EligibilityState::NotEligibleUntilTime
+        } else {
+            EligibilityState::EligibleNow
+        };
+        self.blocking = if delayed {
+            BlockingReason::WaitingForDelay
+        } else {
+            BlockingReason::WaitingForWorker
+        };
+        self.public = if delayed {
+            PublicState::Delayed
+        } else {
+            PublicState::Waiting
+        };
+        self.reason = None;
+        self.last_transition_at = now;
+        self.last_mutation_at = now;
+        Ok(())
+    }
+
     pub fn namespace(&self) -> &[u8] {
         match &self.extra {
             Some(x) if !x.namespace.is_empty() => &x.namespace,
@@ -791,8 +941,9 @@ impl Execution {
     }
 }
 
-/// Version 2 added the outcome reason; version 1 still loads.
-const ENCODING: u8 = 2;
+/// Version 2 added the outcome reason, version 3 progress; older versions
+/// still load.
+const ENCODING: u8 = 3;
 
 fn put_str(w: &mut Writer, s: &[u8]) {
     w.bytes(s);
@@ -891,12 +1042,21 @@ impl Execution {
         w.u64(self.last_mutation_at);
         w.u64(self.queue_seq);
         w.opt_bytes(self.reason.as_deref());
+        match self.extra.as_ref().and_then(|x| x.progress.as_ref()) {
+            None => w.u8(0),
+            Some(p) => {
+                w.u8(1);
+                w.u8(p.pct);
+                w.bytes(&p.message);
+                w.u64(p.at);
+            }
+        }
     }
 
     pub fn decode(buf: &[u8]) -> Result<Execution, DecodeError> {
         let mut r = Reader::new(buf);
         let version = r.u8()?;
-        if version != 1 && version != ENCODING {
+        if version == 0 || version > ENCODING {
             return Err(DecodeError("unknown execution encoding"));
         }
         let id = ExecId {
@@ -1027,6 +1187,15 @@ impl Execution {
             },
             ..e
         };
+        let mut e = e;
+        if version >= 3 && r.bool()? {
+            let p = Progress {
+                pct: r.u8()?,
+                message: r.bytes()?.into_boxed_slice(),
+                at: r.u64()?,
+            };
+            e.extra.get_or_insert_with(Box::default).progress = Some(p);
+        }
         r.finish()?;
         Ok(e)
     }

@@ -545,6 +545,136 @@ pub fn parse_priority(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdRes
     Ok(r)
 }
 
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgressReport {
+    pub id: ExecId,
+    pub fence: Fence,
+    pub pct: u8,
+    pub message: Box<[u8]>,
+    pub at: Option<u64>,
+}
+
+/// `FF.PROGRESS id lease_id lease_epoch attempt_id percent [MESSAGE text]`.
+pub fn parse_progress(
+    args: &[&[u8]],
+    limits: &Limits,
+    origin: Origin,
+) -> CmdResult<ProgressReport> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let fence = parse_fence(&mut a)?;
+    let pct = u8::try_from(a.next_u64("percent", 100)?).unwrap_or(100);
+    let mut p = ProgressReport {
+        id,
+        fence,
+        pct,
+        message: Box::default(),
+        at: None,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("MESSAGE") => p.message = parse_reason(&mut a, limits)?,
+            Some("AT") => pinned_time(&mut a, origin, &mut p.at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(p)
+}
+
+/// A tag key is `<caller>.<field>`: a lowercase name, a dot, then at least
+/// one character that is not a dot (the reference's rule).
+pub fn valid_tag_key(k: &[u8]) -> bool {
+    let Some(dot) = k.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (caller, rest) = k.split_at(dot);
+    let first_ok = caller.first().is_some_and(u8::is_ascii_lowercase);
+    let caller_ok = caller
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_');
+    let after_ok = rest.get(1).is_some_and(|&c| c != b'.');
+    first_ok && caller_ok && after_ok && k.len() <= NAME_MAX_BYTES
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetTags {
+    pub id: ExecId,
+    pub tags: crate::core::execution::Tags,
+    pub at: Option<u64>,
+}
+
+/// `FF.SETTAGS id key value [key value ...]`.
+pub fn parse_set_tags(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<SetTags> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let mut t = SetTags {
+        id,
+        tags: Vec::new(),
+        at: None,
+    };
+    while let Some(k) = a.peek() {
+        a.next("tag key")?;
+        if k == b"AT" {
+            pinned_time(&mut a, origin, &mut t.at)?;
+            continue;
+        }
+        if !valid_tag_key(k) {
+            return Err(CmdError::new(
+                "INVALID_TAG_KEY",
+                "tag keys are <caller>.<field>: a lowercase name, a dot, a field",
+            ));
+        }
+        let v = a.next("tag value")?;
+        if v.len() > TAG_VALUE_MAX_BYTES {
+            return Err(CmdError::syntax(format!(
+                "tag value is longer than {TAG_VALUE_MAX_BYTES} bytes"
+            )));
+        }
+        if t.tags.len() >= TAGS_MAX {
+            return Err(CmdError::syntax(format!("at most {TAGS_MAX} tags")));
+        }
+        t.tags.push((k.into(), v.into()));
+    }
+    if t.tags.is_empty() {
+        return Err(CmdError::syntax("give at least one key and value"));
+    }
+    Ok(t)
+}
+
+/// A command on one execution whose only options are `REASON` and the
+/// pinned `AT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Simple {
+    pub id: ExecId,
+    pub reason: Option<Box<[u8]>>,
+    pub at: Option<u64>,
+}
+
+pub fn parse_simple(
+    args: &[&[u8]],
+    limits: &Limits,
+    origin: Origin,
+    with_reason: bool,
+) -> CmdResult<Simple> {
+    let mut a = Args::new(args);
+    let id = parse_exec_id(a.next("execution id")?, limits)?;
+    let mut s = Simple {
+        id,
+        reason: None,
+        at: None,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("REASON") if with_reason => s.reason = Some(parse_reason(&mut a, limits)?),
+            Some("AT") => pinned_time(&mut a, origin, &mut s.at)?,
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(s)
+}
+
 /// One batch of the node timer, with every setting it depends on pinned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DueBatch {
@@ -692,6 +822,16 @@ mod tests {
         assert!(parse_submit(&[b"*", b"q", &big], &L, Origin::Client).is_err());
         let long_lane = vec![b'l'; 65];
         assert!(parse_submit(&[b"*", &long_lane, b"p"], &L, Origin::Client).is_err());
+    }
+
+    #[test]
+    fn tag_keys() {
+        for ok in ["app.x", "a1_b.c.d", "z.9"] {
+            assert!(valid_tag_key(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "app", "app.", "app..x", ".x", "App.x", "1a.x", "a-b.x"] {
+            assert!(!valid_tag_key(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

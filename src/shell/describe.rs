@@ -3,11 +3,12 @@
 use crate::core::execution::{Backoff, Execution};
 use crate::shell::reply::{Pairs, Reply};
 
-const FIELDS: usize = 38;
+const FIELDS: usize = 40;
 
 pub fn reply_execution(r: &Reply, e: &Execution) {
     let attempt = e.current_attempt();
     let lease = e.lease.as_ref();
+    let progress = e.extra.as_ref().and_then(|x| x.progress.as_ref());
     let p = Pairs::start(r, FIELDS);
     p.bulk("execution_id", e.id.key().as_bytes())
         .bulk("namespace", e.namespace())
@@ -59,7 +60,12 @@ pub fn reply_execution(r: &Reply, e: &Execution) {
         .opt_uint("lease_last_renewed_at", lease.map(|l| l.last_renewed_at))
         .opt_uint("lease_renewal_deadline", lease.map(|l| l.renewal_deadline))
         .uint("payload_bytes", e.payload.len() as u64)
-        .bulk("reason", e.reason.as_deref().unwrap_or_default());
+        .bulk("reason", e.reason.as_deref().unwrap_or_default())
+        .opt_uint("progress_pct", progress.map(|p| u64::from(p.pct)))
+        .bulk(
+            "progress_message",
+            progress.map_or(&b""[..], |p| &p.message),
+        );
     let r = p.key("tags");
     r.array(e.tags().len() * 2);
     for (k, v) in e.tags() {

@@ -582,6 +582,106 @@ pub fn priority(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
+pub fn progress(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_progress(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) =
+        engine::report_progress(idx, e, &req.fence, req.pct, req.message, &timer::env(now));
+    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
+    finish(
+        call,
+        c"FF.PROGRESS",
+        idx,
+        e,
+        moved,
+        changed,
+        &pins(req.at, now, &[]),
+    );
+    r.map_err(|(err, _)| CmdError(err.message()))?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn set_tags(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_set_tags(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e) = keys::require_exec_arg(call.ctx, call.argv.first(), &req.id)?;
+    let n = e
+        .set_tags(req.tags, now)
+        .map_err(|err| CmdError(err.message().into()))?;
+    replicate_with(call, c"FF.SETTAGS", &pins(req.at, now, &[]));
+    Reply(call.ctx.ctx).uint(n as u64);
+    Ok(())
+}
+
+pub fn get_tags(call: &Call) -> CmdResult<()> {
+    let Some((id, wanted)) = call.args.split_first() else {
+        return Err(CmdError::syntax("wrong number of arguments"));
+    };
+    let id = requests::parse_exec_id(id, &config::limits())?;
+    let (_k, e) = keys::require_exec_arg(call.ctx, call.argv.first(), &id)?;
+    let r = Reply(call.ctx.ctx);
+    if wanted.is_empty() {
+        r.array(e.tags().len() * 2);
+        for (k, v) in e.tags() {
+            r.bulk(k);
+            r.bulk(v);
+        }
+    } else {
+        r.array(wanted.len());
+        for w in wanted {
+            match e.tags().iter().find(|(k, _)| k.as_ref() == *w) {
+                Some((_, v)) => r.bulk(v),
+                None => r.null(),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Replay, block and unblock: operator transitions on one execution.
+fn operate(call: &Call, name: &CStr, op: engine::Op, with_reason: bool) -> CmdResult<()> {
+    let req = requests::parse_simple(call.args, &config::limits(), origin(call.ctx), with_reason)?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) = engine::operate(idx, e, op, req.reason, &timer::env(now));
+    finish(
+        call,
+        name,
+        idx,
+        e,
+        moved,
+        r.is_ok(),
+        &pins(req.at, now, &[]),
+    );
+    r.map_err(|err| CmdError(err.message().into()))?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+/// How many times one execution may be replayed (the reference's default).
+const MAX_REPLAYS: u32 = 10;
+
+pub fn replay(call: &Call) -> CmdResult<()> {
+    operate(
+        call,
+        c"FF.REPLAY",
+        engine::Op::Replay {
+            max_replays: MAX_REPLAYS,
+        },
+        false,
+    )
+}
+
+pub fn block(call: &Call) -> CmdResult<()> {
+    operate(call, c"FF.BLOCK", engine::Op::Block, true)
+}
+
+pub fn unblock(call: &Call) -> CmdResult<()> {
+    operate(call, c"FF.UNBLOCK", engine::Op::Unblock, false)
+}
+
 pub fn due(call: &Call) -> CmdResult<()> {
     if origin(call.ctx) != Origin::Replicated {
         return Err(CmdError::syntax(

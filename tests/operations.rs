@@ -1,0 +1,154 @@
+//! Operator and holder operations: progress, tags, replay, block/unblock.
+mod common;
+
+use common::*;
+
+#[test]
+fn progress_is_fenced_and_shown() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    let j = claim(&mut c, "w", &["q"], &[]).unwrap();
+    let ok: String = redis::cmd("FF.PROGRESS")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .arg(40)
+        .arg("MESSAGE")
+        .arg("halfway-ish")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "progress_pct"), "40");
+    assert_eq!(s(&f, "progress_message"), "halfway-ish");
+    let e = redis::cmd("FF.PROGRESS")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch + 1)
+        .arg(&j.attempt_id)
+        .arg(50)
+        .query::<String>(&mut c);
+    assert_eq!(e.unwrap_err().code(), Some("STALE_LEASE"));
+    let e = redis::cmd("FF.PROGRESS")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .arg(101)
+        .query::<String>(&mut c);
+    assert!(e.is_err());
+}
+
+#[test]
+fn tags_follow_the_caller_field_rule() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &["TAG", "app.a", "1"]);
+    let n: i64 = redis::cmd("FF.SETTAGS")
+        .arg(&id)
+        .arg("app.b")
+        .arg("2")
+        .arg("app.a")
+        .arg("3")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 2);
+    let all: Vec<String> = redis::cmd("FF.GETTAGS").arg(&id).query(&mut c).unwrap();
+    assert_eq!(all, vec!["app.a", "3", "app.b", "2"]);
+    let some: Vec<Option<String>> = redis::cmd("FF.GETTAGS")
+        .arg(&id)
+        .arg("app.b")
+        .arg("app.zz")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(some, vec![Some("2".to_string()), None]);
+    for bad in ["app", "app.", "App.x", ".x", "app..x"] {
+        let e = redis::cmd("FF.SETTAGS")
+            .arg(&id)
+            .arg(bad)
+            .arg("v")
+            .query::<i64>(&mut c)
+            .unwrap_err();
+        assert_eq!(e.code(), Some("INVALID_TAG_KEY"), "{bad}");
+    }
+    let e = redis::cmd("FF.SETTAGS")
+        .arg(&id)
+        .arg("app.x")
+        .arg("v")
+        .arg("app.y")
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("tag value"), "{e}");
+    assert!(redis::cmd("FF.SETTAGS")
+        .arg(&id)
+        .arg("app.x")
+        .query::<i64>(&mut c)
+        .is_err());
+}
+
+#[test]
+fn replay_runs_a_terminal_execution_again() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    let e = redis::cmd("FF.REPLAY")
+        .arg(&id)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("EXECUTION_NOT_TERMINAL"));
+    let j = claim(&mut c, "w", &["q"], &[]).unwrap();
+    complete(&mut c, &j, Some("first")).unwrap();
+    let ok: String = redis::cmd("FF.REPLAY").arg(&id).query(&mut c).unwrap();
+    assert_eq!(ok, "OK");
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "public_state"), "waiting");
+    assert_eq!(s(&f, "replay_count"), "1");
+    let r: Option<String> = redis::cmd("FF.RESULT").arg(&id).query(&mut c).unwrap();
+    assert_eq!(r, None);
+    let k = claim(&mut c, "w", &["q"], &[]).unwrap();
+    assert_eq!(s(&k.fields, "attempt_type"), "replay");
+    assert_eq!(n(&k.fields, "attempt_index"), 1);
+    complete(&mut c, &k, Some("second")).unwrap();
+    for _ in 1..10 {
+        let _: String = redis::cmd("FF.REPLAY").arg(&id).query(&mut c).unwrap();
+        let _: String = redis::cmd("FF.CANCEL").arg(&id).query(&mut c).unwrap();
+    }
+    let e = redis::cmd("FF.REPLAY")
+        .arg(&id)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("MAX_REPLAYS_EXHAUSTED"));
+}
+
+#[test]
+fn block_and_unblock_one_execution() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    let ok: String = redis::cmd("FF.BLOCK")
+        .arg(&id)
+        .arg("REASON")
+        .arg("hold on")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "eligibility_state"), "blocked_by_operator");
+    assert_eq!(s(&f, "blocking_reason"), "paused_by_operator");
+    assert!(claim(&mut c, "w", &["q"], &[]).is_none());
+    let e = redis::cmd("FF.BLOCK")
+        .arg(&id)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("EXECUTION_NOT_ELIGIBLE"));
+    let ok: String = redis::cmd("FF.UNBLOCK").arg(&id).query(&mut c).unwrap();
+    assert_eq!(ok, "OK");
+    let e = redis::cmd("FF.UNBLOCK")
+        .arg(&id)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("EXECUTION_NOT_BLOCKED"));
+    assert_eq!(claim(&mut c, "w", &["q"], &[]).unwrap().id, id);
+}
