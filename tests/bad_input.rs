@@ -196,6 +196,11 @@ fn sweep_changes_nothing() {
         vec![b"FF.PARTITION", b""],
         vec![b"FF.PARTITION", nul],
         vec![b"FF.VERSION", b"x"],
+        vec![b"FF.PAUSE"],
+        vec![b"FF.PAUSE", b""],
+        vec![b"FF.PAUSE", nul],
+        vec![b"FF.RESUME", &long65],
+        vec![b"FF.PAUSED", b"x"],
         // internal commands refuse clients
         vec![b"FF.ACQUIRE", id, b"w", b"i", b"10", lease, att, b"1"],
         vec![b"FF.LOADREC", b"k", b"Ejunk"],

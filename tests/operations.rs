@@ -152,3 +152,41 @@ fn block_and_unblock_one_execution() {
     assert_eq!(e.code(), Some("EXECUTION_NOT_BLOCKED"));
     assert_eq!(claim(&mut c, "w", &["q"], &[]).unwrap().id, id);
 }
+
+#[test]
+fn paused_lane_is_skipped_until_resumed_and_survives_restart() {
+    let mut srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &[]);
+    let n: i64 = redis::cmd("FF.PAUSE").arg("q").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        claim(&mut c, "w", &["q"], &[]).is_none(),
+        "paused lane is skipped"
+    );
+    let listed: Vec<String> = redis::cmd("FF.PAUSED").query(&mut c).unwrap();
+    assert_eq!(listed, vec!["q"]);
+    // The pause is kept across a restart from RDB.
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    drop(c);
+    srv.kill();
+    srv.restart();
+    let mut c = srv.conn();
+    let listed: Vec<String> = redis::cmd("FF.PAUSED").query(&mut c).unwrap();
+    assert_eq!(listed, vec!["q"]);
+    // A claimer blocked on the paused lane is woken by the resume.
+    let port = srv.port;
+    let waiter = std::thread::spawn(move || {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        claim(&mut c, "w", &["q"], &["BLOCK", "5000"]).map(|j| j.id)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let n: i64 = redis::cmd("FF.RESUME").arg("q").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(waiter.join().unwrap(), Some(id));
+    let n: i64 = redis::cmd("FF.RESUME").arg("q").query(&mut c).unwrap();
+    assert_eq!(n, 0);
+}

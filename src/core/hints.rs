@@ -113,6 +113,24 @@ impl ClaimHints {
         })
     }
 
+    /// The partitions that have queued work on `lane`.
+    pub fn partitions_with(&self, db: i32, lane: &str) -> Vec<u16> {
+        let mut out: Vec<u16> = self
+            .dbs
+            .get(&db)
+            .and_then(|l| l.get(lane))
+            .map(|by_caps| {
+                by_caps
+                    .values()
+                    .flat_map(|h| h.by_partition.keys().copied())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     pub fn clear(&mut self) {
         self.dbs.clear();
     }

@@ -39,7 +39,7 @@ pub enum Origin {
     Replicated,
 }
 
-fn lane_str(lane: &[u8]) -> CmdResult<&str> {
+pub fn lane_str(lane: &[u8]) -> CmdResult<&str> {
     let err = || {
         CmdError::syntax(format!(
             "lane must be 1 to {LANE_MAX_BYTES} printable ASCII bytes"

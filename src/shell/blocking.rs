@@ -52,7 +52,10 @@ unsafe extern "C" fn on_ready(
     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let rest = args.get(1..).unwrap_or(&[]);
         match requests::parse_claim(rest, &config::limits()) {
-            Ok(c) => matches!(try_claim(&context, &c), Ok(true)),
+            Ok(mut c) => {
+                c.lanes.retain(|l| !crate::shell::lanes::is_paused(l));
+                matches!(try_claim(&context, &c), Ok(true))
+            }
             Err(_) => false,
         }
     }));

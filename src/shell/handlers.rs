@@ -19,7 +19,7 @@ use crate::shell::keys::{self, wrongtype};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::types::{self, EXEC_TYPE, INDEX_TYPE, TAG_EXEC, TAG_INDEX};
-use crate::shell::{blocking, config, propagation, timer};
+use crate::shell::{blocking, config, lanes, propagation, timer};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -361,7 +361,8 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
 
 pub fn claim(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
-    let c = requests::parse_claim(call.args, &config::limits())?;
+    let mut c = requests::parse_claim(call.args, &config::limits())?;
+    c.lanes.retain(|l| !lanes::is_paused(l));
     if try_claim(ctx, &c)? {
         return Ok(());
     }
@@ -682,6 +683,51 @@ pub fn unblock(call: &Call) -> CmdResult<()> {
     operate(call, c"FF.UNBLOCK", engine::Op::Unblock, false)
 }
 
+fn lane_arg<'a>(call: &Call<'a>) -> CmdResult<&'a str> {
+    let [lane] = call.args else {
+        return Err(CmdError::syntax("wrong number of arguments"));
+    };
+    requests::lane_str(lane)
+}
+
+pub fn pause(call: &Call) -> CmdResult<()> {
+    let lane = lane_arg(call)?;
+    let changed = lanes::set_paused(lane, true);
+    if propagation::needed(call.ctx) {
+        call.ctx.replicate_verbatim();
+    }
+    Reply(call.ctx.ctx).uint(u64::from(changed));
+    Ok(())
+}
+
+pub fn resume(call: &Call) -> CmdResult<()> {
+    let lane = lane_arg(call)?;
+    let changed = lanes::set_paused(lane, false);
+    if propagation::needed(call.ctx) {
+        call.ctx.replicate_verbatim();
+    }
+    if changed {
+        // Waiting claimers may now take this lane's work.
+        let db = db(call.ctx);
+        let parts = with_hints(|h| h.partitions_with(db, lane));
+        for p in parts {
+            signal_ready(call.ctx, p);
+        }
+    }
+    Reply(call.ctx.ctx).uint(u64::from(changed));
+    Ok(())
+}
+
+pub fn paused(call: &Call) -> CmdResult<()> {
+    let list = lanes::paused();
+    let r = Reply(call.ctx.ctx);
+    r.array(list.len());
+    for l in &list {
+        r.bulk(l.as_bytes());
+    }
+    Ok(())
+}
+
 pub fn due(call: &Call) -> CmdResult<()> {
     if origin(call.ctx) != Origin::Replicated {
         return Err(CmdError::syntax(
@@ -741,11 +787,8 @@ pub fn version(call: &Call) -> CmdResult<()> {
 }
 
 pub fn partition(call: &Call) -> CmdResult<()> {
-    let [lane] = call.args else {
-        return Err(CmdError::syntax("wrong number of arguments"));
-    };
-    let s = requests::parse_submit(&[b"*", lane, b""], &config::limits(), Origin::Client)?;
-    let p = lane_partition(s.spec.lane.as_bytes(), config::partitions());
+    let lane = lane_arg(call)?;
+    let p = lane_partition(lane.as_bytes(), config::partitions());
     Reply(call.ctx.ctx).bulk(format!("{{fp:{p}}}").as_bytes());
     Ok(())
 }

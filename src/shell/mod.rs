@@ -5,6 +5,7 @@ pub mod describe;
 pub mod globals;
 pub mod handlers;
 pub mod keys;
+pub mod lanes;
 pub mod propagation;
 pub mod registry;
 pub mod reply;

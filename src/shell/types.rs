@@ -8,7 +8,7 @@ use redis_module::{native_types::RedisType, raw};
 use crate::core::codec::Writer;
 use crate::core::execution::Execution;
 use crate::core::index::PartitionIndex;
-use crate::shell::{config, globals};
+use crate::shell::{config, globals, lanes};
 
 pub const TAG_EXEC: u8 = b'E';
 pub const TAG_INDEX: u8 = b'I';
@@ -24,6 +24,7 @@ const fn methods(
     mem_usage: raw::RedisModuleTypeMemUsageFunc,
     digest: raw::RedisModuleTypeDigestFunc,
     free: raw::RedisModuleTypeFreeFunc,
+    aux: bool,
 ) -> raw::RedisModuleTypeMethods {
     raw::RedisModuleTypeMethods {
         version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
@@ -33,9 +34,13 @@ const fn methods(
         mem_usage,
         digest,
         free,
-        aux_load: None,
-        aux_save: None,
-        aux_save_triggers: 0,
+        aux_load: if aux { Some(lanes::aux_load) } else { None },
+        aux_save: if aux { Some(lanes::aux_save) } else { None },
+        aux_save_triggers: if aux {
+            raw::REDISMODULE_AUX_BEFORE_RDB as i32
+        } else {
+            0
+        },
         free_effort: None,
         unlink: None,
         copy: None,
@@ -58,6 +63,7 @@ pub static EXEC_TYPE: RedisType = RedisType::new(
         Some(exec_mem),
         Some(exec_digest),
         Some(exec_free),
+        false,
     ),
 );
 
@@ -71,6 +77,7 @@ pub static INDEX_TYPE: RedisType = RedisType::new(
         Some(index_mem),
         Some(index_digest),
         Some(index_free),
+        true,
     ),
 );
 
