@@ -472,3 +472,22 @@ fn priority_change_moves_the_job() {
     assert_eq!(e.code(), Some("EXECUTION_NOT_ELIGIBLE"));
     assert_eq!(claim(&mut c, "w", &["q"], &[]).unwrap().id, a);
 }
+
+#[test]
+fn attempt_timeout_ends_a_running_attempt() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &["ATTEMPT_TIMEOUT", "40"]);
+    let j = claim(&mut c, "w", &["q"], &["LEASE", "60000"]).unwrap();
+    wait_until(
+        || s(&get(&mut c, &id), "public_state") == "expired",
+        Duration::from_secs(2),
+        "attempt timeout",
+    );
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "reason"), "attempt_timeout");
+    assert_eq!(
+        complete(&mut c, &j, None).unwrap_err().code(),
+        Some("EXECUTION_NOT_ACTIVE")
+    );
+}

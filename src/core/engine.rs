@@ -48,7 +48,7 @@ fn placement(e: &Execution, _env: &Env) -> Placement {
             (Some(l), OwnershipState::Leased) => Some(l.expires_at),
             _ => None,
         },
-        deadline: if terminal { None } else { e.deadline_at() },
+        deadline: e.expiry_due(),
         retention: if terminal { e.completed_at } else { None },
         public: e.public,
     }
@@ -666,6 +666,26 @@ mod tests {
             .0,
             Err(OpError::MaxReplays)
         );
+    }
+
+    #[test]
+    fn attempt_timeout_expires_a_running_attempt() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let spec = Spec {
+            lane: "l".into(),
+            attempt_timeout_ms: Some(30),
+            ..Spec::default()
+        };
+        let mut e = new_exec(&mut idx, spec, 0);
+        assert!(idx.deadlines.is_empty(), "no attempt running yet");
+        let a = acq(&e, 2, 3, 10);
+        acquire(&mut idx, &mut e, &a, &env(10)).0.unwrap();
+        assert!(idx.deadlines.contains(&(40, Uuid(1))));
+        let (kind, _, _) = idx.pop_due(40, 1000).unwrap();
+        on_due(&mut idx, &mut e, kind, &env(40));
+        assert_eq!(e.public, PublicState::Expired);
+        assert_eq!(e.reason.as_deref(), Some(&b"attempt_timeout"[..]));
+        assert!(idx.lease_expiry.is_empty());
     }
 
     #[test]

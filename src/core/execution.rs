@@ -91,6 +91,8 @@ pub struct Spec {
     pub delay_until: Option<u64>,
     pub deadline_at: Option<u64>,
     pub idempotency: Option<Box<[u8]>>,
+    /// How long one attempt may run before the execution expires.
+    pub attempt_timeout_ms: Option<u64>,
 }
 
 /// A progress report: percent, message, when.
@@ -114,6 +116,7 @@ pub struct Extra {
     pub idempotency: Option<Box<[u8]>>,
     /// The holder's last progress report.
     pub progress: Option<Progress>,
+    pub attempt_timeout_ms: Option<u64>,
 }
 
 pub const DEFAULT_NAMESPACE: &[u8] = b"default";
@@ -129,6 +132,7 @@ impl Extra {
             && self.deadline_at.is_none()
             && self.idempotency.is_none()
             && self.progress.is_none()
+            && self.attempt_timeout_ms.is_none()
     }
 }
 
@@ -298,6 +302,7 @@ impl Execution {
             deadline_at: spec.deadline_at,
             idempotency: spec.idempotency,
             progress: None,
+            attempt_timeout_ms: spec.attempt_timeout_ms,
         };
         Execution {
             id,
@@ -711,13 +716,42 @@ impl Execution {
         if self.is_terminal() {
             return false;
         }
+        let reason: &[u8] = if self.deadline_at().is_some_and(|d| d <= now) {
+            b"execution_deadline"
+        } else if self.attempt_deadline().is_some_and(|d| d <= now) {
+            b"attempt_timeout"
+        } else {
+            return false;
+        };
         self.end(
             TerminalOutcome::Expired,
             AttemptLifecycle::EndedFailure,
-            Some(Box::from(&b"execution_deadline"[..])),
+            Some(reason.into()),
             now,
         );
         true
+    }
+
+    /// When the running attempt times out, if it has a timeout.
+    pub fn attempt_deadline(&self) -> Option<u64> {
+        let timeout = self.extra.as_ref()?.attempt_timeout_ms?;
+        if self.lifecycle != LifecyclePhase::Active {
+            return None;
+        }
+        let a = self.current_attempt()?;
+        Some(a.started_at.saturating_add(timeout))
+    }
+
+    /// The earliest time this execution must end: its deadline or its
+    /// running attempt's timeout.
+    pub fn expiry_due(&self) -> Option<u64> {
+        if self.is_terminal() {
+            return None;
+        }
+        match (self.deadline_at(), self.attempt_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// A lease ran out: reclaimable, or failed once reclaims are used up.
@@ -941,9 +975,9 @@ impl Execution {
     }
 }
 
-/// Version 2 added the outcome reason, version 3 progress; older versions
-/// still load.
-const ENCODING: u8 = 3;
+/// Version 2 added the outcome reason, 3 progress, 4 the attempt timeout;
+/// older versions still load.
+const ENCODING: u8 = 4;
 
 fn put_str(w: &mut Writer, s: &[u8]) {
     w.bytes(s);
@@ -1051,6 +1085,7 @@ impl Execution {
                 w.u64(p.at);
             }
         }
+        w.opt_u64(self.extra.as_ref().and_then(|x| x.attempt_timeout_ms));
     }
 
     pub fn decode(buf: &[u8]) -> Result<Execution, DecodeError> {
@@ -1109,6 +1144,7 @@ impl Execution {
             delay_until,
             deadline_at: r.opt_u64()?,
             idempotency: r.opt_bytes()?.map(Vec::into_boxed_slice),
+            attempt_timeout_ms: None,
         };
         let result = r.opt_bytes()?.map(Vec::into_boxed_slice);
         let lifecycle = r.enum_u8(LifecyclePhase::from_u8)?;
@@ -1195,6 +1231,11 @@ impl Execution {
                 at: r.u64()?,
             };
             e.extra.get_or_insert_with(Box::default).progress = Some(p);
+        }
+        if version >= 4 {
+            if let Some(t) = r.opt_u64()? {
+                e.extra.get_or_insert_with(Box::default).attempt_timeout_ms = Some(t);
+            }
         }
         r.finish()?;
         Ok(e)

@@ -153,6 +153,13 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
             }
             Some("DELAY_UNTIL") => spec.delay_until = Some(a.next_u64("DELAY_UNTIL", TIME_MAX_MS)?),
             Some("DEADLINE") => spec.deadline_at = Some(a.next_u64("DEADLINE", TIME_MAX_MS)?),
+            Some("ATTEMPT_TIMEOUT") => {
+                let t = a.next_u64("ATTEMPT_TIMEOUT", TTL_MAX_MS)?;
+                if t == 0 {
+                    return Err(CmdError::syntax("ATTEMPT_TIMEOUT must be at least 1 ms"));
+                }
+                spec.attempt_timeout_ms = Some(t);
+            }
             Some("CAPS") => {
                 spec.caps = CapSet::parse_required(a.next("CAPS")?).map_err(|e| {
                     CmdError::new("INVALID_CAPABILITIES", format!("required:{}", e.detail()))
