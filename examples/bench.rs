@@ -381,9 +381,18 @@ fn retry_run(o: &Opts) -> f64 {
 /// round trip a concurrent client sees while the timer promotes them all.
 /// Returns (worst ping ms, ms until the last sampled job was promoted,
 /// whether submission finished before the due time).
-fn timer_stall(o: &Opts) -> (f64, u64, bool) {
+fn timer_stall(o: &Opts) -> (f64, f64, u64, bool, u64) {
     let mut c = conn(o.port);
     reset(&mut c);
+    // The same PING loop on the idle server first: the machine's own noise.
+    let mut idle_worst = 0f64;
+    let mut ping = conn(o.port);
+    let idle_start = std::time::Instant::now();
+    while idle_start.elapsed() < std::time::Duration::from_secs(2) {
+        let t = std::time::Instant::now();
+        let _: String = redis::cmd("PING").query(&mut ping).unwrap();
+        idle_worst = idle_worst.max(t.elapsed().as_secs_f64() * 1000.0);
+    }
     let at = server_ms(&mut c) + 2000 + (o.stall_jobs as u64) / 150;
     let mut sample = Vec::new();
     for chunk in (0..o.stall_jobs).collect::<Vec<_>>().chunks(1000) {
@@ -431,7 +440,20 @@ fn timer_stall(o: &Opts) -> (f64, u64, bool) {
             last_promoted = last_promoted.max(t.parse().unwrap_or(0));
         }
     }
-    (worst, last_promoted.saturating_sub(at), in_time)
+    let v: redis::Value = redis::cmd("FF.VERSION").query(&mut c).unwrap();
+    let redis::Value::Array(f) = v else { panic!() };
+    let i = f
+        .chunks(2)
+        .position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == "timer_max_firing_us")
+        .unwrap();
+    let firing_us: u64 = redis::from_redis_value(&f[i * 2 + 1]).unwrap();
+    (
+        worst,
+        idle_worst,
+        last_promoted.saturating_sub(at),
+        in_time,
+        firing_us,
+    )
 }
 
 fn median(mut runs: Vec<Run>) -> Run {
@@ -494,14 +516,14 @@ fn main() {
         "timer lateness over {} delayed jobs: p50 {p50} ms, p99 {p99} ms, max {max} ms",
         o.delayed_jobs
     );
-    let (stall, took, in_time) = timer_stall(&o);
+    let (stall, idle, took, in_time, firing_us) = timer_stall(&o);
     println!(
-        "timer stall: {} jobs due at once promoted in {took} ms; longest PING meanwhile {stall:.2} ms{}",
+        "timer stall: {} jobs due at once promoted in {took} ms; longest PING meanwhile {stall:.2} ms (idle server beforehand: {idle:.2} ms); longest timer firing {firing_us} us{}",
         o.stall_jobs,
         if in_time { "" } else { " (submission overran the due time)" }
     );
     println!(
-        "{{\"ff_server_us_per_job\":{:.3},\"list_server_us_per_job\":{:.3},\"ff_list_ratio\":{:.3},\"ff_jobs_per_s\":{:.0},\"list_jobs_per_s\":{:.0},\"ff_bytes_per_pending_job\":{:.0},\"ff_bytes_per_completed_job\":{:.0},\"list_bytes_per_pending_job\":{:.0},\"retry_server_us_per_job\":{:.3},\"delay_lateness_p50_ms\":{},\"delay_lateness_p99_ms\":{},\"delay_lateness_max_ms\":{},\"timer_stall_max_ms\":{:.3}}}",
+        "{{\"ff_server_us_per_job\":{:.3},\"list_server_us_per_job\":{:.3},\"ff_list_ratio\":{:.3},\"ff_jobs_per_s\":{:.0},\"list_jobs_per_s\":{:.0},\"ff_bytes_per_pending_job\":{:.0},\"ff_bytes_per_completed_job\":{:.0},\"list_bytes_per_pending_job\":{:.0},\"retry_server_us_per_job\":{:.3},\"delay_lateness_p50_ms\":{},\"delay_lateness_p99_ms\":{},\"delay_lateness_max_ms\":{},\"timer_stall_max_ms\":{:.3},\"idle_ping_max_ms\":{:.3},\"timer_max_firing_ms\":{:.3}}}",
         ff.server_us_per_job,
         list.server_us_per_job,
         ratio,
@@ -514,6 +536,8 @@ fn main() {
         p50,
         p99,
         max,
-        stall
+        stall,
+        idle,
+        firing_us as f64 / 1000.0
     );
 }

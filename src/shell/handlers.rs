@@ -777,8 +777,12 @@ pub fn payload(call: &Call) -> CmdResult<()> {
 pub fn version(call: &Call) -> CmdResult<()> {
     let l = config::limits();
     let r = Reply(call.ctx.ctx);
-    Pairs::start(&r, 5)
+    let max_firing = timer::MAX_FIRING_US.load(std::sync::atomic::Ordering::Relaxed);
+    let firings = timer::FIRINGS.load(std::sync::atomic::Ordering::Relaxed);
+    Pairs::start(&r, 7)
         .bulk("version", VERSION.as_bytes())
+        .uint("timer_firings", firings)
+        .uint("timer_max_firing_us", max_firing)
         .uint("encoding", 1)
         .uint("partitions", u64::from(l.partitions))
         .uint("lease_ms", l.default_lease_ms)
