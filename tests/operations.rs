@@ -190,3 +190,86 @@ fn paused_lane_is_skipped_until_resumed_and_survives_restart() {
     let n: i64 = redis::cmd("FF.RESUME").arg("q").query(&mut c).unwrap();
     assert_eq!(n, 0);
 }
+
+#[test]
+fn listings_page_through_states_lanes_and_leases() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let tag = "{fp:9}";
+    let mut waiting = Vec::new();
+    for i in 0..7 {
+        let lane = if i % 2 == 0 { "even" } else { "odd" };
+        let id: String = redis::cmd("FF.SUBMIT")
+            .arg(tag)
+            .arg(lane)
+            .arg("x")
+            .query(&mut c)
+            .unwrap();
+        waiting.push(id);
+    }
+    let j = claim(&mut c, "w", &["odd"], &[]).unwrap();
+    // Page through waiting executions three at a time.
+    let mut seen = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, ids): (String, Vec<String>) = redis::cmd("FF.LIST")
+            .arg(tag)
+            .arg("STATE")
+            .arg("waiting")
+            .arg("CURSOR")
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(3)
+            .query(&mut c)
+            .unwrap();
+        assert!(ids.len() <= 3);
+        seen.extend(ids);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    seen.sort();
+    let mut expected: Vec<String> = waiting.iter().filter(|id| **id != j.id).cloned().collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let (_, active): (String, Vec<String>) = redis::cmd("FF.LIST")
+        .arg(tag)
+        .arg("STATE")
+        .arg("active")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(active, vec![j.id.clone()]);
+    let (_, even): (String, Vec<String>) = redis::cmd("FF.LIST")
+        .arg(tag)
+        .arg("LANE")
+        .arg("even")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(even.len(), 4);
+    // Lanes with counts per state.
+    let v: redis::Value = redis::cmd("FF.LANES").query(&mut c).unwrap();
+    let lanes = pairs(v);
+    let odd = pairs(lanes["odd"].clone());
+    assert_eq!(n(&odd, "waiting"), 2);
+    assert_eq!(n(&odd, "active"), 1);
+    assert_eq!(n(&pairs(lanes["even"].clone()), "waiting"), 4);
+    // The worker's own leases.
+    let mine: Vec<redis::Value> = redis::cmd("FF.LEASES").arg("w-i").query(&mut c).unwrap();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(redis::from_redis_value::<String>(&mine[0]).unwrap(), j.id);
+    let none: Vec<redis::Value> = redis::cmd("FF.LEASES").arg("other").query(&mut c).unwrap();
+    assert!(none.is_empty());
+    for bad in [
+        &["{fp:9}", "STATE", "nope"][..],
+        &["x"],
+        &["{fp:9}", "CURSOR", "junk"],
+        &["{fp:9}", "COUNT", "0"],
+    ] {
+        let mut cmd = redis::cmd("FF.LIST");
+        for a in bad {
+            cmd.arg(*a);
+        }
+        assert!(cmd.query::<redis::Value>(&mut c).is_err(), "{bad:?}");
+    }
+}

@@ -97,8 +97,10 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>, env:
         }
     }
     match before {
-        None => idx.count_state(None, Some(after.public)),
-        Some(_) if b.public != after.public => idx.count_state(Some(b.public), Some(after.public)),
+        None => idx.count_state(e, None, Some(after.public)),
+        Some(_) if b.public != after.public => {
+            idx.count_state(e, Some(b.public), Some(after.public))
+        }
         _ => {}
     }
     Moved {
@@ -320,7 +322,7 @@ pub fn forget(idx: &mut PartitionIndex, e: &Execution, env: &Env) {
             set.remove(&(t, e.id.uuid));
         }
     }
-    idx.count_state(Some(p.public), None);
+    idx.count_state(e, Some(p.public), None);
 }
 
 #[cfg(test)]

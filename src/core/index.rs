@@ -57,6 +57,10 @@ pub struct PartitionIndex {
     pub retention: BTreeSet<(u64, Uuid)>,
     /// Executions per public state, for INFO and listings.
     pub counts: [u64; 12],
+    /// The same per lane.
+    pub lane_counts: BTreeMap<Box<str>, [u64; 12]>,
+    /// Every execution by (public state, uuid), for cursor listings.
+    pub members: BTreeSet<(u8, Uuid)>,
 }
 
 impl PartitionIndex {
@@ -74,16 +78,47 @@ impl PartitionIndex {
         s
     }
 
-    pub fn count_state(&mut self, from: Option<PublicState>, to: Option<PublicState>) {
-        if let Some(f) = from {
-            if let Some(c) = self.counts.get_mut(f as usize) {
-                *c = c.saturating_sub(1);
+    /// Moves one execution between public states in the counts, the
+    /// per-lane counts and the membership listing.
+    pub fn count_state(
+        &mut self,
+        e: &Execution,
+        from: Option<PublicState>,
+        to: Option<PublicState>,
+    ) {
+        let u = e.id.uuid;
+        if !self.lane_counts.contains_key(&e.lane) {
+            self.lane_counts.insert(e.lane.clone(), [0; 12]);
+        }
+        for (state, delta) in [(from, false), (to, true)] {
+            let Some(st) = state else { continue };
+            let i = st as usize;
+            if let Some(c) = self.counts.get_mut(i) {
+                *c = if delta {
+                    c.saturating_add(1)
+                } else {
+                    c.saturating_sub(1)
+                };
+            }
+            if let Some(c) = self.lane_counts.get_mut(&e.lane).and_then(|l| l.get_mut(i)) {
+                *c = if delta {
+                    c.saturating_add(1)
+                } else {
+                    c.saturating_sub(1)
+                };
+            }
+            if delta {
+                self.members.insert((st as u8, u));
+            } else {
+                self.members.remove(&(st as u8, u));
             }
         }
-        if let Some(t) = to {
-            if let Some(c) = self.counts.get_mut(t as usize) {
-                *c = c.saturating_add(1);
-            }
+        if self
+            .lane_counts
+            .get(&e.lane)
+            .is_some_and(|l| l.iter().all(|&c| c == 0))
+        {
+            self.lane_counts.remove(&e.lane);
         }
     }
 
@@ -186,6 +221,27 @@ impl PartitionIndex {
         Some((kind, due, u))
     }
 
+    /// Members after `cursor`, in (state, uuid) order, optionally in one
+    /// state, at most `scan` of them.
+    pub fn members_after(
+        &self,
+        state: Option<PublicState>,
+        cursor: Option<(u8, Uuid)>,
+        scan: usize,
+    ) -> Vec<(u8, Uuid)> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let lo = match (cursor, state) {
+            (Some(c), _) => Excluded(c),
+            (None, Some(st)) => Included((st as u8, Uuid(0))),
+            (None, None) => Unbounded,
+        };
+        let hi = match state {
+            Some(st) => Included((st as u8, Uuid(u128::MAX))),
+            None => Unbounded,
+        };
+        self.members.range((lo, hi)).take(scan).copied().collect()
+    }
+
     pub fn eligible_len(&self) -> usize {
         self.lanes
             .values()
@@ -229,12 +285,24 @@ impl PartitionIndex {
         for c in self.counts {
             w.u64(c);
         }
+        w.u32(self.lane_counts.len() as u32);
+        for (lane, counts) in &self.lane_counts {
+            w.bytes(lane.as_bytes());
+            for c in counts {
+                w.u64(*c);
+            }
+        }
+        w.u32(self.members.len() as u32);
+        for (st, u) in &self.members {
+            w.u8(*st);
+            w.u128(u.0);
+        }
     }
 
     pub fn decode(buf: &[u8]) -> Result<PartitionIndex, DecodeError> {
         let mut r = Reader::new(buf);
         let version = r.u8()?;
-        if version != 1 && version != ENCODING {
+        if version == 0 || version > ENCODING {
             return Err(DecodeError("unknown index encoding"));
         }
         let mut idx = PartitionIndex::new(r.u16()?, r.u16()?);
@@ -282,6 +350,23 @@ impl PartitionIndex {
         for c in idx.counts.iter_mut() {
             *c = r.u64()?;
         }
+        if version >= 3 {
+            for _ in 0..r.count(8 + 96)? {
+                let lane = r.string()?.into_boxed_str();
+                let mut counts = [0u64; 12];
+                for c in counts.iter_mut() {
+                    *c = r.u64()?;
+                }
+                idx.lane_counts.insert(lane, counts);
+            }
+            for _ in 0..r.count(17)? {
+                let st = r.u8()?;
+                if PublicState::from_u8(st).is_none() {
+                    return Err(DecodeError("unknown public state in listing"));
+                }
+                idx.members.insert((st, Uuid(r.u128()?)));
+            }
+        }
         r.finish()?;
         Ok(idx)
     }
@@ -297,8 +382,9 @@ impl PartitionIndex {
     }
 }
 
-/// Version 2 added the retention set; version 1 still loads.
-const ENCODING: u8 = 2;
+/// Version 2 added the retention set, 3 the per-lane counts and the
+/// membership listing; older versions still load (without listings).
+const ENCODING: u8 = 3;
 
 #[cfg(test)]
 mod tests {
@@ -348,6 +434,8 @@ mod tests {
         idx.enqueue(&exec(2, 3, 10, 1, ""));
         idx.lease_expiry.insert((5, Uuid(9)));
         idx.counts[0] = 2;
+        let e = exec(7, 1, 1, 9, "");
+        idx.count_state(&e, None, Some(PublicState::Waiting));
         let mut w = Writer::default();
         idx.encode(&mut w);
         assert_eq!(PartitionIndex::decode(&w.buf).unwrap(), idx);

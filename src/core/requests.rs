@@ -682,6 +682,71 @@ pub fn parse_simple(
     Ok(s)
 }
 
+/// Where a listing resumes: after this (public state, uuid).
+pub type ListCursor = Option<(u8, Uuid)>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct List<'a> {
+    pub partition: u16,
+    pub state: Option<crate::core::state::PublicState>,
+    pub lane: Option<&'a str>,
+    pub cursor: ListCursor,
+    pub count: usize,
+}
+
+pub const LIST_COUNT_MAX: u64 = 10_000;
+
+/// `FF.LIST {fp:N} [STATE state] [LANE lane] [CURSOR cursor] [COUNT n]`.
+pub fn parse_list<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<List<'a>> {
+    use crate::core::state::PublicState;
+    let mut a = Args::new(args);
+    let partition = match SubmitTarget::parse(a.next("partition")?, limits.partitions) {
+        Some(SubmitTarget::Partition(p)) => p,
+        _ => return Err(CmdError::syntax("partition must be {fp:N}")),
+    };
+    let mut l = List {
+        partition,
+        state: None,
+        lane: None,
+        cursor: None,
+        count: 100,
+    };
+    while let Some(opt) = a.peek() {
+        a.next("option")?;
+        match keyword(opt).as_deref() {
+            Some("STATE") => {
+                l.state = Some(
+                    PublicState::parse(a.next("STATE")?)
+                        .ok_or_else(|| CmdError::syntax("unknown STATE"))?,
+                )
+            }
+            Some("LANE") => l.lane = Some(lane_str(a.next("LANE")?)?),
+            Some("CURSOR") => {
+                let c = a.next("CURSOR")?;
+                l.cursor = if c == b"0" {
+                    None
+                } else {
+                    let bad = || CmdError::syntax("CURSOR must be 0 or a cursor FF.LIST returned");
+                    let colon = c.iter().position(|&b| b == b':').ok_or_else(bad)?;
+                    let (st, rest) = c.split_at(colon);
+                    let st = PublicState::parse(st).ok_or_else(bad)?;
+                    let u = Uuid::parse(rest.get(1..).unwrap_or_default()).ok_or_else(bad)?;
+                    Some((st as u8, u))
+                };
+            }
+            Some("COUNT") => {
+                let n = a.next_u64("COUNT", LIST_COUNT_MAX)?;
+                if n == 0 {
+                    return Err(CmdError::syntax("COUNT must be from 1 to 10000"));
+                }
+                l.count = usize::try_from(n).unwrap_or(100);
+            }
+            _ => return Err(unknown(opt)),
+        }
+    }
+    Ok(l)
+}
+
 /// One batch of the node timer, with every setting it depends on pinned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DueBatch {

@@ -728,6 +728,138 @@ pub fn paused(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
+/// Cursor listing of a partition's executions.
+pub fn list(call: &Call) -> CmdResult<()> {
+    let l = requests::parse_list(call.args, &config::limits())?;
+    let ikey = keys::open_index(call.ctx, l.partition);
+    let r = Reply(call.ctx.ctx);
+    let Some(idx) = keys::index(&ikey)? else {
+        r.array(2);
+        r.bulk(b"0");
+        r.array(0);
+        return Ok(());
+    };
+    // With a lane filter records are opened to check it; scan a bounded
+    // window either way.
+    let scan = if l.lane.is_some() {
+        l.count.saturating_mul(4)
+    } else {
+        l.count
+    };
+    let window = idx.members_after(l.state, l.cursor, scan);
+    let mut ids = Vec::with_capacity(l.count.min(window.len()));
+    let mut last = None;
+    for &(st, uuid) in &window {
+        if ids.len() >= l.count {
+            break;
+        }
+        last = Some((st, uuid));
+        let id = ExecId {
+            partition: l.partition,
+            uuid,
+        };
+        let key = id.key();
+        if let Some(lane) = l.lane {
+            let ekey = keys::open(call.ctx, key.as_bytes());
+            match keys::exec(&ekey) {
+                Ok(Some(e)) if e.lane.as_ref() == lane => {}
+                _ => continue,
+            }
+        }
+        ids.push(key);
+    }
+    let more = last.is_some() && (window.len() == scan || ids.len() >= l.count);
+    let cursor = match (more, last) {
+        (true, Some((st, u))) => {
+            let name =
+                crate::core::state::PublicState::from_u8(st).map_or("waiting", |s| s.as_str());
+            format!("{name}:{u}")
+        }
+        _ => "0".to_string(),
+    };
+    r.array(2);
+    r.bulk(cursor.as_bytes());
+    r.array(ids.len());
+    for id in &ids {
+        r.bulk(id.as_bytes());
+    }
+    Ok(())
+}
+
+/// Lanes with their executions per public state, over the partitions this
+/// node holds.
+pub fn lanes_cmd(call: &Call) -> CmdResult<()> {
+    if !call.args.is_empty() {
+        return Err(CmdError::syntax("wrong number of arguments"));
+    }
+    let mut totals: std::collections::BTreeMap<Box<str>, [u64; 12]> =
+        std::collections::BTreeMap::new();
+    for p in 0..config::partitions() {
+        let ikey = keys::open_index(call.ctx, p);
+        if let Ok(Some(idx)) = keys::index(&ikey) {
+            for (lane, counts) in &idx.lane_counts {
+                let t = totals.entry(lane.clone()).or_insert([0; 12]);
+                for (a, b) in t.iter_mut().zip(counts) {
+                    *a = a.saturating_add(*b);
+                }
+            }
+        }
+    }
+    let r = Reply(call.ctx.ctx);
+    r.array(totals.len() * 2);
+    for (lane, counts) in &totals {
+        r.bulk(lane.as_bytes());
+        let nonzero: Vec<(usize, u64)> = counts
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, c)| *c > 0)
+            .collect();
+        r.array(nonzero.len() * 2);
+        for (i, c) in nonzero {
+            let name = u8::try_from(i)
+                .ok()
+                .and_then(crate::core::state::PublicState::from_u8)
+                .map_or("", |s| s.as_str());
+            r.bulk(name.as_bytes());
+            r.uint(c);
+        }
+    }
+    Ok(())
+}
+
+/// The live leases a worker instance holds on this node.
+pub fn leases(call: &Call) -> CmdResult<()> {
+    let [instance] = call.args else {
+        return Err(CmdError::syntax("wrong number of arguments"));
+    };
+    let mut found: Vec<(String, u64)> = Vec::new();
+    for p in 0..config::partitions() {
+        let ikey = keys::open_index(call.ctx, p);
+        let Ok(Some(idx)) = keys::index(&ikey) else {
+            continue;
+        };
+        for &(expires, uuid) in &idx.lease_expiry {
+            let id = ExecId { partition: p, uuid }.key();
+            let ekey = keys::open(call.ctx, id.as_bytes());
+            if let Ok(Some(e)) = keys::exec(&ekey) {
+                if e.current_attempt()
+                    .is_some_and(|a| a.worker_instance_id.as_ref() == *instance)
+                {
+                    found.push((id, expires));
+                }
+            }
+        }
+    }
+    let r = Reply(call.ctx.ctx);
+    r.array(found.len() * 2);
+    for (id, expires) in &found {
+        r.bulk(id.as_bytes());
+        r.uint(*expires);
+    }
+    Ok(())
+}
+
 pub fn due(call: &Call) -> CmdResult<()> {
     if origin(call.ctx) != Origin::Replicated {
         return Err(CmdError::syntax(
