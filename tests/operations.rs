@@ -160,6 +160,12 @@ fn paused_lane_is_skipped_until_resumed_and_survives_restart() {
     let id = submit(&mut c, "q", "x", &[]);
     let n: i64 = redis::cmd("FF.PAUSE").arg("q").query(&mut c).unwrap();
     assert_eq!(n, 1);
+    let _: String = redis::cmd("FF.REGISTER")
+        .arg("kept-i")
+        .arg("kept")
+        .arg(3_600_000)
+        .query(&mut c)
+        .unwrap();
     assert!(
         claim(&mut c, "w", &["q"], &[]).is_none(),
         "paused lane is skipped"
@@ -174,6 +180,12 @@ fn paused_lane_is_skipped_until_resumed_and_survives_restart() {
     let mut c = srv.conn();
     let listed: Vec<String> = redis::cmd("FF.PAUSED").query(&mut c).unwrap();
     assert_eq!(listed, vec!["q"]);
+    let workers: Vec<redis::Value> = redis::cmd("FF.WORKERS").query(&mut c).unwrap();
+    assert_eq!(
+        workers.len(),
+        1,
+        "the worker registry is kept across a restart too"
+    );
     // A claimer blocked on the paused lane is woken by the resume.
     let port = srv.port;
     let waiter = std::thread::spawn(move || {

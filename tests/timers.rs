@@ -491,3 +491,96 @@ fn attempt_timeout_ends_a_running_attempt() {
         Some("EXECUTION_NOT_ACTIVE")
     );
 }
+
+#[test]
+fn dead_worker_leases_are_revoked() {
+    let primary = Server::start(&[]);
+    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let mut r = replica.conn();
+    wait_until(
+        || {
+            redis::cmd("INFO")
+                .arg("replication")
+                .query::<String>(&mut r)
+                .unwrap()
+                .contains("master_link_status:up")
+        },
+        Duration::from_secs(10),
+        "link",
+    );
+    let mut c = primary.conn();
+    let ok: String = redis::cmd("FF.REGISTER")
+        .arg("w1-i")
+        .arg("w1")
+        .arg(80)
+        .arg("CAPS")
+        .arg("gpu")
+        .arg("LANES")
+        .arg(1)
+        .arg("q")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let _: String = redis::cmd("FF.REGISTER")
+        .arg("w2-i")
+        .arg("w2")
+        .arg(60_000)
+        .query(&mut c)
+        .unwrap();
+    let a = submit(&mut c, "q", "a", &[]);
+    let b = submit(&mut c, "q", "b", &[]);
+    let ja = claim(&mut c, "w1", &["q"], &["LEASE", "600000"]).unwrap();
+    let jb = claim(&mut c, "w1", &["q"], &["LEASE", "600000"]).unwrap();
+    assert_eq!((ja.id.clone(), jb.id.clone()), (a.clone(), b.clone()));
+    let _: String = redis::cmd("FF.HEARTBEAT")
+        .arg("w1-i")
+        .query(&mut c)
+        .unwrap();
+    // w1 stops heartbeating: within its TTL it is dead and its leases revoked.
+    wait_until(
+        || s(&get(&mut c, &a), "ownership_state") == "lease_revoked",
+        Duration::from_secs(2),
+        "revocation",
+    );
+    assert_eq!(s(&get(&mut c, &b), "ownership_state"), "lease_revoked");
+    let workers: Vec<redis::Value> = redis::cmd("FF.WORKERS").query(&mut c).unwrap();
+    let w1 = workers
+        .iter()
+        .map(|v| pairs(v.clone()))
+        .find(|f| s(f, "worker_instance_id") == "w1-i")
+        .unwrap();
+    assert!(!s(&w1, "dead_at").is_empty());
+    assert_eq!(
+        redis::cmd("FF.HEARTBEAT")
+            .arg("w1-i")
+            .query::<String>(&mut c)
+            .unwrap_err()
+            .code(),
+        Some("WORKER_DEAD")
+    );
+    assert_eq!(
+        complete(&mut c, &ja, None).unwrap_err().code(),
+        Some("LEASE_REVOKED")
+    );
+    // Another worker reclaims the work; an operator can mark w2 dead too.
+    let k = claim(&mut c, "w2", &["q"], &["LEASE", "600000"]).unwrap();
+    assert_eq!(s(&k.fields, "attempt_type"), "reclaim");
+    let n: i64 = redis::cmd("FF.MARKDEAD").arg("w2-i").query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        redis::cmd("FF.MARKDEAD")
+            .arg("nobody")
+            .query::<i64>(&mut c)
+            .unwrap_err()
+            .code(),
+        Some("WORKER_NOT_FOUND")
+    );
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut c).unwrap();
+    wait_until(
+        || digest(&mut c) == digest(&mut r),
+        Duration::from_secs(5),
+        "replica digest",
+    );
+    let on_replica: Vec<redis::Value> = redis::cmd("FF.WORKERS").query(&mut r).unwrap();
+    assert_eq!(on_replica.len(), 2);
+}

@@ -10,3 +10,4 @@ pub mod index;
 pub mod requests;
 pub mod retry;
 pub mod state;
+pub mod workers;

@@ -23,6 +23,11 @@ use crate::shell::{blocking, config, lanes, propagation, timer};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The name the call was made with (for replicating it).
+pub fn current_name(call: &Call) -> String {
+    call.ctx.current_command_name().unwrap_or_default()
+}
+
 /// Only the primary's stream and the AOF may carry pinned values.
 pub fn origin(ctx: &Context) -> Origin {
     let f = ctx.get_flags();

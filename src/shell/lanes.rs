@@ -1,7 +1,8 @@
 //! Lane controls: a paused lane is skipped by claims on this node. The set
 //! is node-wide (like the claim itself, it acts on the partitions this node
 //! holds; in a cluster pause each primary), replicated as the command, and
-//! persisted as RDB aux data (so also in an AOF with its RDB preamble).
+//! persisted as RDB aux data (so also in an AOF with its RDB preamble),
+//! together with the worker registry.
 
 use std::collections::BTreeSet;
 use std::os::raw::c_int;
@@ -42,7 +43,8 @@ pub fn paused() -> Vec<Box<str>> {
     with(|s| s.iter().cloned().collect())
 }
 
-const AUX_VERSION: u8 = 1;
+/// Version 2 added the worker registry after the paused lanes.
+const AUX_VERSION: u8 = 2;
 
 pub(crate) unsafe extern "C" fn aux_save(rdb: *mut raw::RedisModuleIO, when: c_int) {
     if when as isize != raw::REDISMODULE_AUX_BEFORE_RDB {
@@ -55,6 +57,7 @@ pub(crate) unsafe extern "C" fn aux_save(rdb: *mut raw::RedisModuleIO, when: c_i
     for l in &lanes {
         w.bytes(l.as_bytes());
     }
+    crate::shell::workers::with(|r| r.encode(&mut w));
     raw::save_slice(rdb, &w.buf);
 }
 
@@ -72,21 +75,28 @@ pub(crate) unsafe extern "C" fn aux_load(
     };
     let decoded = (|| {
         let mut r = Reader::new(buf.as_ref());
-        if r.u8()? != AUX_VERSION {
+        let version = r.u8()?;
+        if version == 0 || version > AUX_VERSION {
             return Err(crate::core::codec::DecodeError(
-                "unknown paused-lanes encoding",
+                "unknown node-state encoding",
             ));
         }
         let mut set = BTreeSet::new();
         for _ in 0..r.count(4)? {
             set.insert(r.string()?.into_boxed_str());
         }
+        let workers = if version >= 2 {
+            crate::core::workers::Registry::decode(&mut r)?
+        } else {
+            crate::core::workers::Registry::default()
+        };
         r.finish()?;
-        Ok(set)
+        Ok((set, workers))
     })();
     match decoded {
-        Ok(set) => {
+        Ok((set, workers)) => {
             with(|s| *s = set);
+            crate::shell::workers::with(|r| *r = workers);
             raw::REDISMODULE_OK as c_int
         }
         Err(e) => {

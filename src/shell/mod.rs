@@ -11,3 +11,4 @@ pub mod registry;
 pub mod reply;
 pub mod timer;
 pub mod types;
+pub mod workers;

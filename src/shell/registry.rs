@@ -11,7 +11,7 @@ use serde_json::Value;
 use smallvec::SmallVec;
 
 use crate::core::args::CmdResult;
-use crate::shell::handlers;
+use crate::shell::{handlers, workers};
 
 /// One call of a command: its arguments (without the command name) as
 /// bytes, and the same arguments as the server's strings, so keys can be
@@ -72,6 +72,10 @@ pub static COMMANDS: &[CommandEntry] = &[
     entry!("ff.list.json", handlers::list),
     entry!("ff.lanes.json", handlers::lanes_cmd),
     entry!("ff.leases.json", handlers::leases),
+    entry!("ff.register.json", workers::register),
+    entry!("ff.heartbeat.json", workers::heartbeat),
+    entry!("ff.markdead.json", workers::mark_dead),
+    entry!("ff.workers.json", workers::list),
     entry!("ff.get.json", handlers::get),
     entry!("ff.result.json", handlers::result),
     entry!("ff.payload.json", handlers::payload),

@@ -19,7 +19,7 @@ use crate::core::ids::ExecId;
 use crate::core::index::PartitionIndex;
 use crate::core::requests::DueBatch;
 use crate::shell::globals::now_ms;
-use crate::shell::{handlers, keys, propagation};
+use crate::shell::{handlers, keys, propagation, workers};
 
 /// Due entries handled per firing, and the time a firing may take, so a
 /// million due items never stall the event loop.
@@ -69,6 +69,13 @@ pub fn note_due(ctx: &Context, db: c_int, idx: &PartitionIndex) {
         true
     });
     if let (true, Some(d)) = (changed, due) {
+        arm(ctx, d);
+    }
+}
+
+/// Arms the timer for the earliest lapse of a worker's heartbeat.
+pub fn note_workers_due(ctx: &Context) {
+    if let Some(d) = workers::with(|r| r.next_due()) {
         arm(ctx, d);
     }
 }
@@ -175,6 +182,8 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
     let now = now_ms();
     let mut budget = BATCH;
     let _measure = Measure(started);
+    workers::expire_lapsed(&ctx, now);
+    note_workers_due(&ctx);
     loop {
         let Some((due, db, partition)) = with(|s| s.ordered.first().copied()) else {
             return;
