@@ -285,3 +285,26 @@ fn listings_page_through_states_lanes_and_leases() {
         assert!(cmd.query::<redis::Value>(&mut c).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn waiting_for_children_parks_until_released() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "parent", &[]);
+    let j = claim(&mut c, "w", &["q"], &[]).unwrap();
+    let ok: String = redis::cmd("FF.WAITCHILDREN")
+        .arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(ok, "OK");
+    let f = get(&mut c, &id);
+    assert_eq!(s(&f, "public_state"), "waiting_children");
+    assert_eq!(s(&f, "blocking_reason"), "waiting_for_children");
+    assert!(claim(&mut c, "w", &["q"], &[]).is_none());
+    let _: String = redis::cmd("FF.UNBLOCK").arg(&id).query(&mut c).unwrap();
+    let k = claim(&mut c, "w", &["q"], &[]).unwrap();
+    assert_eq!(k.attempt_id, j.attempt_id, "the parent's attempt resumes");
+}

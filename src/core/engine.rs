@@ -197,6 +197,15 @@ pub fn delay(
     transition(idx, e, env, |e| e.delay(fence, until, env.now))
 }
 
+pub fn wait_for_children(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    transition(idx, e, env, |e| e.wait_for_children(fence, env.now))
+}
+
 pub fn revoke(
     idx: &mut PartitionIndex,
     e: &mut Execution,

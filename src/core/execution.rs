@@ -795,6 +795,26 @@ impl Execution {
         Ok(())
     }
 
+    /// The holder waits for child executions: the lease is released and the
+    /// attempt suspended; it resumes when the children are done (flows, a
+    /// later issue) or an operator releases it with FF.UNBLOCK.
+    pub fn wait_for_children(&mut self, fence: &Fence, now: u64) -> Result<(), (LeaseError, bool)> {
+        self.check_fence(fence, now)?;
+        if let Some(a) = self.attempts.last_mut() {
+            a.state = AttemptLifecycle::Suspended;
+        }
+        self.lifecycle = LifecyclePhase::Runnable;
+        self.ownership = OwnershipState::Unowned;
+        self.eligibility = EligibilityState::BlockedByDependencies;
+        self.blocking = BlockingReason::WaitingForChildren;
+        self.attempt_state = AttemptState::AttemptInterrupted;
+        self.public = PublicState::WaitingChildren;
+        self.lease = None;
+        self.last_transition_at = now;
+        self.last_mutation_at = now;
+        Ok(())
+    }
+
     /// An operator takes the lease away; the work becomes reclaimable.
     pub fn revoke(&mut self, expected: Option<Uuid>, now: u64) -> Result<(), RevokeError> {
         if self.lifecycle != LifecyclePhase::Active || self.ownership != OwnershipState::Leased {
@@ -909,7 +929,10 @@ impl Execution {
     /// Lifts an operator block: eligible again, or delayed if its delay is
     /// still ahead.
     pub fn unblock(&mut self, now: u64) -> Result<(), OpError> {
-        if self.eligibility != EligibilityState::BlockedByOperator {
+        if !matches!(
+            self.eligibility,
+            EligibilityState::BlockedByOperator | EligibilityState::BlockedByDependencies
+        ) {
             return Err(OpError::NotBlocked);
         }
         let delayed = self.delay_until().is_some_and(|d| d > now);

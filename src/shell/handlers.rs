@@ -550,6 +550,26 @@ pub fn delay(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
+pub fn wait_children(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (r, moved) = engine::wait_for_children(idx, e, &req.fence, &timer::env(now));
+    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
+    finish(
+        call,
+        c"FF.WAITCHILDREN",
+        idx,
+        e,
+        moved,
+        changed,
+        &pins(req.at, now, &[]),
+    );
+    r.map_err(|(err, _)| CmdError(err.message()))?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
 pub fn revoke(call: &Call) -> CmdResult<()> {
     let req = requests::parse_revoke(call.args, &config::limits(), origin(call.ctx))?;
     let now = req.at.unwrap_or_else(now_ms);

@@ -59,6 +59,7 @@ pub static COMMANDS: &[CommandEntry] = &[
     entry!("ff.cancel.json", handlers::cancel),
     entry!("ff.delay.json", handlers::delay),
     entry!("ff.revoke.json", handlers::revoke),
+    entry!("ff.waitchildren.json", handlers::wait_children),
     entry!("ff.priority.json", handlers::priority),
     entry!("ff.progress.json", handlers::progress),
     entry!("ff.settags.json", handlers::set_tags),
