@@ -9,8 +9,10 @@ use redis_module::{raw, Context, ContextFlags};
 use crate::core::args::{CmdError, CmdResult};
 use crate::core::caps::CapSet;
 use crate::core::codec::DecodeError;
-use crate::core::engine::{self, Moved};
-use crate::core::execution::{ClaimError, Execution, Grant, DEFAULT_NAMESPACE};
+use crate::core::engine::{self, Env, Moved};
+use crate::core::execution::{
+    ClaimError, Execution, Grant, LeaseError, OpError, RevokeError, DEFAULT_NAMESPACE,
+};
 use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
 use crate::core::index::{PartitionIndex, QueueKey};
 use crate::core::requests::{self, Acquire, Claim, Origin};
@@ -429,42 +431,74 @@ fn finish(
     }
 }
 
+/// Why a transition was refused, and whether the record changed anyway
+/// (a fenced call marks an expired lease on the way).
+trait Refusal {
+    fn message(&self) -> String;
+    fn changed(&self) -> bool {
+        false
+    }
+}
+
+impl Refusal for (LeaseError, bool) {
+    fn message(&self) -> String {
+        self.0.message()
+    }
+    fn changed(&self) -> bool {
+        self.1
+    }
+}
+
+impl Refusal for LeaseError {
+    fn message(&self) -> String {
+        LeaseError::message(self)
+    }
+}
+
+impl Refusal for RevokeError {
+    fn message(&self) -> String {
+        RevokeError::message(self).into()
+    }
+}
+
+impl Refusal for OpError {
+    fn message(&self) -> String {
+        OpError::message(self).into()
+    }
+}
+
+/// Runs one transition on one execution: opens it and its index, applies
+/// `op`, keeps hints and the timer in step, and replicates the call with
+/// its time pinned when anything changed.
+fn transition_cmd<T, E: Refusal>(
+    call: &Call,
+    name: &CStr,
+    id: &ExecId,
+    at: Option<u64>,
+    op: impl FnOnce(&mut PartitionIndex, &mut Execution, &Env) -> (Result<T, E>, Moved),
+) -> CmdResult<T> {
+    let now = at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, id)?;
+    let (r, moved) = op(idx, e, &timer::env(now));
+    let changed = r.as_ref().map_or_else(Refusal::changed, |_| true);
+    finish(call, name, idx, e, moved, changed, &pins(at, now, &[]));
+    r.map_err(|err| CmdError(err.message()))
+}
+
 pub fn renew(call: &Call) -> CmdResult<()> {
     let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) = engine::renew(idx, e, &req.fence, req.lease_ms, &timer::env(now));
-    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
-    finish(
-        call,
-        c"FF.RENEW",
-        idx,
-        e,
-        moved,
-        changed,
-        &pins(req.at, now, &[]),
-    );
-    let expires = r.map_err(|(err, _)| CmdError(err.message()))?;
+    let expires = transition_cmd(call, c"FF.RENEW", &req.id, req.at, |idx, e, env| {
+        engine::renew(idx, e, &req.fence, req.lease_ms, env)
+    })?;
     Reply(call.ctx.ctx).uint(expires);
     Ok(())
 }
 
 pub fn complete(call: &Call) -> CmdResult<()> {
     let req = requests::parse_complete(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) = engine::complete(idx, e, &req.fence, req.result, &timer::env(now));
-    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
-    finish(
-        call,
-        c"FF.COMPLETE",
-        idx,
-        e,
-        moved,
-        changed,
-        &pins(req.at, now, &[]),
-    );
-    r.map_err(|(err, _)| CmdError(err.message()))?;
+    transition_cmd(call, c"FF.COMPLETE", &req.id, req.at, |idx, e, env| {
+        engine::complete(idx, e, &req.fence, req.result, env)
+    })?;
     Reply(call.ctx.ctx).ok();
     Ok(())
 }
@@ -513,118 +547,54 @@ pub fn fail(call: &Call) -> CmdResult<()> {
 
 pub fn cancel(call: &Call) -> CmdResult<()> {
     let req = requests::parse_cancel(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) = engine::cancel(idx, e, req.fence.as_ref(), req.reason, &timer::env(now));
-    finish(
-        call,
-        c"FF.CANCEL",
-        idx,
-        e,
-        moved,
-        r.is_ok(),
-        &pins(req.at, now, &[]),
-    );
-    r.map_err(|err| CmdError(err.message()))?;
+    transition_cmd(call, c"FF.CANCEL", &req.id, req.at, |idx, e, env| {
+        engine::cancel(idx, e, req.fence.as_ref(), req.reason, env)
+    })?;
     Reply(call.ctx.ctx).ok();
     Ok(())
 }
 
 pub fn delay(call: &Call) -> CmdResult<()> {
     let req = requests::parse_delay(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) = engine::delay(idx, e, &req.fence, req.until, &timer::env(now));
-    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
-    finish(
-        call,
-        c"FF.DELAY",
-        idx,
-        e,
-        moved,
-        changed,
-        &pins(req.at, now, &[]),
-    );
-    r.map_err(|(err, _)| CmdError(err.message()))?;
+    transition_cmd(call, c"FF.DELAY", &req.id, req.at, |idx, e, env| {
+        engine::delay(idx, e, &req.fence, req.until, env)
+    })?;
     Reply(call.ctx.ctx).ok();
     Ok(())
 }
 
 pub fn wait_children(call: &Call) -> CmdResult<()> {
     let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) = engine::wait_for_children(idx, e, &req.fence, &timer::env(now));
-    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
-    finish(
-        call,
-        c"FF.WAITCHILDREN",
-        idx,
-        e,
-        moved,
-        changed,
-        &pins(req.at, now, &[]),
-    );
-    r.map_err(|(err, _)| CmdError(err.message()))?;
+    transition_cmd(call, c"FF.WAITCHILDREN", &req.id, req.at, |idx, e, env| {
+        engine::wait_for_children(idx, e, &req.fence, env)
+    })?;
     Reply(call.ctx.ctx).ok();
     Ok(())
 }
 
 pub fn revoke(call: &Call) -> CmdResult<()> {
     let req = requests::parse_revoke(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) = engine::revoke(idx, e, req.lease_id, &timer::env(now));
-    finish(
-        call,
-        c"FF.REVOKE",
-        idx,
-        e,
-        moved,
-        r.is_ok(),
-        &pins(req.at, now, &[]),
-    );
-    r.map_err(|err| CmdError(err.message().into()))?;
+    transition_cmd(call, c"FF.REVOKE", &req.id, req.at, |idx, e, env| {
+        engine::revoke(idx, e, req.lease_id, env)
+    })?;
     Reply(call.ctx.ctx).ok();
     Ok(())
 }
 
 pub fn priority(call: &Call) -> CmdResult<()> {
     let req = requests::parse_priority(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) = engine::set_priority(idx, e, req.priority, &timer::env(now));
-    finish(
-        call,
-        c"FF.PRIORITY",
-        idx,
-        e,
-        moved,
-        r.is_ok(),
-        &pins(req.at, now, &[]),
-    );
-    r.map_err(|err| CmdError(err.message().into()))?;
+    transition_cmd(call, c"FF.PRIORITY", &req.id, req.at, |idx, e, env| {
+        engine::set_priority(idx, e, req.priority, env)
+    })?;
     Reply(call.ctx.ctx).uint(u64::from(req.priority));
     Ok(())
 }
 
 pub fn progress(call: &Call) -> CmdResult<()> {
     let req = requests::parse_progress(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) =
-        engine::report_progress(idx, e, &req.fence, req.pct, req.message, &timer::env(now));
-    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
-    finish(
-        call,
-        c"FF.PROGRESS",
-        idx,
-        e,
-        moved,
-        changed,
-        &pins(req.at, now, &[]),
-    );
-    r.map_err(|(err, _)| CmdError(err.message()))?;
+    transition_cmd(call, c"FF.PROGRESS", &req.id, req.at, |idx, e, env| {
+        engine::report_progress(idx, e, &req.fence, req.pct, req.message, env)
+    })?;
     Reply(call.ctx.ctx).ok();
     Ok(())
 }
@@ -669,19 +639,9 @@ pub fn get_tags(call: &Call) -> CmdResult<()> {
 /// Replay, block and unblock: operator transitions on one execution.
 fn operate(call: &Call, name: &CStr, op: engine::Op, with_reason: bool) -> CmdResult<()> {
     let req = requests::parse_simple(call.args, &config::limits(), origin(call.ctx), with_reason)?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
-    let (r, moved) = engine::operate(idx, e, op, req.reason, &timer::env(now));
-    finish(
-        call,
-        name,
-        idx,
-        e,
-        moved,
-        r.is_ok(),
-        &pins(req.at, now, &[]),
-    );
-    r.map_err(|err| CmdError(err.message().into()))?;
+    transition_cmd(call, name, &req.id, req.at, |idx, e, env| {
+        engine::operate(idx, e, op, req.reason, env)
+    })?;
     Reply(call.ctx.ctx).ok();
     Ok(())
 }
