@@ -1,0 +1,165 @@
+//! FF.CLAIM and its replicated outcome FF.ACQUIRE: pick the best claimable
+//! execution through the claim hints, check it against the partition's index,
+//! and start its attempt under a new lease.
+
+use super::*;
+
+/// A claim's reply, positional like BLPOP's so the hot path writes few
+/// elements: execution id, payload, attempt index, attempt type, attempt id,
+/// lease id, lease epoch, lease expiry (ms).
+fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, name: *mut raw::RedisModuleString) {
+    let r = Reply(ctx.ctx);
+    r.array(8);
+    r.bulk(unsafe { keys::string_bytes(name) });
+    r.bulk(&e.payload);
+    r.uint(u64::from(g.attempt_index));
+    r.bulk(g.attempt_type.as_str().as_bytes());
+    r.bulk(&g.attempt_id.text());
+    r.bulk(&g.lease_id.text());
+    r.uint(g.lease_epoch);
+    r.uint(g.lease_expires_at);
+}
+
+/// Replicates a decided claim as FF.ACQUIRE, formatting its values straight
+/// into the server's strings.
+fn replicate_acquire(ctx: &Context, a: &Acquire, name: *mut raw::RedisModuleString) {
+    if !propagation::needed(ctx) {
+        return;
+    }
+    let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
+        return;
+    };
+    let (lease, attempt) = (a.lease_id.text(), a.attempt_id.text());
+    let lease_ms = i64::try_from(a.lease_ms).unwrap_or(i64::MAX);
+    let at = i64::try_from(a.at).unwrap_or(i64::MAX);
+    unsafe {
+        f(
+            ctx.ctx,
+            c"FF.ACQUIRE".as_ptr(),
+            c"sbblbbl".as_ptr(),
+            name,
+            a.worker_id.as_ptr(),
+            a.worker_id.len(),
+            a.worker_instance_id.as_ptr(),
+            a.worker_instance_id.len(),
+            lease_ms,
+            lease.as_ptr(),
+            lease.len(),
+            attempt.as_ptr(),
+            attempt.len(),
+            at,
+        )
+    };
+}
+
+/// Applies a decided claim to the record and index; shared by the primary
+/// (after choosing) and by replicas and AOF replaying FF.ACQUIRE.
+fn apply_acquire(
+    ctx: &Context,
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    a: &Acquire,
+    name: *mut raw::RedisModuleString,
+) -> CmdResult<()> {
+    let (g, moved) = engine::acquire(idx, e, a, &timer::env(a.at));
+    let g = g.map_err(|err| match err {
+        ClaimError::NotLeaseable => {
+            CmdError::new("EXECUTION_NOT_LEASEABLE", "the execution is not eligible")
+        }
+        ClaimError::LeaseConflict => {
+            CmdError::new("LEASE_CONFLICT", "the execution is already leased")
+        }
+    })?;
+    let db = db(ctx);
+    after_move(ctx, db, idx, &e.lane, &e.caps, moved);
+    timer::note_due(ctx, db, idx);
+    replicate_acquire(ctx, a, name);
+    reply_grant(ctx, e, &g, name);
+    Ok(())
+}
+
+/// How many stale hints or orphaned queue entries one claim may clear
+/// before giving up; each is removed, so the work is amortised.
+const MAX_PROBES: usize = 64;
+
+/// Claims the best matching execution; false when there is none.
+pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
+    let db = db(ctx);
+    for _ in 0..MAX_PROBES {
+        let Some(cand) = with_hints(|h| h.best(db, c.lanes.iter().copied(), &c.caps)) else {
+            return Ok(false);
+        };
+        let drop_hint =
+            |head| with_hints(|h| h.set(db, &cand.lane, &cand.caps, cand.partition, head));
+        let ikey = keys::open_index(ctx, cand.partition);
+        let Ok(Some(idx)) = keys::index(&ikey) else {
+            drop_hint(None);
+            continue;
+        };
+        let (qkey, uuid) = match idx.head(&cand.lane, &cand.caps) {
+            Some((k, u)) if k == cand.key => (k, u),
+            other => {
+                drop_hint(other.map(|(k, _)| k));
+                continue;
+            }
+        };
+        let id = ExecId {
+            partition: cand.partition,
+            uuid,
+        };
+        let name = ctx.create_string(id.key().as_bytes());
+        let ekey = keys::open_arg(ctx, name.inner);
+        let e = match keys::exec(&ekey) {
+            Ok(Some(e)) if e.is_claimable() => e,
+            _ => {
+                idx.remove_queued(&cand.lane, &cand.caps, &qkey);
+                refresh_hint(db, idx, &cand.lane, &cand.caps);
+                continue;
+            }
+        };
+        let (lease_id, attempt_id) = with_minter(|m| (m.uuid(), m.uuid()));
+        let a = Acquire {
+            id,
+            worker_id: c.worker_id,
+            worker_instance_id: c.worker_instance_id,
+            lease_ms: c.lease_ms,
+            lease_id,
+            attempt_id,
+            at: now_ms(),
+        };
+        apply_acquire(ctx, idx, e, &a, name.inner)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+pub fn claim(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
+    let mut c = requests::parse_claim(call.args, &config::limits())?;
+    c.lanes.retain(|l| !lanes::is_paused(l));
+    if try_claim(ctx, &c)? {
+        return Ok(());
+    }
+    match c.block_ms {
+        Some(ms) if blocking::allowed(ctx) => blocking::block_claim(ctx, ms),
+        _ => Reply(ctx.ctx).null(),
+    }
+    Ok(())
+}
+
+pub fn acquire(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
+    if origin(ctx) != Origin::Replicated {
+        return Err(CmdError::syntax(
+            "FF.ACQUIRE is internal: only the primary and the AOF send it",
+        ));
+    }
+    let limits = config::limits();
+    let a = requests::parse_acquire(call.args, &limits)?;
+    let Some(&name) = call.argv.first() else {
+        return Err(CmdError::syntax("missing execution id"));
+    };
+    let (_ekey, e) = keys::require_exec_arg(ctx, Some(&name), &a.id)?;
+    let (_ikey, idx) = keys::index_or_create(ctx, a.id.partition, limits.partitions)?;
+    apply_acquire(ctx, idx, e, &a, name)
+}

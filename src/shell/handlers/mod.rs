@@ -1,0 +1,264 @@
+//! Command handlers: parse, open keys, apply a core transition, replicate
+//! with the clock and minted ids pinned, reply.
+
+use std::ffi::CStr;
+use std::os::raw::c_int;
+
+use redis_module::{raw, Context, ContextFlags};
+
+use crate::core::args::{CmdError, CmdResult};
+use crate::core::caps::CapSet;
+use crate::core::codec::DecodeError;
+use crate::core::engine::{self, Env, Moved};
+use crate::core::execution::{
+    ClaimError, Execution, Grant, LeaseError, OpError, RevokeError, DEFAULT_NAMESPACE,
+};
+use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
+use crate::core::index::{PartitionIndex, QueueKey};
+use crate::core::requests::{self, Acquire, Claim, Origin};
+use crate::shell::globals::{now_ms, with_hints, with_minter, with_ready_keys};
+use crate::shell::keys::{self, wrongtype};
+use crate::shell::registry::Call;
+use crate::shell::reply::{Pairs, Reply};
+use crate::shell::types::{self, EXEC_TYPE, INDEX_TYPE, TAG_EXEC, TAG_INDEX};
+use crate::shell::{blocking, config, lanes, propagation, timer};
+
+mod claim;
+mod node;
+mod reads;
+mod submit;
+mod transitions;
+
+pub use claim::{acquire, claim, try_claim};
+pub use node::{due, loadrec, pause, resume};
+pub use reads::{
+    get, get_tags, lanes_cmd, leases, list, partition, paused, payload, result, version,
+};
+pub use submit::submit;
+pub use transitions::{
+    block, cancel, complete, delay, fail, priority, progress, renew, replay, revoke, set_tags,
+    unblock, wait_children,
+};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The name the call was made with (for replicating it).
+pub fn current_name(call: &Call) -> String {
+    call.ctx.current_command_name().unwrap_or_default()
+}
+
+/// Only the primary's stream and the AOF may carry pinned values.
+pub fn origin(ctx: &Context) -> Origin {
+    let f = ctx.get_flags();
+    if f.contains(ContextFlags::REPLICATED) || f.contains(ContextFlags::LOADING) {
+        Origin::Replicated
+    } else {
+        Origin::Client
+    }
+}
+
+pub fn db(ctx: &Context) -> c_int {
+    unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) }
+}
+
+/// The values a replica must not compute itself: `AT now` unless the call
+/// already carried its time, then any extra pinned values.
+fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Vec<(&'a CStr, u64)> {
+    let mut v = Vec::with_capacity(1 + extra.len());
+    if at.is_none() {
+        v.push((c"AT", now));
+    }
+    v.extend_from_slice(extra);
+    v
+}
+
+/// Replicates the call, its arguments passed by reference (client payloads
+/// are not copied), with `first` replacing its first argument, followed by
+/// the pinned values.
+fn replicate_call(
+    call: &Call,
+    name: &CStr,
+    first: Option<*mut raw::RedisModuleString>,
+    pins: &[(&CStr, u64)],
+) {
+    if !propagation::needed(call.ctx) {
+        return;
+    }
+    let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
+        return;
+    };
+    let (ctx, name) = (call.ctx.ctx, name.as_ptr());
+    let (head, rest) = match (first, call.argv.split_first()) {
+        (Some(id), Some((_, rest))) => (Some(id), rest),
+        _ => (None, call.argv),
+    };
+    let (v, n) = (rest.as_ptr(), rest.len());
+    let val = |i: usize| {
+        pins.get(i)
+            .map_or(0, |p| i64::try_from(p.1).unwrap_or(i64::MAX))
+    };
+    let key = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
+    unsafe {
+        match (head, pins.len()) {
+            (Some(id), 0) => f(ctx, name, c"sv".as_ptr(), id, v, n),
+            (Some(id), 1) => f(ctx, name, c"svcl".as_ptr(), id, v, n, key(0), val(0)),
+            (Some(id), _) => f(
+                ctx,
+                name,
+                c"svclcl".as_ptr(),
+                id,
+                v,
+                n,
+                key(0),
+                val(0),
+                key(1),
+                val(1),
+            ),
+            (None, 0) => f(ctx, name, c"v".as_ptr(), v, n),
+            (None, 1) => f(ctx, name, c"vcl".as_ptr(), v, n, key(0), val(0)),
+            (None, _) => f(
+                ctx,
+                name,
+                c"vclcl".as_ptr(),
+                v,
+                n,
+                key(0),
+                val(0),
+                key(1),
+                val(1),
+            ),
+        }
+    };
+}
+
+fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
+    replicate_call(call, name, None, pins);
+}
+
+/// Tells blocked claimers that partition `p` has new eligible work.
+fn signal_ready(ctx: &Context, p: u16) {
+    with_ready_keys(|keys| {
+        if let (Some(&k), Some(f)) = (keys.get(p as usize), unsafe {
+            raw::RedisModule_SignalKeyAsReady
+        }) {
+            unsafe { f(ctx.ctx, k) };
+        }
+    });
+}
+
+fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet) {
+    let head = idx.head(lane, caps).map(|(k, _)| k);
+    with_hints(|h| h.set(db, lane, caps, idx.partition, head));
+}
+
+/// Keeps claim hints and blocked claimers in step with a transition.
+pub fn after_move(
+    ctx: &Context,
+    db: c_int,
+    idx: &PartitionIndex,
+    lane: &str,
+    caps: &CapSet,
+    moved: Moved,
+) {
+    if moved.queue {
+        refresh_hint(db, idx, lane, caps);
+    }
+    if moved.now_claimable {
+        signal_ready(ctx, idx.partition);
+    }
+}
+
+/// Opens what a fenced call on one execution needs.
+fn open_for<'a>(
+    call: &Call,
+    id: &ExecId,
+) -> CmdResult<(
+    redis_module::key::RedisKeyWritable,
+    &'a mut Execution,
+    redis_module::key::RedisKeyWritable,
+    &'a mut PartitionIndex,
+)> {
+    let (ekey, e) = keys::require_exec_arg(call.ctx, call.argv.first(), id)?;
+    let (ikey, idx) = keys::index_or_create(call.ctx, id.partition, config::partitions())?;
+    Ok((ekey, e, ikey, idx))
+}
+
+/// After a fenced transition: hints, timer, and replication with the
+/// pinned values when anything changed.
+fn finish(
+    call: &Call,
+    name: &CStr,
+    idx: &PartitionIndex,
+    e: &Execution,
+    moved: Moved,
+    changed: bool,
+    pins: &[(&CStr, u64)],
+) {
+    let db = db(call.ctx);
+    after_move(call.ctx, db, idx, &e.lane, &e.caps, moved);
+    timer::note_due(call.ctx, db, idx);
+    if changed {
+        replicate_with(call, name, pins);
+    }
+}
+
+/// Why a transition was refused, and whether the record changed anyway
+/// (a fenced call marks an expired lease on the way).
+trait Refusal {
+    fn message(&self) -> String;
+    fn changed(&self) -> bool {
+        false
+    }
+}
+
+impl Refusal for (LeaseError, bool) {
+    fn message(&self) -> String {
+        self.0.message()
+    }
+    fn changed(&self) -> bool {
+        self.1
+    }
+}
+
+impl Refusal for LeaseError {
+    fn message(&self) -> String {
+        LeaseError::message(self)
+    }
+}
+
+impl Refusal for RevokeError {
+    fn message(&self) -> String {
+        RevokeError::message(self).into()
+    }
+}
+
+impl Refusal for OpError {
+    fn message(&self) -> String {
+        OpError::message(self).into()
+    }
+}
+
+/// Runs one transition on one execution: opens it and its index, applies
+/// `op`, keeps hints and the timer in step, and replicates the call with
+/// its time pinned when anything changed.
+fn transition_cmd<T, E: Refusal>(
+    call: &Call,
+    name: &CStr,
+    id: &ExecId,
+    at: Option<u64>,
+    op: impl FnOnce(&mut PartitionIndex, &mut Execution, &Env) -> (Result<T, E>, Moved),
+) -> CmdResult<T> {
+    let now = at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, id)?;
+    let (r, moved) = op(idx, e, &timer::env(now));
+    let changed = r.as_ref().map_or_else(Refusal::changed, |_| true);
+    finish(call, name, idx, e, moved, changed, &pins(at, now, &[]));
+    r.map_err(|err| CmdError(err.message()))
+}
+
+fn lane_arg<'a>(call: &Call<'a>) -> CmdResult<&'a str> {
+    let [lane] = call.args else {
+        return Err(CmdError::syntax("wrong number of arguments"));
+    };
+    requests::lane_str(lane)
+}

@@ -1,0 +1,93 @@
+//! Node-wide and internal commands: lane pause/resume, the timer's
+//! replicated batches, AOF records.
+
+use super::*;
+
+pub fn pause(call: &Call) -> CmdResult<()> {
+    let lane = lane_arg(call)?;
+    let changed = lanes::set_paused(lane, true);
+    if propagation::needed(call.ctx) {
+        call.ctx.replicate_verbatim();
+    }
+    Reply(call.ctx.ctx).uint(u64::from(changed));
+    Ok(())
+}
+
+pub fn resume(call: &Call) -> CmdResult<()> {
+    let lane = lane_arg(call)?;
+    let changed = lanes::set_paused(lane, false);
+    if propagation::needed(call.ctx) {
+        call.ctx.replicate_verbatim();
+    }
+    if changed {
+        // Waiting claimers may now take this lane's work.
+        let db = db(call.ctx);
+        let parts = with_hints(|h| h.partitions_with(db, lane));
+        for p in parts {
+            signal_ready(call.ctx, p);
+        }
+    }
+    Reply(call.ctx.ctx).uint(u64::from(changed));
+    Ok(())
+}
+
+pub fn due(call: &Call) -> CmdResult<()> {
+    if origin(call.ctx) != Origin::Replicated {
+        return Err(CmdError::syntax(
+            "FF.DUE is internal: only the primary and the AOF send it",
+        ));
+    }
+    let batch = requests::parse_due(call.args, &config::limits())?;
+    let n = timer::process_partition(call.ctx, db(call.ctx), &batch, None);
+    if propagation::needed(call.ctx) {
+        call.ctx.replicate_verbatim();
+    }
+    Reply(call.ctx.ctx).uint(n as u64);
+    Ok(())
+}
+
+pub fn loadrec(call: &Call) -> CmdResult<()> {
+    let ctx = call.ctx;
+    if origin(ctx) != Origin::Replicated {
+        return Err(CmdError::syntax(
+            "FF.LOADREC is internal: only AOF loading and the primary send it",
+        ));
+    }
+    let ([_, blob], Some(&key_arg)) = (call.args, call.argv.first()) else {
+        return Err(CmdError::syntax("wrong number of arguments"));
+    };
+    let bad = |e: DecodeError| CmdError::syntax(format!("record does not decode: {e}"));
+    let key = keys::open_arg(ctx, key_arg);
+    let (tag, body) = blob
+        .split_first()
+        .ok_or_else(|| CmdError::syntax("empty record"))?;
+    match *tag {
+        TAG_EXEC => {
+            let e = Execution::decode(body).map_err(bad)?;
+            if !key.is_empty() {
+                let _ = key.delete();
+            }
+            key.set_value(&EXEC_TYPE, e).map_err(|_| wrongtype())?;
+        }
+        TAG_INDEX => {
+            let idx = PartitionIndex::decode(body).map_err(bad)?;
+            if idx.partitions != config::partitions() {
+                return Err(CmdError::new(
+                    "PARTITION_MISMATCH",
+                    "record laid out for another partition count",
+                ));
+            }
+            types::register_hints(db(ctx), &idx);
+            if !key.is_empty() {
+                let _ = key.delete();
+            }
+            key.set_value(&INDEX_TYPE, idx).map_err(|_| wrongtype())?;
+        }
+        _ => return Err(CmdError::syntax("unknown record tag")),
+    }
+    if propagation::needed(ctx) {
+        ctx.replicate_verbatim();
+    }
+    Reply(ctx.ctx).ok();
+    Ok(())
+}

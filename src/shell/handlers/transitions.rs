@@ -1,0 +1,162 @@
+//! Commands that move one execution from state to state: the holder's
+//! fenced calls and the operator's transitions.
+
+use super::*;
+
+pub fn renew(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
+    let expires = transition_cmd(call, c"FF.RENEW", &req.id, req.at, |idx, e, env| {
+        engine::renew(idx, e, &req.fence, req.lease_ms, env)
+    })?;
+    Reply(call.ctx.ctx).uint(expires);
+    Ok(())
+}
+
+pub fn complete(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_complete(call.args, &config::limits(), origin(call.ctx))?;
+    transition_cmd(call, c"FF.COMPLETE", &req.id, req.at, |idx, e, env| {
+        engine::complete(idx, e, &req.fence, req.result, env)
+    })?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn fail(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_fail(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    // The primary draws the backoff (with its jitter) once; replicas get the
+    // resulting time pinned.
+    let retry_at = match req.retry_at {
+        Some(0) => None,
+        Some(at) => Some(at),
+        None => e
+            .retry_delay(with_minter(|m| m.uuid().0 as u64))
+            .map(|d| now.saturating_add(d)),
+    };
+    let (r, moved) = engine::fail(idx, e, &req.fence, req.reason, retry_at, &timer::env(now));
+    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
+    let extra = [(c"RETRY_AT", retry_at.unwrap_or(0))];
+    let pinned_extra: &[(&CStr, u64)] = if req.retry_at.is_some() { &[] } else { &extra };
+    finish(
+        call,
+        c"FF.FAIL",
+        idx,
+        e,
+        moved,
+        changed,
+        &pins(req.at, now, pinned_extra),
+    );
+    let outcome = r.map_err(|(err, _)| CmdError(err.message()))?;
+    let reply = Reply(call.ctx.ctx);
+    match outcome {
+        Some(at) => {
+            reply.array(2);
+            reply.bulk(b"retry_scheduled");
+            reply.uint(at);
+        }
+        None => {
+            reply.array(1);
+            reply.bulk(b"failed");
+        }
+    }
+    Ok(())
+}
+
+pub fn cancel(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_cancel(call.args, &config::limits(), origin(call.ctx))?;
+    transition_cmd(call, c"FF.CANCEL", &req.id, req.at, |idx, e, env| {
+        engine::cancel(idx, e, req.fence.as_ref(), req.reason, env)
+    })?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn delay(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_delay(call.args, &config::limits(), origin(call.ctx))?;
+    transition_cmd(call, c"FF.DELAY", &req.id, req.at, |idx, e, env| {
+        engine::delay(idx, e, &req.fence, req.until, env)
+    })?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn wait_children(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
+    transition_cmd(call, c"FF.WAITCHILDREN", &req.id, req.at, |idx, e, env| {
+        engine::wait_for_children(idx, e, &req.fence, env)
+    })?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn revoke(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_revoke(call.args, &config::limits(), origin(call.ctx))?;
+    transition_cmd(call, c"FF.REVOKE", &req.id, req.at, |idx, e, env| {
+        engine::revoke(idx, e, req.lease_id, env)
+    })?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn priority(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_priority(call.args, &config::limits(), origin(call.ctx))?;
+    transition_cmd(call, c"FF.PRIORITY", &req.id, req.at, |idx, e, env| {
+        engine::set_priority(idx, e, req.priority, env)
+    })?;
+    Reply(call.ctx.ctx).uint(u64::from(req.priority));
+    Ok(())
+}
+
+pub fn progress(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_progress(call.args, &config::limits(), origin(call.ctx))?;
+    transition_cmd(call, c"FF.PROGRESS", &req.id, req.at, |idx, e, env| {
+        engine::report_progress(idx, e, &req.fence, req.pct, req.message, env)
+    })?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+pub fn set_tags(call: &Call) -> CmdResult<()> {
+    let req = requests::parse_set_tags(call.args, &config::limits(), origin(call.ctx))?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let (_ekey, e) = keys::require_exec_arg(call.ctx, call.argv.first(), &req.id)?;
+    let n = e
+        .set_tags(req.tags, now)
+        .map_err(|err| CmdError(err.message().into()))?;
+    replicate_with(call, c"FF.SETTAGS", &pins(req.at, now, &[]));
+    Reply(call.ctx.ctx).uint(n as u64);
+    Ok(())
+}
+
+/// Replay, block and unblock: operator transitions on one execution.
+fn operate(call: &Call, name: &CStr, op: engine::Op, with_reason: bool) -> CmdResult<()> {
+    let req = requests::parse_simple(call.args, &config::limits(), origin(call.ctx), with_reason)?;
+    transition_cmd(call, name, &req.id, req.at, |idx, e, env| {
+        engine::operate(idx, e, op, req.reason, env)
+    })?;
+    Reply(call.ctx.ctx).ok();
+    Ok(())
+}
+
+/// How many times one execution may be replayed (the reference's default).
+const MAX_REPLAYS: u32 = 10;
+
+pub fn replay(call: &Call) -> CmdResult<()> {
+    operate(
+        call,
+        c"FF.REPLAY",
+        engine::Op::Replay {
+            max_replays: MAX_REPLAYS,
+        },
+        false,
+    )
+}
+
+pub fn block(call: &Call) -> CmdResult<()> {
+    operate(call, c"FF.BLOCK", engine::Op::Block, true)
+}
+
+pub fn unblock(call: &Call) -> CmdResult<()> {
+    operate(call, c"FF.UNBLOCK", engine::Op::Unblock, false)
+}
