@@ -584,3 +584,71 @@ fn dead_worker_leases_are_revoked() {
     let on_replica: Vec<redis::Value> = redis::cmd("FF.WORKERS").query(&mut r).unwrap();
     assert_eq!(on_replica.len(), 2);
 }
+
+#[test]
+fn timer_effects_survive_an_aof_restart() {
+    let mut srv = Server::start(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--flowfabric.retention-ms",
+        "30",
+    ]);
+    let mut c = srv.conn();
+    let now = now_ms(&mut c);
+    let mut ids = Vec::new();
+    for i in 0..10u64 {
+        ids.push(submit(
+            &mut c,
+            "q",
+            "x",
+            &[
+                "DELAY_UNTIL",
+                &(now + 20 + i).to_string(),
+                "DEADLINE",
+                &(now + 600_000).to_string(),
+            ],
+        ));
+    }
+    // Promotions, a lease that runs out, completions and retention removals
+    // all come from the timer and must replay from the AOF.
+    let mut done = 0;
+    while done < 5 {
+        let j = claim(&mut c, "w", &["q"], &["BLOCK", "2000"]).expect("promoted work");
+        complete(&mut c, &j, None).unwrap();
+        done += 1;
+    }
+    let j = claim(&mut c, "w", &["q"], &["LEASE", "20"]).unwrap();
+    wait_until(
+        || s(&get(&mut c, &j.id), "ownership_state") == "lease_expired_reclaimable",
+        Duration::from_secs(2),
+        "expiry",
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let before = digest(&mut c);
+    let states: Vec<redis::Value> = ids
+        .iter()
+        .map(|id| {
+            redis::cmd("FF.GET")
+                .arg(id)
+                .query::<redis::Value>(&mut c)
+                .unwrap_or(redis::Value::Nil)
+        })
+        .collect();
+    drop(c);
+    srv.kill();
+    srv.restart();
+    let mut c = srv.conn();
+    assert_eq!(digest(&mut c), before);
+    let after: Vec<redis::Value> = ids
+        .iter()
+        .map(|id| {
+            redis::cmd("FF.GET")
+                .arg(id)
+                .query::<redis::Value>(&mut c)
+                .unwrap_or(redis::Value::Nil)
+        })
+        .collect();
+    assert_eq!(states, after);
+}
