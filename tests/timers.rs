@@ -619,7 +619,7 @@ fn timer_effects_survive_an_aof_restart() {
         complete(&mut c, &j, None).unwrap();
         done += 1;
     }
-    let j = claim(&mut c, "w", &["q"], &["LEASE", "20"]).unwrap();
+    let j = claim(&mut c, "w", &["q"], &["LEASE", "20", "BLOCK", "2000"]).unwrap();
     wait_until(
         || s(&get(&mut c, &j.id), "ownership_state") == "lease_expired_reclaimable",
         Duration::from_secs(2),
