@@ -122,12 +122,12 @@ fn retries_follow_backoff_and_stop_at_max() {
             "2",
             "BACKOFF",
             "EXPONENTIAL",
-            "40",
+            "100",
             "1000",
             "2",
         ],
     );
-    let mut expected_delay = 40;
+    let mut expected_delay = 100;
     for attempt in 0..3 {
         let j = wait_until_claim(&mut c);
         assert_eq!(j.id, id);
