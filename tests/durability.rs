@@ -243,6 +243,14 @@ fn rdb_restart_restores_everything() {
     let mut srv = Server::start(&[]);
     let ids = workload(&srv, "rdb");
     let mut c = srv.conn();
+    // Due after the restart: the loaded data must arm the timer.
+    let (sec, _): (u64, u64) = redis::cmd("TIME").query(&mut c).unwrap();
+    let later = submit(
+        &mut c,
+        "later",
+        "x",
+        &["DELAY_UNTIL", &((sec + 1) * 1000 + 500).to_string()],
+    );
     let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
     drop(c);
@@ -255,6 +263,9 @@ fn rdb_restart_restores_everything() {
         claim(&mut c, "after", &["a", "b"], &[]).is_some(),
         "claims work after load"
     );
+    let j =
+        claim(&mut c, "after", &["later"], &["BLOCK", "5000"]).expect("promoted after the restart");
+    assert_eq!(j.id, later);
     // DEBUG RELOAD round-trips through RDB in place.
     let d2 = digest(&mut c);
     let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();

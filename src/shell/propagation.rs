@@ -60,11 +60,19 @@ fn check(ctx: *mut raw::RedisModuleCtx) {
 
 unsafe extern "C" fn on_event(
     ctx: *mut raw::RedisModuleCtx,
-    _eid: raw::RedisModuleEvent,
+    eid: raw::RedisModuleEvent,
     _subevent: u64,
     _data: *mut std::os::raw::c_void,
 ) {
     check(ctx);
+    // One callback per event per module: the timer's needs ride along.
+    // After a load (or a role change) arm for what the loaded data has due.
+    if matches!(
+        eid.id,
+        raw::REDISMODULE_EVENT_LOADING | raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED
+    ) {
+        crate::shell::timer::rearm(&Context::new(ctx));
+    }
 }
 
 /// Subscribes to the events after which a backlog may exist, and checks now.

@@ -51,6 +51,23 @@ fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
 
 /// Records a partition's earliest due time and arms the timer for it.
 pub fn note_due(ctx: &Context, db: c_int, idx: &PartitionIndex) {
+    if let (true, Some(d)) = record_due(db, idx) {
+        arm(ctx, d);
+    }
+}
+
+/// Arms the timer for the earliest due time known (after a load, whose
+/// callbacks record due times but cannot arm a timer).
+pub fn rearm(ctx: &Context) {
+    let first = with(|s| s.ordered.first().map(|&(d, _, _)| d));
+    if let Some(d) = first {
+        arm(ctx, d);
+    }
+    note_workers_due(ctx);
+}
+
+/// Records a partition's earliest due time; says whether it changed.
+pub fn record_due(db: c_int, idx: &PartitionIndex) -> (bool, Option<u64>) {
     let due = idx.next_due(crate::shell::config::limits().retention_ms);
     let changed = with(|s| {
         let key = (db, idx.partition);
@@ -68,9 +85,7 @@ pub fn note_due(ctx: &Context, db: c_int, idx: &PartitionIndex) {
         }
         true
     });
-    if let (true, Some(d)) = (changed, due) {
-        arm(ctx, d);
-    }
+    (changed, due)
 }
 
 /// Arms the timer for the earliest lapse of a worker's heartbeat.

@@ -78,6 +78,7 @@ pub fn loadrec(call: &Call) -> CmdResult<()> {
                 ));
             }
             types::register_hints(db(ctx), &idx);
+            timer::note_due(ctx, db(ctx), &idx);
             if !key.is_empty() {
                 let _ = key.delete();
             }
