@@ -32,6 +32,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     }
     globals::init_ready_keys(config::partitions());
     shell::propagation::init(ctx);
+    shell::timer::init(ctx);
     Status::Ok
 }
 

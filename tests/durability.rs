@@ -419,3 +419,33 @@ fn replica_attaching_under_load_diskless() {
 fn replica_attaching_under_load_disk() {
     replica_attaching_under_load(&["--repl-diskless-sync", "no"]);
 }
+
+#[test]
+fn restored_keys_are_claimable_and_timed() {
+    // What slot migration does: DUMP on one node, RESTORE on another.
+    let a = Server::start(&[]);
+    let b = Server::start(&[]);
+    let mut ca = a.conn();
+    let mut cb = b.conn();
+    let (sec, _): (u64, u64) = redis::cmd("TIME").query(&mut ca).unwrap();
+    let now_id = submit(&mut ca, "m", "now", &[]);
+    let later_id = submit(
+        &mut ca,
+        "m",
+        "later",
+        &["DELAY_UNTIL", &((sec + 1) * 1000 + 300).to_string()],
+    );
+    let tag: String = redis::cmd("FF.PARTITION").arg("m").query(&mut ca).unwrap();
+    for key in [now_id.clone(), later_id.clone(), format!("ff:idx:{tag}")] {
+        let dump: Vec<u8> = redis::cmd("DUMP").arg(&key).query(&mut ca).unwrap();
+        let _: () = redis::cmd("RESTORE")
+            .arg(&key)
+            .arg(0)
+            .arg(dump)
+            .query(&mut cb)
+            .unwrap();
+    }
+    assert_eq!(claim(&mut cb, "w", &["m"], &[]).unwrap().id, now_id);
+    let j = claim(&mut cb, "w", &["m"], &["BLOCK", "5000"]).expect("the restored delay fires");
+    assert_eq!(j.id, later_id);
+}

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::raw::{c_int, c_void};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -64,6 +64,40 @@ pub fn rearm(ctx: &Context) {
         arm(ctx, d);
     }
     note_workers_due(ctx);
+}
+
+/// Set when data arrives outside a command (RDB load, RESTORE during slot
+/// migration): its due times are recorded but no timer could be armed.
+static NEED_REARM: AtomicBool = AtomicBool::new(false);
+
+/// Records the due time of an index that was just loaded or restored and
+/// asks for the timer to be armed at the next server cron tick.
+pub fn record_loaded(db: c_int, idx: &PartitionIndex) {
+    record_due(db, idx);
+    NEED_REARM.store(true, Ordering::Relaxed);
+}
+
+unsafe extern "C" fn on_cron(
+    ctx: *mut raw::RedisModuleCtx,
+    _eid: raw::RedisModuleEvent,
+    _subevent: u64,
+    _data: *mut c_void,
+) {
+    if NEED_REARM.swap(false, Ordering::Relaxed) {
+        rearm(&Context::new(ctx));
+    }
+}
+
+/// Subscribes to the server's cron tick, used only to arm the timer for
+/// loaded data (one atomic load per tick otherwise).
+pub fn init(ctx: &Context) {
+    if let Some(sub) = unsafe { raw::RedisModule_SubscribeToServerEvent } {
+        let ev = raw::RedisModuleEvent {
+            id: raw::REDISMODULE_EVENT_CRON_LOOP,
+            dataver: 1,
+        };
+        unsafe { sub(ctx.ctx, ev, Some(on_cron)) };
+    }
 }
 
 /// Records a partition's earliest due time; says whether it changed.

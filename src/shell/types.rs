@@ -181,7 +181,7 @@ unsafe extern "C" fn index_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> 
             }
             let db = raw::RedisModule_GetDbIdFromIO.map_or(0, |f| f(rdb));
             register_hints(db, &idx);
-            crate::shell::timer::record_due(db, &idx);
+            crate::shell::timer::record_loaded(db, &idx);
             Box::into_raw(Box::new(idx)).cast()
         }
         Err(err) => {
