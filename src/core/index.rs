@@ -87,37 +87,32 @@ impl PartitionIndex {
         to: Option<PublicState>,
     ) {
         let u = e.id.uuid;
-        if !self.lane_counts.contains_key(&e.lane) {
-            self.lane_counts.insert(e.lane.clone(), [0; 12]);
-        }
-        for (state, delta) in [(from, false), (to, true)] {
+        let lane = match self.lane_counts.get_mut(&e.lane) {
+            Some(l) => l,
+            None => self.lane_counts.entry(e.lane.clone()).or_insert([0; 12]),
+        };
+        for (state, up) in [(from, false), (to, true)] {
             let Some(st) = state else { continue };
             let i = st as usize;
-            if let Some(c) = self.counts.get_mut(i) {
-                *c = if delta {
+            for c in [self.counts.get_mut(i), lane.get_mut(i)]
+                .into_iter()
+                .flatten()
+            {
+                *c = if up {
                     c.saturating_add(1)
                 } else {
                     c.saturating_sub(1)
                 };
             }
-            if let Some(c) = self.lane_counts.get_mut(&e.lane).and_then(|l| l.get_mut(i)) {
-                *c = if delta {
-                    c.saturating_add(1)
-                } else {
-                    c.saturating_sub(1)
-                };
-            }
-            if delta {
+            if up {
                 self.members.insert((st as u8, u));
             } else {
                 self.members.remove(&(st as u8, u));
             }
         }
-        if self
-            .lane_counts
-            .get(&e.lane)
-            .is_some_and(|l| l.iter().all(|&c| c == 0))
-        {
+        // A lane's counts only drop to nothing when an execution leaves.
+        let empty = to.is_none() && lane.iter().all(|&c| c == 0);
+        if empty {
             self.lane_counts.remove(&e.lane);
         }
     }
