@@ -130,10 +130,6 @@ impl ClaimHints {
         out.dedup();
         out
     }
-
-    pub fn clear(&mut self) {
-        self.dbs.clear();
-    }
 }
 
 #[cfg(test)]

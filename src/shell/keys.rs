@@ -58,16 +58,6 @@ pub fn require_exec_arg<'a>(
     Ok((key, e))
 }
 
-/// Opens an execution that must exist.
-pub fn require_exec<'a>(
-    ctx: &Context,
-    id: &ExecId,
-) -> CmdResult<(RedisKeyWritable, &'a mut Execution)> {
-    let key = open_exec(ctx, id);
-    let e = exec(&key)?.ok_or_else(not_found)?;
-    Ok((key, e))
-}
-
 pub fn index<'a>(key: &RedisKeyWritable) -> CmdResult<Option<&'a mut PartitionIndex>> {
     if key.is_empty() {
         return Ok(None);
