@@ -397,11 +397,48 @@ fn replica_attaching_under_load(sync_args: &[&str]) {
     let after = workload(&primary, "post");
     let mut p = primary.conn();
     let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
-    wait_for(
-        || digest(&mut p) == digest(&mut r),
-        "replica digest to match",
-    );
     let all: Vec<String> = before.into_iter().chain(after).collect();
+    let t = Instant::now();
+    while digest(&mut p) != digest(&mut r) && t.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if digest(&mut p) != digest(&mut r) {
+        let (sp, sr) = (snapshot(&mut p, &all), snapshot(&mut r, &all));
+        for (a, b) in sp.iter().zip(&sr) {
+            for (k, v) in a {
+                if b.get(k) != Some(v) {
+                    eprintln!("DIFF {k}: primary {:?} replica {:?}", v, b.get(k));
+                }
+            }
+        }
+        let kp: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut p).unwrap();
+        let kr: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut r).unwrap();
+        eprintln!("keys primary {} replica {}", kp.len(), kr.len());
+        for k in kp.iter().filter(|k| k.starts_with("ff:idx")) {
+            let dp: String = redis::cmd("DEBUG")
+                .arg("DIGEST-VALUE")
+                .arg(k)
+                .query::<Vec<String>>(&mut p)
+                .unwrap()
+                .join(",");
+            let dr: String = redis::cmd("DEBUG")
+                .arg("DIGEST-VALUE")
+                .arg(k)
+                .query::<Vec<String>>(&mut r)
+                .unwrap()
+                .join(",");
+            if dp != dr {
+                eprintln!("index {k} differs");
+            }
+        }
+        for k in kp.iter().filter(|k| !kr.contains(k)) {
+            eprintln!("only on primary: {k}");
+        }
+        for k in kr.iter().filter(|k| !kp.contains(k)) {
+            eprintln!("only on replica: {k}");
+        }
+        panic!("replica digest differs");
+    }
     assert_eq!(snapshot(&mut p, &all), snapshot(&mut r, &all));
 }
 
