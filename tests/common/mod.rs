@@ -122,10 +122,15 @@ impl Server {
                     return false;
                 }
             }
+            // Answering is not enough: parallel tests race for free ports,
+            // so make sure the server on this port is our own process.
             if let Ok(mut c) = self.try_conn() {
-                let loading: Result<String, _> = redis::cmd("PING").query(&mut c);
-                if loading.is_ok() {
-                    return true;
+                let info: Result<String, _> = redis::cmd("INFO").arg("server").query(&mut c);
+                if let (Ok(info), Some(child)) = (info, self.child.as_ref()) {
+                    let pid = format!("process_id:{}", child.id());
+                    if info.lines().any(|l| l.trim() == pid) {
+                        return true;
+                    }
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
