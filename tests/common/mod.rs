@@ -74,8 +74,10 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        for _ in 0..5 {
-            let port = if self.port == 0 {
+        for attempt in 0..5 {
+            // A restart tries its old port first; if another test took it
+            // meanwhile, any free port will do (the data dir is what counts).
+            let port = if self.port == 0 || attempt > 0 {
                 free_port()
             } else {
                 self.port
