@@ -10,7 +10,7 @@ pub mod shell;
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, RedisString, Status};
 
-use shell::types::{EXEC_TYPE, INDEX_TYPE};
+use shell::types::PARTITION_TYPE;
 use shell::{config, globals, registry};
 
 /// Inside Valkey every allocation goes through the server's allocator, so
@@ -40,7 +40,7 @@ redis_module! {
     name: "flowfabric",
     version: 1,
     allocator: (Allocator, ALLOCATOR),
-    data_types: [EXEC_TYPE, INDEX_TYPE],
+    data_types: [PARTITION_TYPE],
     init: init,
     configurations: [
         i64: [

@@ -231,9 +231,19 @@ fn sweep_changes_nothing() {
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
     assert_eq!(digest(&mut c), before, "bad input changed nothing");
-    // A string key at an execution id is WRONGTYPE, not a crash.
-    let fake = "{fp:2}:00000000-0000-4000-8000-000000000002";
-    let _: String = redis::cmd("SET").arg(fake).arg("v").query(&mut c).unwrap();
+    // A string at a partition's key is WRONGTYPE for its executions, not a
+    // crash.
+    let other = (0..256)
+        .map(|p| format!("{{fp:{p}}}"))
+        .find(|t| *t != tag_of(&j.id) && *t != tag_of(&waiting))
+        .unwrap();
+    let fake = format!("{other}:00000000-0000-4000-8000-000000000002");
+    let _: String = redis::cmd("SET")
+        .arg(format!("ff:idx:{other}"))
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    let fake = fake.as_str();
     let e = redis::cmd("FF.GET")
         .arg(fake)
         .query::<redis::Value>(&mut c)

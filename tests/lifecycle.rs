@@ -312,13 +312,20 @@ fn claim_in_multi_does_not_block() {
 }
 
 #[test]
-fn deleted_records_are_skipped_by_claims() {
+fn deleted_partitions_are_skipped_by_claims() {
     let srv = Server::start(&[]);
     let mut c = srv.conn();
     let a = submit(&mut c, "q", "a", &[]);
-    let b = submit(&mut c, "q", "b", &[]);
-    let _: i64 = redis::cmd("DEL").arg(&a).query(&mut c).unwrap();
-    assert_eq!(claim(&mut c, "w", &["q"], &[]).unwrap().id, b);
+    // Each lane's work sits in its own partition: deleting one partition's
+    // key drops its work and nothing else.
+    let c_id = submit(&mut c, "q2", "c", &[]);
+    assert_ne!(tag_of(&a), tag_of(&c_id));
+    let _: i64 = redis::cmd("DEL")
+        .arg(format!("ff:idx:{}", tag_of(&a)))
+        .query(&mut c)
+        .unwrap();
+    assert!(claim(&mut c, "w", &["q"], &[]).is_none());
+    assert_eq!(claim(&mut c, "w", &["q", "q2"], &[]).unwrap().id, c_id);
     let _: () = redis::cmd("FLUSHALL").query(&mut c).unwrap();
     assert!(claim(&mut c, "w", &["q"], &[]).is_none());
     let d = submit(&mut c, "q", "d", &[]);

@@ -33,7 +33,7 @@ struct Placement {
     public: PublicState,
 }
 
-fn placement(e: &Execution, _env: &Env) -> Placement {
+fn placement(e: &Execution) -> Placement {
     let terminal = e.is_terminal();
     Placement {
         queued: e.is_claimable(),
@@ -63,8 +63,8 @@ pub struct Moved {
     pub now_claimable: bool,
 }
 
-fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>, env: &Env) -> Moved {
-    let after = placement(e, env);
+fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> Moved {
+    let after = placement(e);
     let u = e.id.uuid;
     let b = before.unwrap_or(Placement {
         queued: false,
@@ -113,18 +113,17 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>, env:
 fn transition<T>(
     idx: &mut PartitionIndex,
     e: &mut Execution,
-    env: &Env,
     f: impl FnOnce(&mut Execution) -> T,
 ) -> (T, Moved) {
-    let before = placement(e, env);
+    let before = placement(e);
     let out = f(e);
-    let moved = sync(idx, e, Some(before), env);
+    let moved = sync(idx, e, Some(before));
     (out, moved)
 }
 
 /// Places a freshly created execution in the index.
-pub fn admit(idx: &mut PartitionIndex, e: &Execution, env: &Env) -> Moved {
-    sync(idx, e, None, env)
+pub fn admit(idx: &mut PartitionIndex, e: &Execution) -> Moved {
+    sync(idx, e, None)
 }
 
 /// Claims a claimable execution for a worker, as decided by `a`.
@@ -132,9 +131,8 @@ pub fn acquire(
     idx: &mut PartitionIndex,
     e: &mut Execution,
     a: &Acquire<'_>,
-    env: &Env,
 ) -> (Result<Grant, ClaimError>, Moved) {
-    transition(idx, e, env, |e| {
+    transition(idx, e, |e| {
         e.claim(
             a.worker_id,
             a.worker_instance_id,
@@ -153,7 +151,7 @@ pub fn renew(
     lease_ms: u64,
     env: &Env,
 ) -> (Result<u64, (LeaseError, bool)>, Moved) {
-    transition(idx, e, env, |e| e.renew(fence, lease_ms, env.now))
+    transition(idx, e, |e| e.renew(fence, lease_ms, env.now))
 }
 
 pub fn complete(
@@ -163,7 +161,7 @@ pub fn complete(
     result: Option<Box<[u8]>>,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
-    transition(idx, e, env, |e| e.complete(fence, result, env.now))
+    transition(idx, e, |e| e.complete(fence, result, env.now))
 }
 
 pub fn fail(
@@ -174,7 +172,7 @@ pub fn fail(
     retry_at: Option<u64>,
     env: &Env,
 ) -> (Result<Option<u64>, (LeaseError, bool)>, Moved) {
-    transition(idx, e, env, |e| e.fail(fence, reason, retry_at, env.now))
+    transition(idx, e, |e| e.fail(fence, reason, retry_at, env.now))
 }
 
 pub fn cancel(
@@ -184,7 +182,7 @@ pub fn cancel(
     reason: Option<Box<[u8]>>,
     env: &Env,
 ) -> (Result<(), LeaseError>, Moved) {
-    transition(idx, e, env, |e| e.cancel(fence, reason, env.now))
+    transition(idx, e, |e| e.cancel(fence, reason, env.now))
 }
 
 pub fn delay(
@@ -194,7 +192,7 @@ pub fn delay(
     until: u64,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
-    transition(idx, e, env, |e| e.delay(fence, until, env.now))
+    transition(idx, e, |e| e.delay(fence, until, env.now))
 }
 
 pub fn wait_for_children(
@@ -203,7 +201,7 @@ pub fn wait_for_children(
     fence: &Fence,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
-    transition(idx, e, env, |e| e.wait_for_children(fence, env.now))
+    transition(idx, e, |e| e.wait_for_children(fence, env.now))
 }
 
 pub fn revoke(
@@ -212,7 +210,7 @@ pub fn revoke(
     expected: Option<Uuid>,
     env: &Env,
 ) -> (Result<(), RevokeError>, Moved) {
-    transition(idx, e, env, |e| e.revoke(expected, env.now))
+    transition(idx, e, |e| e.revoke(expected, env.now))
 }
 
 /// Re-queues a waiting execution under its new priority.
@@ -246,9 +244,7 @@ pub fn report_progress(
     message: Box<[u8]>,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
-    transition(idx, e, env, |e| {
-        e.report_progress(fence, pct, message, env.now)
-    })
+    transition(idx, e, |e| e.report_progress(fence, pct, message, env.now))
 }
 
 /// Operator transitions on one execution (replay, block, unblock).
@@ -266,7 +262,7 @@ pub fn operate(
     reason: Option<Box<[u8]>>,
     env: &Env,
 ) -> (Result<(), OpError>, Moved) {
-    transition(idx, e, env, |e| match op {
+    transition(idx, e, |e| match op {
         Op::Replay { max_replays } => e.replay(max_replays, env.now),
         Op::Block => e.block(reason, env.now),
         Op::Unblock => e.unblock(env.now),
@@ -288,7 +284,7 @@ pub enum DueEffect {
 pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env) -> DueEffect {
     // The entry is gone from its set; re-derive placement without it so
     // `sync` neither removes it twice nor misses a re-insert.
-    let mut before = placement(e, env);
+    let mut before = placement(e);
     match kind {
         Due::Delay => before.delay = None,
         Due::LeaseExpiry => before.lease = None,
@@ -307,7 +303,7 @@ pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env)
             }
         }
     };
-    let moved = sync(idx, e, Some(before), env);
+    let moved = sync(idx, e, Some(before));
     if changed {
         DueEffect::Changed(moved)
     } else {
@@ -316,8 +312,8 @@ pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env)
 }
 
 /// Drops a record's entries from the index (the record is being removed).
-pub fn forget(idx: &mut PartitionIndex, e: &Execution, env: &Env) {
-    let p = placement(e, env);
+pub fn forget(idx: &mut PartitionIndex, e: &Execution) {
+    let p = placement(e);
     if p.queued {
         idx.remove_queued(&e.lane, &e.caps, &QueueKey::of(e));
     }
@@ -381,7 +377,7 @@ mod tests {
             seq,
             now,
         );
-        admit(idx, &e, &env(now));
+        admit(idx, &e);
         e
     }
 
@@ -398,7 +394,7 @@ mod tests {
         assert_eq!(idx.counts[PublicState::Waiting as usize], 1);
         let (g, m) = {
             let a = acq(&e, 2, 3, 20);
-            acquire(&mut idx, &mut e, &a, &env(20))
+            acquire(&mut idx, &mut e, &a)
         };
         let g = g.unwrap();
         assert!(m.queue);
@@ -442,7 +438,7 @@ mod tests {
         );
         let g1 = {
             let a = acq(&e, 2, 3, 0);
-            acquire(&mut idx, &mut e, &a, &env(0))
+            acquire(&mut idx, &mut e, &a)
         }
         .0
         .unwrap();
@@ -458,7 +454,7 @@ mod tests {
         assert_eq!(idx.eligible_len(), 1, "reclaimable work is queued");
         let g2 = {
             let a = acq(&e, 4, 5, 110);
-            acquire(&mut idx, &mut e, &a, &env(110))
+            acquire(&mut idx, &mut e, &a)
         }
         .0
         .unwrap();
@@ -492,7 +488,7 @@ mod tests {
         let mut e = new_exec(&mut idx, spec, 0);
         let g = {
             let a = acq(&e, 2, 3, 0);
-            acquire(&mut idx, &mut e, &a, &env(0))
+            acquire(&mut idx, &mut e, &a)
         }
         .0
         .unwrap();
@@ -509,7 +505,7 @@ mod tests {
         assert_eq!(e.public, PublicState::Waiting);
         let g = {
             let a = acq(&e, 4, 5, 70);
-            acquire(&mut idx, &mut e, &a, &env(70))
+            acquire(&mut idx, &mut e, &a)
         }
         .0
         .unwrap();
@@ -546,7 +542,7 @@ mod tests {
             if state == 2 {
                 {
                     let a = acq(&e, 2, 3, 0);
-                    acquire(&mut idx, &mut e, &a, &env(0))
+                    acquire(&mut idx, &mut e, &a)
                 }
                 .0
                 .unwrap();
@@ -578,14 +574,14 @@ mod tests {
             0,
         );
         let a = acq(&e, 2, 3, 0);
-        let g = acquire(&mut idx, &mut e, &a, &env(0)).0.unwrap();
+        let g = acquire(&mut idx, &mut e, &a).0.unwrap();
         delay(&mut idx, &mut e, &fence(&g), 50, &env(10)).0.unwrap();
         assert_eq!(e.public, PublicState::Delayed);
         assert!(idx.lease_expiry.is_empty() && idx.delayed.contains(&(50, Uuid(1))));
         let (kind, _, _) = idx.pop_due(50, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(50));
         let a = acq(&e, 4, 5, 60);
-        let g2 = acquire(&mut idx, &mut e, &a, &env(60)).0.unwrap();
+        let g2 = acquire(&mut idx, &mut e, &a).0.unwrap();
         assert_eq!(
             (g2.attempt_index, g2.attempt_id),
             (0, g.attempt_id),
@@ -600,7 +596,7 @@ mod tests {
             Err(RevokeError::NoActiveLease)
         );
         let a = acq(&e, 6, 7, 80);
-        let g3 = acquire(&mut idx, &mut e, &a, &env(80)).0.unwrap();
+        let g3 = acquire(&mut idx, &mut e, &a).0.unwrap();
         assert_eq!(g3.attempt_type, AttemptType::Reclaim);
     }
 
@@ -663,7 +659,7 @@ mod tests {
         .unwrap();
         assert!(idx.retention.is_empty() && idx.eligible_len() == 1);
         let a = acq(&e, 2, 3, 5);
-        let g = acquire(&mut idx, &mut e, &a, &env(5)).0.unwrap();
+        let g = acquire(&mut idx, &mut e, &a).0.unwrap();
         assert_eq!(g.attempt_type, AttemptType::Replay);
         cancel(&mut idx, &mut e, None, None, &env(6)).0.unwrap();
         assert_eq!(
@@ -690,7 +686,7 @@ mod tests {
         let mut e = new_exec(&mut idx, spec, 0);
         assert!(idx.deadlines.is_empty(), "no attempt running yet");
         let a = acq(&e, 2, 3, 10);
-        acquire(&mut idx, &mut e, &a, &env(10)).0.unwrap();
+        acquire(&mut idx, &mut e, &a).0.unwrap();
         assert!(idx.deadlines.contains(&(40, Uuid(1))));
         let (kind, _, _) = idx.pop_due(40, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(40));

@@ -133,10 +133,12 @@ impl ExecId {
         Some(ExecId { partition, uuid })
     }
 
-    /// The id's text, which is also its key name. Hot path: no formatter.
-    pub fn key(&self) -> String {
-        let mut out = Vec::with_capacity(11 + Uuid::TEXT_LEN);
-        out.extend_from_slice(b"{fp:");
+    /// The id's text. Hot path: no formatter, no allocation.
+    pub fn text(&self) -> IdText {
+        let mut t = IdText {
+            buf: [0; IdText::MAX],
+            len: 0,
+        };
         let mut digits = [0u8; 5];
         let mut n = self.partition;
         let mut start = digits.len();
@@ -148,10 +150,43 @@ impl ExecId {
                 break;
             }
         }
-        out.extend_from_slice(digits.get(start..).unwrap_or_default());
-        out.extend_from_slice(b"}:");
-        out.extend_from_slice(&self.uuid.text());
-        String::from_utf8(out).unwrap_or_default()
+        for part in [
+            &b"{fp:"[..],
+            digits.get(start..).unwrap_or_default(),
+            b"}:",
+            &self.uuid.text(),
+        ] {
+            t.push(part);
+        }
+        t
+    }
+
+    /// The id's text as a `String` (reads and listings).
+    pub fn key(&self) -> String {
+        String::from_utf8_lossy(self.text().as_bytes()).into_owned()
+    }
+}
+
+/// An execution id's text on the stack: `{fp:N}:<uuid>` is at most 47 bytes.
+#[derive(Clone, Copy)]
+pub struct IdText {
+    buf: [u8; IdText::MAX],
+    len: usize,
+}
+
+impl IdText {
+    const MAX: usize = 11 + Uuid::TEXT_LEN;
+
+    fn push(&mut self, part: &[u8]) {
+        let end = self.len.saturating_add(part.len()).min(IdText::MAX);
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(part.get(..end - self.len).unwrap_or_default());
+            self.len = end;
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
     }
 }
 

@@ -1,11 +1,12 @@
 //! A partition's index: per-lane eligible queues (one per required
 //! capability set, ordered by priority then age) and the due-time sets the
-//! timers use. Claims pop the head of a queue in O(log n).
+//! timers use. Claims pop the head of a queue in O(log n). The index is
+//! derived from the partition's records (see `partition`): it is rebuilt on
+//! load and never stored.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::core::caps::CapSet;
-use crate::core::codec::{DecodeError, Reader, Writer};
 use crate::core::execution::{Execution, PRIORITY_MAX};
 use crate::core::ids::Uuid;
 use crate::core::state::PublicState;
@@ -59,8 +60,6 @@ pub struct PartitionIndex {
     pub counts: [u64; 12],
     /// The same per lane.
     pub lane_counts: BTreeMap<Box<str>, [u64; 12]>,
-    /// Every execution by (public state, uuid), for cursor listings.
-    pub members: BTreeSet<(u8, Uuid)>,
 }
 
 impl PartitionIndex {
@@ -78,15 +77,14 @@ impl PartitionIndex {
         s
     }
 
-    /// Moves one execution between public states in the counts, the
-    /// per-lane counts and the membership listing.
+    /// Moves one execution between public states in the counts and the
+    /// per-lane counts.
     pub fn count_state(
         &mut self,
         e: &Execution,
         from: Option<PublicState>,
         to: Option<PublicState>,
     ) {
-        let u = e.id.uuid;
         let lane = match self.lane_counts.get_mut(&e.lane) {
             Some(l) => l,
             None => self.lane_counts.entry(e.lane.clone()).or_insert([0; 12]),
@@ -103,11 +101,6 @@ impl PartitionIndex {
                 } else {
                     c.saturating_sub(1)
                 };
-            }
-            if up {
-                self.members.insert((st as u8, u));
-            } else {
-                self.members.remove(&(st as u8, u));
             }
         }
         // A lane's counts only drop to nothing when an execution leaves.
@@ -216,154 +209,12 @@ impl PartitionIndex {
         Some((kind, due, u))
     }
 
-    /// Members after `cursor`, in (state, uuid) order, optionally in one
-    /// state, at most `scan` of them.
-    pub fn members_after(
-        &self,
-        state: Option<PublicState>,
-        cursor: Option<(u8, Uuid)>,
-        scan: usize,
-    ) -> Vec<(u8, Uuid)> {
-        use std::ops::Bound::{Excluded, Included, Unbounded};
-        let lo = match (cursor, state) {
-            (Some(c), _) => Excluded(c),
-            (None, Some(st)) => Included((st as u8, Uuid(0))),
-            (None, None) => Unbounded,
-        };
-        let hi = match state {
-            Some(st) => Included((st as u8, Uuid(u128::MAX))),
-            None => Unbounded,
-        };
-        self.members.range((lo, hi)).take(scan).copied().collect()
-    }
-
     pub fn eligible_len(&self) -> usize {
         self.lanes
             .values()
             .flat_map(|m| m.values())
             .map(|q| q.len())
             .sum()
-    }
-
-    pub fn encode(&self, w: &mut Writer) {
-        w.u8(ENCODING);
-        w.u16(self.partition);
-        w.u16(self.partitions);
-        w.u64(self.next_seq);
-        w.u32(self.lanes.len() as u32);
-        for (lane, by_caps) in &self.lanes {
-            w.bytes(lane.as_bytes());
-            w.u32(by_caps.len() as u32);
-            for (caps, q) in by_caps {
-                w.bytes(caps.as_str().as_bytes());
-                w.u32(q.len() as u32);
-                for (k, u) in q {
-                    w.u16(k.rank);
-                    w.u64(k.created_at);
-                    w.u64(k.seq);
-                    w.u128(u.0);
-                }
-            }
-        }
-        for set in [
-            &self.delayed,
-            &self.lease_expiry,
-            &self.deadlines,
-            &self.retention,
-        ] {
-            w.u32(set.len() as u32);
-            for (t, u) in set {
-                w.u64(*t);
-                w.u128(u.0);
-            }
-        }
-        for c in self.counts {
-            w.u64(c);
-        }
-        w.u32(self.lane_counts.len() as u32);
-        for (lane, counts) in &self.lane_counts {
-            w.bytes(lane.as_bytes());
-            for c in counts {
-                w.u64(*c);
-            }
-        }
-        w.u32(self.members.len() as u32);
-        for (st, u) in &self.members {
-            w.u8(*st);
-            w.u128(u.0);
-        }
-    }
-
-    pub fn decode(buf: &[u8]) -> Result<PartitionIndex, DecodeError> {
-        let mut r = Reader::new(buf);
-        let version = r.u8()?;
-        if version == 0 || version > ENCODING {
-            return Err(DecodeError("unknown index encoding"));
-        }
-        let mut idx = PartitionIndex::new(r.u16()?, r.u16()?);
-        if idx.partition >= idx.partitions {
-            return Err(DecodeError("partition outside its partition count"));
-        }
-        idx.next_seq = r.u64()?;
-        for _ in 0..r.count(8)? {
-            let lane = r.string()?.into_boxed_str();
-            let mut by_caps = BTreeMap::new();
-            for _ in 0..r.count(8)? {
-                let caps = CapSet::from_canonical(r.string()?)
-                    .map_err(|_| DecodeError("bad capability set"))?;
-                let mut q = Queue::new();
-                for _ in 0..r.count(34)? {
-                    let k = QueueKey {
-                        rank: r.u16()?,
-                        created_at: r.u64()?,
-                        seq: r.u64()?,
-                    };
-                    q.insert(k, Uuid(r.u128()?));
-                }
-                if !q.is_empty() {
-                    by_caps.insert(caps, q);
-                }
-            }
-            if !by_caps.is_empty() {
-                idx.lanes.insert(lane, by_caps);
-            }
-        }
-        let sets = if version >= 2 { 4 } else { 3 };
-        for set in [
-            &mut idx.delayed,
-            &mut idx.lease_expiry,
-            &mut idx.deadlines,
-            &mut idx.retention,
-        ]
-        .into_iter()
-        .take(sets)
-        {
-            for _ in 0..r.count(24)? {
-                set.insert((r.u64()?, Uuid(r.u128()?)));
-            }
-        }
-        for c in idx.counts.iter_mut() {
-            *c = r.u64()?;
-        }
-        if version >= 3 {
-            for _ in 0..r.count(8 + 96)? {
-                let lane = r.string()?.into_boxed_str();
-                let mut counts = [0u64; 12];
-                for c in counts.iter_mut() {
-                    *c = r.u64()?;
-                }
-                idx.lane_counts.insert(lane, counts);
-            }
-            for _ in 0..r.count(17)? {
-                let st = r.u8()?;
-                if PublicState::from_u8(st).is_none() {
-                    return Err(DecodeError("unknown public state in listing"));
-                }
-                idx.members.insert((st, Uuid(r.u128()?)));
-            }
-        }
-        r.finish()?;
-        Ok(idx)
     }
 
     pub fn mem_usage(&self) -> usize {
@@ -376,10 +227,6 @@ impl PartitionIndex {
                 * 40
     }
 }
-
-/// Version 2 added the retention set, 3 the per-lane counts and the
-/// membership listing; older versions still load (without listings).
-const ENCODING: u8 = 3;
 
 #[cfg(test)]
 mod tests {
@@ -420,27 +267,5 @@ mod tests {
         idx.dequeue(&c);
         idx.dequeue(&a);
         assert!(idx.lanes.is_empty());
-    }
-
-    #[test]
-    fn codec_round_trip() {
-        let mut idx = PartitionIndex::new(1, 4);
-        idx.enqueue(&exec(1, 0, 10, 0, "gpu"));
-        idx.enqueue(&exec(2, 3, 10, 1, ""));
-        idx.lease_expiry.insert((5, Uuid(9)));
-        idx.counts[0] = 2;
-        let e = exec(7, 1, 1, 9, "");
-        idx.count_state(&e, None, Some(PublicState::Waiting));
-        let mut w = Writer::default();
-        idx.encode(&mut w);
-        assert_eq!(PartitionIndex::decode(&w.buf).unwrap(), idx);
-        for cut in 0..w.buf.len() {
-            assert!(PartitionIndex::decode(&w.buf[..cut]).is_err());
-        }
-        for i in 0..w.buf.len() {
-            let mut b = w.buf.clone();
-            b[i] ^= 0x5a;
-            let _ = PartitionIndex::decode(&b);
-        }
     }
 }

@@ -7,6 +7,7 @@ pub mod execution;
 pub mod hints;
 pub mod ids;
 pub mod index;
+pub mod partition;
 pub mod requests;
 pub mod retry;
 pub mod state;

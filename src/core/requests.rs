@@ -682,8 +682,8 @@ pub fn parse_simple(
     Ok(s)
 }
 
-/// Where a listing resumes: after this (public state, uuid).
-pub type ListCursor = Option<(u8, Uuid)>;
+/// Where a listing resumes: after this uuid.
+pub type ListCursor = Option<Uuid>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct List<'a> {
@@ -727,11 +727,7 @@ pub fn parse_list<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<List<'
                     None
                 } else {
                     let bad = || CmdError::syntax("CURSOR must be 0 or a cursor FF.LIST returned");
-                    let colon = c.iter().position(|&b| b == b':').ok_or_else(bad)?;
-                    let (st, rest) = c.split_at(colon);
-                    let st = PublicState::parse(st).ok_or_else(bad)?;
-                    let u = Uuid::parse(rest.get(1..).unwrap_or_default()).ok_or_else(bad)?;
-                    Some((st as u8, u))
+                    Some(Uuid::parse(c).ok_or_else(bad)?)
                 };
             }
             Some("COUNT") => {

@@ -8,8 +8,9 @@ use crate::core::args::{CmdError, CmdResult};
 use crate::core::execution::Execution;
 use crate::core::ids::{index_key, ExecId};
 use crate::core::index::PartitionIndex;
+use crate::core::partition::Partition;
 use crate::shell::globals;
-use crate::shell::types::{EXEC_TYPE, INDEX_TYPE};
+use crate::shell::types::PARTITION_TYPE;
 
 pub fn wrongtype() -> CmdError {
     CmdError("WRONGTYPE Operation against a key holding the wrong kind of value".into())
@@ -24,19 +25,6 @@ pub fn open(ctx: &Context, name: &[u8]) -> RedisKeyWritable {
     ctx.open_key_writable(&s)
 }
 
-/// The execution stored under `id`, if any.
-pub fn exec<'a>(key: &RedisKeyWritable) -> CmdResult<Option<&'a mut Execution>> {
-    if key.is_empty() {
-        return Ok(None);
-    }
-    key.get_value::<Execution>(&EXEC_TYPE)
-        .map_err(|_| wrongtype())
-}
-
-pub fn open_exec(ctx: &Context, id: &ExecId) -> RedisKeyWritable {
-    open(ctx, id.key().as_bytes())
-}
-
 /// Opens the key named by one of the call's own argument strings, without
 /// copying the name.
 pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> RedisKeyWritable {
@@ -44,58 +32,57 @@ pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> RedisKeyWrit
     ctx.open_key_writable(&s)
 }
 
-/// Opens an execution that must exist, named by the call's argument.
-pub fn require_exec_arg<'a>(
-    ctx: &Context,
-    arg: Option<&*mut raw::RedisModuleString>,
-    id: &ExecId,
-) -> CmdResult<(RedisKeyWritable, &'a mut Execution)> {
-    let key = match arg {
-        Some(&s) => open_arg(ctx, s),
-        None => open_exec(ctx, id),
-    };
-    let e = exec(&key)?.ok_or_else(not_found)?;
-    Ok((key, e))
-}
-
-pub fn index<'a>(key: &RedisKeyWritable) -> CmdResult<Option<&'a mut PartitionIndex>> {
+/// The partition stored under an open key, if any.
+pub fn partition<'a>(key: &RedisKeyWritable) -> CmdResult<Option<&'a mut Partition>> {
     if key.is_empty() {
         return Ok(None);
     }
-    key.get_value::<PartitionIndex>(&INDEX_TYPE)
+    key.get_value::<Partition>(&PARTITION_TYPE)
         .map_err(|_| wrongtype())
 }
 
-pub fn open_index(ctx: &Context, partition: u16) -> RedisKeyWritable {
+pub fn open_partition(ctx: &Context, partition: u16) -> RedisKeyWritable {
     match globals::index_key_string(partition) {
         Some(s) => open_arg(ctx, s),
         None => open(ctx, index_key(partition).as_bytes()),
     }
 }
 
-/// Opens a partition's index, creating it under the configured partition
-/// count; refuses an index laid out for another count.
-pub fn index_or_create<'a>(
+/// Opens a partition, creating it under the configured partition count;
+/// refuses one laid out for another count.
+pub fn partition_or_create<'a>(
     ctx: &Context,
     partition: u16,
     partitions: u16,
-) -> CmdResult<(RedisKeyWritable, &'a mut PartitionIndex)> {
-    let key = open_index(ctx, partition);
+) -> CmdResult<(RedisKeyWritable, &'a mut Partition)> {
+    let key = open_partition(ctx, partition);
     if key.is_empty() {
-        key.set_value(&INDEX_TYPE, PartitionIndex::new(partition, partitions))
+        key.set_value(&PARTITION_TYPE, Partition::new(partition, partitions))
             .map_err(|_| wrongtype())?;
     }
-    let idx = index(&key)?.ok_or_else(wrongtype)?;
-    if idx.partitions != partitions {
+    let p = self::partition(&key)?.ok_or_else(wrongtype)?;
+    if p.index.partitions != partitions {
         return Err(CmdError::new(
             "PARTITION_MISMATCH",
             format!(
                 "partition data was laid out for {} partitions; flowfabric.partitions is {}",
-                idx.partitions, partitions
+                p.index.partitions, partitions
             ),
         ));
     }
-    Ok((key, idx))
+    Ok((key, p))
+}
+
+/// An execution that must exist, with its partition's index.
+pub fn require_exec<'a>(
+    ctx: &Context,
+    id: &ExecId,
+) -> CmdResult<(RedisKeyWritable, &'a mut PartitionIndex, &'a mut Execution)> {
+    let key = open_partition(ctx, id.partition);
+    let (idx, e) = partition(&key)?
+        .and_then(|p| p.record_mut(id.uuid))
+        .ok_or_else(not_found)?;
+    Ok((key, idx, e))
 }
 
 /// A plain string value, if the key holds one.

@@ -15,7 +15,6 @@ use ahash::RandomState;
 use redis_module::{raw, Context, ContextFlags};
 
 use crate::core::engine::{self, DueEffect, Env};
-use crate::core::ids::ExecId;
 use crate::core::index::PartitionIndex;
 use crate::core::requests::DueBatch;
 use crate::shell::globals::now_ms;
@@ -167,8 +166,8 @@ pub fn env(now: u64) -> Env {
 /// The primary also passes the time its firing must end by; it stops early
 /// then and replicates the count it actually handled.
 pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> usize {
-    let ikey = keys::open_index(ctx, b.partition);
-    let Ok(Some(idx)) = keys::index(&ikey) else {
+    let key = keys::open_partition(ctx, b.partition);
+    let Ok(Some(part)) = keys::partition(&key) else {
         with(|s| {
             if let Some(old) = s.by_part.remove(&(db, b.partition)) {
                 s.ordered.remove(&(old, db, b.partition));
@@ -186,17 +185,11 @@ pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch, until: Option<I
         if n % 32 == 0 && until.is_some_and(|t| Instant::now() >= t) {
             break;
         }
-        let Some((kind, _, uuid)) = idx.pop_due(b.at, b.retention_ms) else {
+        let Some((kind, _, uuid)) = part.index.pop_due(b.at, b.retention_ms) else {
             break;
         };
         n += 1;
-        let id = ExecId {
-            partition: b.partition,
-            uuid,
-        };
-        let name = ctx.create_string(id.key().as_bytes());
-        let ekey = keys::open_arg(ctx, name.inner);
-        let Ok(Some(e)) = keys::exec(&ekey) else {
+        let Some((idx, e)) = part.record_mut(uuid) else {
             continue;
         };
         match engine::on_due(idx, e, kind, &env) {
@@ -205,12 +198,11 @@ pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch, until: Option<I
                 handlers::after_move(ctx, db, idx, &e.lane, &e.caps, moved)
             }
             DueEffect::Remove => {
-                engine::forget(idx, e, &env);
-                let _ = ekey.delete();
+                part.remove(uuid);
             }
         }
     }
-    note_due(ctx, db, idx);
+    note_due(ctx, db, &part.index);
     n
 }
 

@@ -1,4 +1,4 @@
-//! The two native data types and their persistence callbacks. One codec
+//! The native data type and its persistence callbacks. One codec
 //! (core::codec) serves RDB, AOF rewrite (as FF.LOADREC) and DEBUG DIGEST.
 
 use std::os::raw::{c_int, c_void};
@@ -6,16 +6,18 @@ use std::os::raw::{c_int, c_void};
 use redis_module::{native_types::RedisType, raw};
 
 use crate::core::codec::Writer;
-use crate::core::execution::Execution;
 use crate::core::index::PartitionIndex;
+use crate::core::partition::Partition;
 use crate::shell::{config, globals, lanes};
 
+/// FF.LOADREC tags: a partition's header (which empties it), then each of
+/// its execution records.
+pub const TAG_PARTITION: u8 = b'P';
 pub const TAG_EXEC: u8 = b'E';
-pub const TAG_INDEX: u8 = b'I';
 
-/// Encoding version passed to the server; bump with a new `ENCODING` in the
-/// core codec, keeping older versions loadable.
-const ENCVER: i32 = 1;
+/// Encoding version passed to the server. Version 1 was the layout with one
+/// key per execution (pre-release builds); it is refused with a message.
+const ENCVER: i32 = 2;
 
 const fn methods(
     rdb_load: raw::RedisModuleTypeLoadFunc,
@@ -24,7 +26,6 @@ const fn methods(
     mem_usage: raw::RedisModuleTypeMemUsageFunc,
     digest: raw::RedisModuleTypeDigestFunc,
     free: raw::RedisModuleTypeFreeFunc,
-    aux: bool,
 ) -> raw::RedisModuleTypeMethods {
     raw::RedisModuleTypeMethods {
         version: raw::REDISMODULE_TYPE_METHOD_VERSION as u64,
@@ -34,14 +35,10 @@ const fn methods(
         mem_usage,
         digest,
         free,
-        aux_load: if aux { Some(lanes::aux_load) } else { None },
-        aux_save: if aux { Some(lanes::aux_save) } else { None },
-        aux_save_triggers: if aux {
-            raw::REDISMODULE_AUX_BEFORE_RDB as i32
-        } else {
-            0
-        },
-        free_effort: None,
+        aux_load: Some(lanes::aux_load),
+        aux_save: Some(lanes::aux_save),
+        aux_save_triggers: raw::REDISMODULE_AUX_BEFORE_RDB as i32,
+        free_effort: Some(partition_free_effort),
         unlink: None,
         copy: None,
         defrag: None,
@@ -53,31 +50,17 @@ const fn methods(
     }
 }
 
-pub static EXEC_TYPE: RedisType = RedisType::new(
-    "ffexecrec",
-    ENCVER,
-    methods(
-        Some(exec_load),
-        Some(exec_save),
-        Some(exec_rewrite),
-        Some(exec_mem),
-        Some(exec_digest),
-        Some(exec_free),
-        false,
-    ),
-);
-
-pub static INDEX_TYPE: RedisType = RedisType::new(
+/// One value per partition: its executions and their index.
+pub static PARTITION_TYPE: RedisType = RedisType::new(
     "ffpartidx",
     ENCVER,
     methods(
-        Some(index_load),
-        Some(index_save),
-        Some(index_rewrite),
-        Some(index_mem),
-        Some(index_digest),
-        Some(index_free),
-        true,
+        Some(partition_load),
+        Some(partition_save),
+        Some(partition_rewrite),
+        Some(partition_mem),
+        Some(partition_digest),
+        Some(partition_free),
     ),
 );
 
@@ -86,15 +69,11 @@ fn log_warning(msg: &str) {
     redis_module::logging::log_warning(msg);
 }
 
-fn load_buffer(rdb: *mut raw::RedisModuleIO, encver: c_int) -> Option<Vec<u8>> {
-    if encver != ENCVER {
-        log_warning("flowfabric: unknown record encoding version in RDB; refusing to load");
-        return None;
-    }
+fn load_buffer(rdb: *mut raw::RedisModuleIO) -> Option<Vec<u8>> {
     match raw::load_string_buffer(rdb) {
         Ok(b) => Some(b.as_ref().to_vec()),
         Err(_) => {
-            log_warning("flowfabric: short read loading a record from RDB");
+            log_warning("flowfabric: short read loading a partition from RDB");
             None
         }
     }
@@ -108,89 +87,45 @@ pub fn tagged(tag: u8, encode: impl FnOnce(&mut Writer)) -> Vec<u8> {
     w.buf
 }
 
-unsafe extern "C" fn exec_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
-    let Some(buf) = load_buffer(rdb, encver) else {
+unsafe extern "C" fn partition_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
+    if encver != ENCVER {
+        log_warning(
+            "flowfabric: this RDB holds partition data of another encoding (builds before 0.2 kept one key per execution); refusing to load",
+        );
         return std::ptr::null_mut();
-    };
-    match Execution::decode(&buf) {
-        Ok(e) => Box::into_raw(Box::new(e)).cast(),
-        Err(err) => {
-            log_warning(&format!(
-                "flowfabric: corrupt execution record in RDB: {err}"
-            ));
-            std::ptr::null_mut()
-        }
     }
-}
-
-unsafe extern "C" fn exec_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
-    let Some(e) = value.cast::<Execution>().as_ref() else {
-        return;
-    };
-    let mut w = Writer::with_capacity(e.payload.len() + 256);
-    e.encode(&mut w);
-    raw::save_slice(rdb, &w.buf);
-}
-
-unsafe extern "C" fn exec_rewrite(
-    aof: *mut raw::RedisModuleIO,
-    key: *mut raw::RedisModuleString,
-    value: *mut c_void,
-) {
-    let Some(e) = value.cast::<Execution>().as_ref() else {
-        return;
-    };
-    emit_loadrec(aof, key, &tagged(TAG_EXEC, |w| e.encode(w)));
-}
-
-unsafe extern "C" fn exec_mem(value: *const c_void) -> usize {
-    value
-        .cast::<Execution>()
-        .as_ref()
-        .map_or(0, Execution::mem_usage)
-}
-
-unsafe extern "C" fn exec_digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
-    let Some(e) = value.cast::<Execution>().as_ref() else {
-        return;
-    };
-    let mut w = Writer::default();
-    e.encode(&mut w);
-    digest_add(md, &w.buf);
-}
-
-unsafe extern "C" fn exec_free(value: *mut c_void) {
-    if !value.is_null() {
-        drop(Box::from_raw(value.cast::<Execution>()));
-    }
-}
-
-unsafe extern "C" fn index_load(rdb: *mut raw::RedisModuleIO, encver: c_int) -> *mut c_void {
-    let Some(buf) = load_buffer(rdb, encver) else {
-        return std::ptr::null_mut();
-    };
-    match PartitionIndex::decode(&buf) {
-        Ok(idx) => {
-            if idx.partitions != config::partitions() {
-                log_warning(&format!(
-                    "flowfabric: RDB holds data laid out for {} partitions but flowfabric.partitions is {}; refusing to load",
-                    idx.partitions,
-                    config::partitions()
-                ));
-                return std::ptr::null_mut();
-            }
+    match load_partition(rdb) {
+        Ok(p) => {
             let db = raw::RedisModule_GetDbIdFromIO.map_or(0, |f| f(rdb));
-            register_hints(db, &idx);
-            crate::shell::timer::record_loaded(db, &idx);
-            Box::into_raw(Box::new(idx)).cast()
+            register_hints(db, &p.index);
+            crate::shell::timer::record_loaded(db, &p.index);
+            Box::into_raw(Box::new(p)).cast()
         }
-        Err(err) => {
-            log_warning(&format!(
-                "flowfabric: corrupt partition index in RDB: {err}"
-            ));
+        Err(msg) => {
+            log_warning(&format!("flowfabric: {msg}"));
             std::ptr::null_mut()
         }
     }
+}
+
+fn load_partition(rdb: *mut raw::RedisModuleIO) -> Result<Partition, String> {
+    let short = || "short read loading a partition from RDB".to_string();
+    let head = load_buffer(rdb).ok_or_else(short)?;
+    let (mut p, count) =
+        Partition::decode_header(&head).map_err(|e| format!("corrupt partition in RDB: {e}"))?;
+    if p.index.partitions != config::partitions() {
+        return Err(format!(
+            "RDB holds data laid out for {} partitions but flowfabric.partitions is {}; refusing to load",
+            p.index.partitions,
+            config::partitions()
+        ));
+    }
+    for _ in 0..count {
+        let rec = load_buffer(rdb).ok_or_else(short)?;
+        p.load_record(&rec)
+            .map_err(|e| format!("corrupt execution record in RDB: {e}"))?;
+    }
+    Ok(p)
 }
 
 /// Makes a loaded index's queue heads claimable.
@@ -202,45 +137,69 @@ pub fn register_hints(db: c_int, idx: &PartitionIndex) {
     });
 }
 
-unsafe extern "C" fn index_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
-    let Some(idx) = value.cast::<PartitionIndex>().as_ref() else {
+/// Header, then each record on its own: no buffer the size of the
+/// partition.
+unsafe extern "C" fn partition_save(rdb: *mut raw::RedisModuleIO, value: *mut c_void) {
+    let Some(p) = value.cast::<Partition>().as_ref() else {
         return;
     };
     let mut w = Writer::default();
-    idx.encode(&mut w);
+    p.encode_header(&mut w);
     raw::save_slice(rdb, &w.buf);
+    for e in p.records.values() {
+        w.buf.clear();
+        e.encode(&mut w);
+        raw::save_slice(rdb, &w.buf);
+    }
 }
 
-unsafe extern "C" fn index_rewrite(
+/// The header as one FF.LOADREC, then one per record.
+unsafe extern "C" fn partition_rewrite(
     aof: *mut raw::RedisModuleIO,
     key: *mut raw::RedisModuleString,
     value: *mut c_void,
 ) {
-    let Some(idx) = value.cast::<PartitionIndex>().as_ref() else {
+    let Some(p) = value.cast::<Partition>().as_ref() else {
         return;
     };
-    emit_loadrec(aof, key, &tagged(TAG_INDEX, |w| idx.encode(w)));
+    emit_loadrec(aof, key, &tagged(TAG_PARTITION, |w| p.encode_header(w)));
+    for e in p.records.values() {
+        emit_loadrec(aof, key, &tagged(TAG_EXEC, |w| e.encode(w)));
+    }
 }
 
-unsafe extern "C" fn index_mem(value: *const c_void) -> usize {
+unsafe extern "C" fn partition_mem(value: *const c_void) -> usize {
     value
-        .cast::<PartitionIndex>()
+        .cast::<Partition>()
         .as_ref()
-        .map_or(0, PartitionIndex::mem_usage)
+        .map_or(0, Partition::mem_usage)
 }
 
-unsafe extern "C" fn index_digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
-    let Some(idx) = value.cast::<PartitionIndex>().as_ref() else {
+/// The index is derived from the records, so the records (and the queue
+/// sequence) are what must agree between a primary and its replicas.
+unsafe extern "C" fn partition_digest(md: *mut raw::RedisModuleDigest, value: *mut c_void) {
+    let Some(p) = value.cast::<Partition>().as_ref() else {
         return;
     };
     let mut w = Writer::default();
-    idx.encode(&mut w);
+    p.encode(&mut w);
     digest_add(md, &w.buf);
 }
 
-unsafe extern "C" fn index_free(value: *mut c_void) {
+/// Large partitions are freed off the main thread (lazyfree).
+unsafe extern "C" fn partition_free_effort(
+    _key: *mut raw::RedisModuleString,
+    value: *const c_void,
+) -> usize {
+    value
+        .cast::<Partition>()
+        .as_ref()
+        .map_or(1, |p| p.records.len().max(1))
+}
+
+unsafe extern "C" fn partition_free(value: *mut c_void) {
     if !value.is_null() {
-        drop(Box::from_raw(value.cast::<PartitionIndex>()));
+        drop(Box::from_raw(value.cast::<Partition>()));
     }
 }
 

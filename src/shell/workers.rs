@@ -12,7 +12,6 @@ use redis_module::Context;
 use crate::core::args::{parse_u64, Args, CmdError, CmdResult};
 use crate::core::caps::CapSet;
 use crate::core::engine;
-use crate::core::ids::ExecId;
 use crate::core::requests::{self, Origin};
 use crate::core::workers::{Registry, Worker};
 use crate::shell::globals::now_ms;
@@ -151,15 +150,13 @@ pub fn revoke_leases_of(ctx: &Context, instance: &[u8], now: u64) -> usize {
     let env = timer::env(now);
     let mut n = 0;
     for p in 0..config::partitions() {
-        let ikey = keys::open_index(ctx, p);
-        let Ok(Some(idx)) = keys::index(&ikey) else {
+        let key = keys::open_partition(ctx, p);
+        let Ok(Some(part)) = keys::partition(&key) else {
             continue;
         };
-        let held: Vec<_> = idx.lease_expiry.iter().map(|&(_, u)| u).collect();
+        let held: Vec<_> = part.index.lease_expiry.iter().map(|&(_, u)| u).collect();
         for uuid in held {
-            let name = ctx.create_string(ExecId { partition: p, uuid }.key().as_bytes());
-            let ekey = keys::open_arg(ctx, name.inner);
-            let Ok(Some(e)) = keys::exec(&ekey) else {
+            let Some((idx, e)) = part.record_mut(uuid) else {
                 continue;
             };
             if e.current_attempt()
@@ -173,7 +170,7 @@ pub fn revoke_leases_of(ctx: &Context, instance: &[u8], now: u64) -> usize {
                 after_move(ctx, db, idx, &e.lane, &e.caps, moved);
             }
         }
-        timer::note_due(ctx, db, idx);
+        timer::note_due(ctx, db, &part.index);
     }
     n
 }

@@ -379,3 +379,27 @@ pub fn err_code(r: redis::RedisResult<redis::Value>) -> String {
 pub fn digest(c: &mut redis::Connection) -> String {
     redis::cmd("DEBUG").arg("DIGEST").query(c).unwrap()
 }
+
+/// The `{fp:N}` tag of an execution id.
+pub fn tag_of(id: &str) -> String {
+    id.find("}:")
+        .map_or_else(String::new, |i| id[..=i].to_string())
+}
+
+/// How many executions a partition holds, paging through FF.LIST.
+pub fn records_in(c: &mut redis::Connection, tag: &str) -> usize {
+    let (mut cursor, mut n) = ("0".to_string(), 0);
+    loop {
+        let (next, ids): (String, Vec<String>) = redis::cmd("FF.LIST")
+            .arg(tag)
+            .arg("CURSOR")
+            .arg(&cursor)
+            .query(c)
+            .unwrap();
+        n += ids.len();
+        if next == "0" {
+            return n;
+        }
+        cursor = next;
+    }
+}

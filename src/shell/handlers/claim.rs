@@ -7,10 +7,10 @@ use super::*;
 /// A claim's reply, positional like BLPOP's so the hot path writes few
 /// elements: execution id, payload, attempt index, attempt type, attempt id,
 /// lease id, lease epoch, lease expiry (ms).
-fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, name: *mut raw::RedisModuleString) {
+fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, id: &[u8]) {
     let r = Reply(ctx.ctx);
     r.array(8);
-    r.bulk(unsafe { keys::string_bytes(name) });
+    r.bulk(id);
     r.bulk(&e.payload);
     r.uint(u64::from(g.attempt_index));
     r.bulk(g.attempt_type.as_str().as_bytes());
@@ -22,7 +22,7 @@ fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, name: *mut raw::RedisMod
 
 /// Replicates a decided claim as FF.ACQUIRE, formatting its values straight
 /// into the server's strings.
-fn replicate_acquire(ctx: &Context, a: &Acquire, name: *mut raw::RedisModuleString) {
+fn replicate_acquire(ctx: &Context, a: &Acquire, id: &[u8]) {
     if !propagation::needed(ctx) {
         return;
     }
@@ -36,8 +36,9 @@ fn replicate_acquire(ctx: &Context, a: &Acquire, name: *mut raw::RedisModuleStri
         f(
             ctx.ctx,
             c"FF.ACQUIRE".as_ptr(),
-            c"sbblbbl".as_ptr(),
-            name,
+            c"bbblbbl".as_ptr(),
+            id.as_ptr(),
+            id.len(),
             a.worker_id.as_ptr(),
             a.worker_id.len(),
             a.worker_instance_id.as_ptr(),
@@ -59,9 +60,8 @@ fn apply_acquire(
     idx: &mut PartitionIndex,
     e: &mut Execution,
     a: &Acquire,
-    name: *mut raw::RedisModuleString,
 ) -> CmdResult<()> {
-    let (g, moved) = engine::acquire(idx, e, a, &timer::env(a.at));
+    let (g, moved) = engine::acquire(idx, e, a);
     let g = g.map_err(|err| match err {
         ClaimError::NotLeaseable => {
             CmdError::new("EXECUTION_NOT_LEASEABLE", "the execution is not eligible")
@@ -73,8 +73,9 @@ fn apply_acquire(
     let db = db(ctx);
     after_move(ctx, db, idx, &e.lane, &e.caps, moved);
     timer::note_due(ctx, db, idx);
-    replicate_acquire(ctx, a, name);
-    reply_grant(ctx, e, &g, name);
+    let id = a.id.text();
+    replicate_acquire(ctx, a, id.as_bytes());
+    reply_grant(ctx, e, &g, id.as_bytes());
     Ok(())
 }
 
@@ -91,12 +92,12 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
         };
         let drop_hint =
             |head| with_hints(|h| h.set(db, &cand.lane, &cand.caps, cand.partition, head));
-        let ikey = keys::open_index(ctx, cand.partition);
-        let Ok(Some(idx)) = keys::index(&ikey) else {
+        let key = keys::open_partition(ctx, cand.partition);
+        let Ok(Some(p)) = keys::partition(&key) else {
             drop_hint(None);
             continue;
         };
-        let (qkey, uuid) = match idx.head(&cand.lane, &cand.caps) {
+        let (qkey, uuid) = match p.index.head(&cand.lane, &cand.caps) {
             Some((k, u)) if k == cand.key => (k, u),
             other => {
                 drop_hint(other.map(|(k, _)| k));
@@ -107,11 +108,12 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
             partition: cand.partition,
             uuid,
         };
-        let name = ctx.create_string(id.key().as_bytes());
-        let ekey = keys::open_arg(ctx, name.inner);
-        let e = match keys::exec(&ekey) {
-            Ok(Some(e)) if e.is_claimable() => e,
+        let (idx, e) = match p.record_mut(uuid) {
+            Some((idx, e)) if e.is_claimable() => (idx, e),
             _ => {
+                // Cannot happen while the index is derived from the
+                // records; drop the entry rather than loop on it.
+                let idx = &mut p.index;
                 idx.remove_queued(&cand.lane, &cand.caps, &qkey);
                 refresh_hint(db, idx, &cand.lane, &cand.caps);
                 continue;
@@ -127,7 +129,7 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
             attempt_id,
             at: now_ms(),
         };
-        apply_acquire(ctx, idx, e, &a, name.inner)?;
+        apply_acquire(ctx, idx, e, &a)?;
         return Ok(true);
     }
     Ok(false)
@@ -156,10 +158,6 @@ pub fn acquire(call: &Call) -> CmdResult<()> {
     }
     let limits = config::limits();
     let a = requests::parse_acquire(call.args, &limits)?;
-    let Some(&name) = call.argv.first() else {
-        return Err(CmdError::syntax("missing execution id"));
-    };
-    let (_ekey, e) = keys::require_exec_arg(ctx, Some(&name), &a.id)?;
-    let (_ikey, idx) = keys::index_or_create(ctx, a.id.partition, limits.partitions)?;
-    apply_acquire(ctx, idx, e, &a, name)
+    let (_key, idx, e) = keys::require_exec(ctx, &a.id)?;
+    apply_acquire(ctx, idx, e, &a)
 }

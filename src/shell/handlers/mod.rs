@@ -15,12 +15,13 @@ use crate::core::execution::{
 };
 use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
 use crate::core::index::{PartitionIndex, QueueKey};
+use crate::core::partition::Partition;
 use crate::core::requests::{self, Acquire, Claim, Origin};
 use crate::shell::globals::{now_ms, with_hints, with_minter, with_ready_keys};
 use crate::shell::keys::{self, wrongtype};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
-use crate::shell::types::{self, EXEC_TYPE, INDEX_TYPE, TAG_EXEC, TAG_INDEX};
+use crate::shell::types::{self, PARTITION_TYPE, TAG_EXEC, TAG_PARTITION};
 use crate::shell::{blocking, config, lanes, propagation, timer};
 
 mod claim;
@@ -75,12 +76,7 @@ fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Vec<(&'a CS
 /// Replicates the call, its arguments passed by reference (client payloads
 /// are not copied), with `first` replacing its first argument, followed by
 /// the pinned values.
-fn replicate_call(
-    call: &Call,
-    name: &CStr,
-    first: Option<*mut raw::RedisModuleString>,
-    pins: &[(&CStr, u64)],
-) {
+fn replicate_call(call: &Call, name: &CStr, first: Option<&[u8]>, pins: &[(&CStr, u64)]) {
     if !propagation::needed(call.ctx) {
         return;
     }
@@ -89,7 +85,7 @@ fn replicate_call(
     };
     let (ctx, name) = (call.ctx.ctx, name.as_ptr());
     let (head, rest) = match (first, call.argv.split_first()) {
-        (Some(id), Some((_, rest))) => (Some(id), rest),
+        (Some(id), Some((_, rest))) => (Some((id.as_ptr(), id.len())), rest),
         _ => (None, call.argv),
     };
     let (v, n) = (rest.as_ptr(), rest.len());
@@ -100,13 +96,14 @@ fn replicate_call(
     let key = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
     unsafe {
         match (head, pins.len()) {
-            (Some(id), 0) => f(ctx, name, c"sv".as_ptr(), id, v, n),
-            (Some(id), 1) => f(ctx, name, c"svcl".as_ptr(), id, v, n, key(0), val(0)),
-            (Some(id), _) => f(
+            (Some((id, len)), 0) => f(ctx, name, c"bv".as_ptr(), id, len, v, n),
+            (Some((id, len)), 1) => f(ctx, name, c"bvcl".as_ptr(), id, len, v, n, key(0), val(0)),
+            (Some((id, len)), _) => f(
                 ctx,
                 name,
-                c"svclcl".as_ptr(),
+                c"bvclcl".as_ptr(),
                 id,
+                len,
                 v,
                 n,
                 key(0),
@@ -166,21 +163,6 @@ pub fn after_move(
     if moved.now_claimable {
         signal_ready(ctx, idx.partition);
     }
-}
-
-/// Opens what a fenced call on one execution needs.
-fn open_for<'a>(
-    call: &Call,
-    id: &ExecId,
-) -> CmdResult<(
-    redis_module::key::RedisKeyWritable,
-    &'a mut Execution,
-    redis_module::key::RedisKeyWritable,
-    &'a mut PartitionIndex,
-)> {
-    let (ekey, e) = keys::require_exec_arg(call.ctx, call.argv.first(), id)?;
-    let (ikey, idx) = keys::index_or_create(call.ctx, id.partition, config::partitions())?;
-    Ok((ekey, e, ikey, idx))
 }
 
 /// After a fenced transition: hints, timer, and replication with the
@@ -249,7 +231,7 @@ fn transition_cmd<T, E: Refusal>(
     op: impl FnOnce(&mut PartitionIndex, &mut Execution, &Env) -> (Result<T, E>, Moved),
 ) -> CmdResult<T> {
     let now = at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, id)?;
+    let (_key, idx, e) = keys::require_exec(call.ctx, id)?;
     let (r, moved) = op(idx, e, &timer::env(now));
     let changed = r.as_ref().map_or_else(Refusal::changed, |_| true);
     finish(call, name, idx, e, moved, changed, &pins(at, now, &[]));

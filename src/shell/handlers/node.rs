@@ -61,28 +61,27 @@ pub fn loadrec(call: &Call) -> CmdResult<()> {
     let (tag, body) = blob
         .split_first()
         .ok_or_else(|| CmdError::syntax("empty record"))?;
+    let db = db(ctx);
     match *tag {
-        TAG_EXEC => {
-            let e = Execution::decode(body).map_err(bad)?;
-            if !key.is_empty() {
-                let _ = key.delete();
-            }
-            key.set_value(&EXEC_TYPE, e).map_err(|_| wrongtype())?;
-        }
-        TAG_INDEX => {
-            let idx = PartitionIndex::decode(body).map_err(bad)?;
-            if idx.partitions != config::partitions() {
+        TAG_PARTITION => {
+            let (p, _) = Partition::decode_header(body).map_err(bad)?;
+            if p.index.partitions != config::partitions() {
                 return Err(CmdError::new(
                     "PARTITION_MISMATCH",
                     "record laid out for another partition count",
                 ));
             }
-            types::register_hints(db(ctx), &idx);
-            timer::note_due(ctx, db(ctx), &idx);
             if !key.is_empty() {
                 let _ = key.delete();
             }
-            key.set_value(&INDEX_TYPE, idx).map_err(|_| wrongtype())?;
+            key.set_value(&PARTITION_TYPE, p).map_err(|_| wrongtype())?;
+        }
+        TAG_EXEC => {
+            let p = keys::partition(&key)?
+                .ok_or_else(|| CmdError::syntax("record before its partition header"))?;
+            p.load_record(body).map_err(bad)?;
+            types::register_hints(db, &p.index);
+            timer::note_due(ctx, db, &p.index);
         }
         _ => return Err(CmdError::syntax("unknown record tag")),
     }

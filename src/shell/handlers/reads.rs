@@ -7,7 +7,7 @@ pub fn get_tags(call: &Call) -> CmdResult<()> {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
     let id = requests::parse_exec_id(id, &config::limits())?;
-    let (_k, e) = keys::require_exec_arg(call.ctx, call.argv.first(), &id)?;
+    let (_k, _, e) = keys::require_exec(call.ctx, &id)?;
     let r = Reply(call.ctx.ctx);
     if wanted.is_empty() {
         r.array(e.tags().len() * 2);
@@ -40,57 +40,23 @@ pub fn paused(call: &Call) -> CmdResult<()> {
 /// Cursor listing of a partition's executions.
 pub fn list(call: &Call) -> CmdResult<()> {
     let l = requests::parse_list(call.args, &config::limits())?;
-    let ikey = keys::open_index(call.ctx, l.partition);
+    let key = keys::open_partition(call.ctx, l.partition);
+    let part = keys::partition(&key)?;
+    let page = part.map(|p| p.list(l.state, l.lane, l.cursor, l.count));
+    let (ids, next) = page.unwrap_or_default();
     let r = Reply(call.ctx.ctx);
-    let Some(idx) = keys::index(&ikey)? else {
-        r.array(2);
-        r.bulk(b"0");
-        r.array(0);
-        return Ok(());
-    };
-    // With a lane filter records are opened to check it; scan a bounded
-    // window either way.
-    let scan = if l.lane.is_some() {
-        l.count.saturating_mul(4)
-    } else {
-        l.count
-    };
-    let window = idx.members_after(l.state, l.cursor, scan);
-    let mut ids = Vec::with_capacity(l.count.min(window.len()));
-    let mut last = None;
-    for &(st, uuid) in &window {
-        if ids.len() >= l.count {
-            break;
-        }
-        last = Some((st, uuid));
+    r.array(2);
+    match next {
+        Some(u) => r.bulk(&u.text()),
+        None => r.bulk(b"0"),
+    }
+    r.array(ids.len());
+    for uuid in ids {
         let id = ExecId {
             partition: l.partition,
             uuid,
         };
-        let key = id.key();
-        if let Some(lane) = l.lane {
-            let ekey = keys::open(call.ctx, key.as_bytes());
-            match keys::exec(&ekey) {
-                Ok(Some(e)) if e.lane.as_ref() == lane => {}
-                _ => continue,
-            }
-        }
-        ids.push(key);
-    }
-    let more = last.is_some() && (window.len() == scan || ids.len() >= l.count);
-    let cursor = match (more, last) {
-        (true, Some((st, u))) => {
-            let name =
-                crate::core::state::PublicState::from_u8(st).map_or("waiting", |s| s.as_str());
-            format!("{name}:{u}")
-        }
-        _ => "0".to_string(),
-    };
-    r.array(2);
-    r.bulk(cursor.as_bytes());
-    r.array(ids.len());
-    for id in &ids {
-        r.bulk(id.as_bytes());
+        r.bulk(id.text().as_bytes());
     }
     Ok(())
 }
@@ -104,9 +70,9 @@ pub fn lanes_cmd(call: &Call) -> CmdResult<()> {
     let mut totals: std::collections::BTreeMap<Box<str>, [u64; 12]> =
         std::collections::BTreeMap::new();
     for p in 0..config::partitions() {
-        let ikey = keys::open_index(call.ctx, p);
-        if let Ok(Some(idx)) = keys::index(&ikey) {
-            for (lane, counts) in &idx.lane_counts {
+        let key = keys::open_partition(call.ctx, p);
+        if let Ok(Some(part)) = keys::partition(&key) {
+            for (lane, counts) in &part.index.lane_counts {
                 let t = totals.entry(lane.clone()).or_insert([0; 12]);
                 for (a, b) in t.iter_mut().zip(counts) {
                     *a = a.saturating_add(*b);
@@ -144,19 +110,14 @@ pub fn leases(call: &Call) -> CmdResult<()> {
     };
     let mut found: Vec<(String, u64)> = Vec::new();
     for p in 0..config::partitions() {
-        let ikey = keys::open_index(call.ctx, p);
-        let Ok(Some(idx)) = keys::index(&ikey) else {
+        let key = keys::open_partition(call.ctx, p);
+        let Ok(Some(part)) = keys::partition(&key) else {
             continue;
         };
-        for &(expires, uuid) in &idx.lease_expiry {
-            let id = ExecId { partition: p, uuid }.key();
-            let ekey = keys::open(call.ctx, id.as_bytes());
-            if let Ok(Some(e)) = keys::exec(&ekey) {
-                if e.current_attempt()
-                    .is_some_and(|a| a.worker_instance_id.as_ref() == *instance)
-                {
-                    found.push((id, expires));
-                }
+        for &(expires, uuid) in &part.index.lease_expiry {
+            let held = part.get(uuid).and_then(Execution::current_attempt);
+            if held.is_some_and(|a| a.worker_instance_id.as_ref() == *instance) {
+                found.push((ExecId { partition: p, uuid }.key(), expires));
             }
         }
     }
@@ -174,7 +135,7 @@ fn read_exec<'a>(call: &Call) -> CmdResult<(redis_module::key::RedisKeyWritable,
         return Err(CmdError::syntax("wrong number of arguments"));
     };
     let id = requests::parse_exec_id(id, &config::limits())?;
-    let (k, e) = keys::require_exec_arg(call.ctx, call.argv.first(), &id)?;
+    let (k, _, e) = keys::require_exec(call.ctx, &id)?;
     Ok((k, e))
 }
 

@@ -38,52 +38,42 @@ pub fn submit(call: &Call) -> CmdResult<()> {
             return Ok(());
         }
     }
-    let (id, id_string) = match req.target {
-        SubmitTarget::Exact(id) => (id, None),
+    let (id, minted) = match req.target {
+        SubmitTarget::Exact(id) => (id, false),
         _ => {
-            let id = ExecId {
-                partition,
-                uuid: with_minter(|m| m.uuid()),
-            };
-            (id, Some(ctx.create_string(id.key().as_bytes())))
+            let uuid = with_minter(|m| m.uuid());
+            (ExecId { partition, uuid }, true)
         }
     };
-    let name = match (&id_string, call.argv.first()) {
-        (Some(s), _) => s.inner,
-        (None, Some(&arg)) => arg,
-        (None, None) => return Err(CmdError::syntax("missing target")),
-    };
-    let ekey = keys::open_arg(ctx, name);
-    let id_text = unsafe { keys::string_bytes(name) };
-    if keys::exec(&ekey)?.is_some() {
-        r.bulk(id_text);
+    let id_text = id.text();
+    let (_key, p) = keys::partition_or_create(ctx, partition, limits.partitions)?;
+    if p.get(id.uuid).is_some() {
+        r.bulk(id_text.as_bytes());
         return Ok(());
     }
-    let (_ikey, idx) = keys::index_or_create(ctx, partition, limits.partitions)?;
-    let e = Execution::new(id, req.spec, idx.take_seq(), now);
-    let moved = engine::admit(idx, &e, &timer::env(now));
+    let seq = p.index.take_seq();
+    let (moved, idx, e) = p.admit(Execution::new(id, req.spec, seq, now));
     let db = db(ctx);
     if moved.now_claimable {
         // Only a new queue head changes what claims should look at.
         if idx
             .head(&e.lane, &e.caps)
-            .is_some_and(|(k, _)| k == QueueKey::of(&e))
+            .is_some_and(|(k, _)| k == QueueKey::of(e))
         {
             refresh_hint(db, idx, &e.lane, &e.caps);
         }
         signal_ready(ctx, partition);
     }
     timer::note_due(ctx, db, idx);
-    ekey.set_value(&EXEC_TYPE, e).map_err(|_| wrongtype())?;
     if let Some((ik, ttl)) = idem {
-        keys::write_expiring_string(ctx, &ik, id_text, now.saturating_add(ttl));
+        keys::write_expiring_string(ctx, &ik, id_text.as_bytes(), now.saturating_add(ttl));
     }
     replicate_call(
         call,
         c"FF.SUBMIT",
-        id_string.as_ref().map(|s| s.inner),
+        minted.then_some(id_text.as_bytes()),
         &pins(req.at, now, &[]),
     );
-    r.bulk(id_text);
+    r.bulk(id_text.as_bytes());
     Ok(())
 }

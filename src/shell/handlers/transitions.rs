@@ -24,7 +24,7 @@ pub fn complete(call: &Call) -> CmdResult<()> {
 pub fn fail(call: &Call) -> CmdResult<()> {
     let req = requests::parse_fail(call.args, &config::limits(), origin(call.ctx))?;
     let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e, _ikey, idx) = open_for(call, &req.id)?;
+    let (_key, idx, e) = keys::require_exec(call.ctx, &req.id)?;
     // The primary draws the backoff (with its jitter) once; replicas get the
     // resulting time pinned.
     let retry_at = match req.retry_at {
@@ -120,7 +120,7 @@ pub fn progress(call: &Call) -> CmdResult<()> {
 pub fn set_tags(call: &Call) -> CmdResult<()> {
     let req = requests::parse_set_tags(call.args, &config::limits(), origin(call.ctx))?;
     let now = req.at.unwrap_or_else(now_ms);
-    let (_ekey, e) = keys::require_exec_arg(call.ctx, call.argv.first(), &req.id)?;
+    let (_key, _, e) = keys::require_exec(call.ctx, &req.id)?;
     let n = e
         .set_tags(req.tags, now)
         .map_err(|err| CmdError(err.message().into()))?;
