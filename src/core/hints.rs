@@ -28,8 +28,9 @@ pub struct ClaimHints {
 
 /// The best candidate a claim should check first.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Candidate {
-    pub lane: Box<str>,
+pub struct Candidate<'a> {
+    /// One of the lanes the claim asked for.
+    pub lane: &'a str,
     pub caps: CapSet,
     pub partition: u16,
     pub key: QueueKey,
@@ -62,16 +63,24 @@ impl ClaimHints {
         let Some(heads) = by_caps.get_mut(caps) else {
             return;
         };
-        if let Some(old) = heads.by_partition.get(&partition).copied() {
-            if Some(old) == head {
-                return;
+        match (heads.by_partition.get_mut(&partition), head) {
+            (Some(old), Some(k)) => {
+                if *old == k {
+                    return;
+                }
+                heads.ordered.remove(&(*old, partition));
+                *old = k;
+                heads.ordered.insert((k, partition));
             }
-            heads.ordered.remove(&(old, partition));
-            heads.by_partition.remove(&partition);
-        }
-        if let Some(k) = head {
-            heads.by_partition.insert(partition, k);
-            heads.ordered.insert((k, partition));
+            (Some(old), None) => {
+                heads.ordered.remove(&(*old, partition));
+                heads.by_partition.remove(&partition);
+            }
+            (None, Some(k)) => {
+                heads.by_partition.insert(partition, k);
+                heads.ordered.insert((k, partition));
+            }
+            (None, None) => {}
         }
         if heads.ordered.is_empty() {
             by_caps.remove(caps);
@@ -87,11 +96,11 @@ impl ClaimHints {
         db: i32,
         lanes: impl Iterator<Item = &'a str>,
         worker: &CapSet,
-    ) -> Option<Candidate> {
+    ) -> Option<Candidate<'a>> {
         let by_lane = self.dbs.get(&db)?;
-        let mut best: Option<(QueueKey, u16, &str, &CapSet)> = None;
+        let mut best: Option<(QueueKey, u16, &'a str, &CapSet)> = None;
         for lane in lanes {
-            let Some((lane_key, by_caps)) = by_lane.get_key_value(lane) else {
+            let Some(by_caps) = by_lane.get(lane) else {
                 continue;
             };
             for (caps, heads) in by_caps {
@@ -100,13 +109,13 @@ impl ClaimHints {
                 }
                 if let Some(&(k, p)) = heads.ordered.first() {
                     if best.is_none_or(|b| (k, p) < (b.0, b.1)) {
-                        best = Some((k, p, lane_key, caps));
+                        best = Some((k, p, lane, caps));
                     }
                 }
             }
         }
         best.map(|(key, partition, lane, caps)| Candidate {
-            lane: lane.into(),
+            lane,
             caps: caps.clone(),
             partition,
             key,

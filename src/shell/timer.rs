@@ -5,7 +5,7 @@
 //! count` so replicas and the AOF replay exactly the same steps, and
 //! re-arms. It acts only on a primary that is not loading.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -29,11 +29,53 @@ const IDLE_RECHECK_MS: u64 = 100;
 
 #[derive(Default)]
 struct State {
-    /// Earliest due time per (db, partition), and the same ordered.
-    by_part: HashMap<(c_int, u16), u64, RandomState>,
-    ordered: BTreeSet<(u64, c_int, u16)>,
+    /// Earliest due time per partition, per db (`NONE`: nothing due). A
+    /// flat table: commands update it in O(1); a firing scans it.
+    due: HashMap<c_int, Vec<u64>, RandomState>,
     /// The due time the armed timer fires at, and its id.
     armed: Option<(u64, raw::RedisModuleTimerID)>,
+}
+
+const NONE: u64 = u64::MAX;
+
+impl State {
+    /// Records `due` for a partition; whether it changed.
+    fn set(&mut self, db: c_int, partition: u16, due: Option<u64>) -> bool {
+        let due = due.unwrap_or(NONE);
+        let table = match self.due.get_mut(&db) {
+            Some(t) => t,
+            None if due == NONE => return false,
+            None => self.due.entry(db).or_default(),
+        };
+        let i = usize::from(partition);
+        if table.len() <= i {
+            if due == NONE {
+                return false;
+            }
+            table.resize(i + 1, NONE);
+        }
+        match table.get_mut(i) {
+            Some(slot) if *slot != due => {
+                *slot = due;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The earliest due time and where, ties to the lowest (db, partition).
+    fn first(&self) -> Option<(u64, c_int, u16)> {
+        let mut best: Option<(u64, c_int, u16)> = None;
+        for (&db, table) in &self.due {
+            for (p, &d) in table.iter().enumerate() {
+                let p = u16::try_from(p).unwrap_or(u16::MAX);
+                if d != NONE && best.is_none_or(|b| (d, db, p) < b) {
+                    best = Some((d, db, p));
+                }
+            }
+        }
+        best
+    }
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -58,7 +100,7 @@ pub fn note_due(ctx: &Context, db: c_int, idx: &PartitionIndex) {
 /// Arms the timer for the earliest due time known (after a load, whose
 /// callbacks record due times but cannot arm a timer).
 pub fn rearm(ctx: &Context) {
-    let first = with(|s| s.ordered.first().map(|&(d, _, _)| d));
+    let first = with(|s| s.first().map(|(d, _, _)| d));
     if let Some(d) = first {
         arm(ctx, d);
     }
@@ -102,22 +144,7 @@ pub fn init(ctx: &Context) {
 /// Records a partition's earliest due time; says whether it changed.
 pub fn record_due(db: c_int, idx: &PartitionIndex) -> (bool, Option<u64>) {
     let due = idx.next_due(crate::shell::config::limits().retention_ms);
-    let changed = with(|s| {
-        let key = (db, idx.partition);
-        let old = s.by_part.get(&key).copied();
-        if old == due {
-            return false;
-        }
-        if let Some(o) = old {
-            s.ordered.remove(&(o, db, idx.partition));
-            s.by_part.remove(&key);
-        }
-        if let Some(d) = due {
-            s.by_part.insert(key, d);
-            s.ordered.insert((d, db, idx.partition));
-        }
-        true
-    });
+    let changed = with(|s| s.set(db, idx.partition, due));
     (changed, due)
 }
 
@@ -168,11 +195,7 @@ pub fn env(now: u64) -> Env {
 pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> usize {
     let key = keys::open_partition(ctx, b.partition);
     let Ok(Some(part)) = keys::partition(&key) else {
-        with(|s| {
-            if let Some(old) = s.by_part.remove(&(db, b.partition)) {
-                s.ordered.remove(&(old, db, b.partition));
-            }
-        });
+        with(|s| s.set(db, b.partition, None));
         return 0;
     };
     let env = Env {
@@ -213,7 +236,7 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
     if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) {
         // Replicas apply the primary's FF.DUE; look again later in case of
         // a promotion.
-        let first = with(|s| s.ordered.first().map(|&(d, _, _)| d));
+        let first = with(|s| s.first().map(|(d, _, _)| d));
         if let Some(d) = first {
             arm(&ctx, d.max(now_ms().saturating_add(IDLE_RECHECK_MS)));
         }
@@ -226,7 +249,7 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
     workers::expire_lapsed(&ctx, now);
     note_workers_due(&ctx);
     loop {
-        let Some((due, db, partition)) = with(|s| s.ordered.first().copied()) else {
+        let Some((due, db, partition)) = with(|s| s.first()) else {
             return;
         };
         if due > now {

@@ -62,10 +62,13 @@ pub fn db(ctx: &Context) -> c_int {
     unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) }
 }
 
+/// At most two pinned values (the time and one more): no allocation.
+type Pins<'a> = smallvec::SmallVec<[(&'a CStr, u64); 2]>;
+
 /// The values a replica must not compute itself: `AT now` unless the call
 /// already carried its time, then any extra pinned values.
-fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Vec<(&'a CStr, u64)> {
-    let mut v = Vec::with_capacity(1 + extra.len());
+fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Pins<'a> {
+    let mut v = Pins::new();
     if at.is_none() {
         v.push((c"AT", now));
     }
