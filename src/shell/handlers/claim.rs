@@ -91,13 +91,13 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
             return Ok(false);
         };
         let drop_hint =
-            |head| with_hints(|h| h.set(db, &cand.lane, &cand.caps, cand.partition, head));
+            |head| with_hints(|h| h.set(db, cand.lane, &cand.caps, cand.partition, head));
         let key = keys::open_partition(ctx, cand.partition);
         let Ok(Some(p)) = keys::partition(&key) else {
             drop_hint(None);
             continue;
         };
-        let (qkey, uuid) = match p.index.head(&cand.lane, &cand.caps) {
+        let (qkey, uuid) = match p.index.head(cand.lane, &cand.caps) {
             Some((k, u)) if k == cand.key => (k, u),
             other => {
                 drop_hint(other.map(|(k, _)| k));
@@ -114,8 +114,8 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
                 // Cannot happen while the index is derived from the
                 // records; drop the entry rather than loop on it.
                 let idx = &mut p.index;
-                idx.remove_queued(&cand.lane, &cand.caps, &qkey);
-                refresh_hint(db, idx, &cand.lane, &cand.caps);
+                idx.remove_queued(cand.lane, &cand.caps, &qkey);
+                refresh_hint(db, idx, cand.lane, &cand.caps);
                 continue;
             }
         };
