@@ -486,3 +486,33 @@ fn restored_keys_are_claimable_and_timed() {
     let j = claim(&mut cb, "w", &["m"], &["BLOCK", "5000"]).expect("the restored delay fires");
     assert_eq!(j.id, later_id);
 }
+
+fn changes_since_save(c: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("persistence").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn save_points_count_module_writes() {
+    // RDB-only persistence: a save point must see FlowFabric's writes even
+    // on a node that replicates nothing.
+    let mut srv = Server::start(&["--save", "1 1", "--appendonly", "no"]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "sp", "x", &[]);
+    assert!(changes_since_save(&mut c) >= 1, "the submit counts as a change");
+    let t = Instant::now();
+    while changes_since_save(&mut c) > 0 {
+        assert!(t.elapsed() < Duration::from_secs(10), "no background save");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let d = digest(&mut c);
+    drop(c);
+    srv.kill();
+    srv.restart();
+    let mut c = srv.conn();
+    assert_eq!(digest(&mut c), d);
+    assert_eq!(s(&get(&mut c, &id), "public_state"), "waiting");
+}

@@ -15,8 +15,38 @@ use redis_module::{raw, Context};
 
 static BACKLOG_SEEN: AtomicBool = AtomicBool::new(false);
 
-/// True when this write must be replicated.
+/// True when this command's write must be replicated. Call once per write.
+///
+/// Replicating is also what counts a write as a change (`server.dirty`,
+/// which drives RDB save points), so a write that is not replicated is
+/// counted by `RM_ReplicateVerbatim`, which costs nothing when the server
+/// propagates nothing. In the one moment it might propagate (a replica's
+/// first sync has made a backlog but not yet forked), what it adds precedes
+/// the fork's offset: the snapshot already holds the write and no replica
+/// is sent that part of the stream.
 pub fn needed(ctx: &Context) -> bool {
+    if must_replicate(ctx) {
+        return true;
+    }
+    if let Some(verbatim) = unsafe { raw::RedisModule_ReplicateVerbatim } {
+        unsafe { verbatim(ctx.ctx) };
+    }
+    false
+}
+
+/// The same for the timer, which has no client command to count with: a
+/// bare PING is replicated instead (harmless wherever it lands).
+pub fn needed_outside_command(ctx: &Context) -> bool {
+    if must_replicate(ctx) {
+        return true;
+    }
+    if let Some(replicate) = unsafe { raw::RedisModule_Replicate } {
+        unsafe { replicate(ctx.ctx, c"PING".as_ptr(), c"".as_ptr()) };
+    }
+    false
+}
+
+fn must_replicate(ctx: &Context) -> bool {
     if BACKLOG_SEEN.load(Ordering::Relaxed) {
         return true;
     }

@@ -276,7 +276,7 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
         };
         let n = process_partition(&ctx, db, &batch, Some(started + BUDGET));
         budget = budget.saturating_sub(n);
-        if n > 0 && propagation::needed(&ctx) {
+        if n > 0 && propagation::needed_outside_command(&ctx) {
             batch.count = n;
             replicate_due(&ctx, &batch);
         }

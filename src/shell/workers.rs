@@ -182,7 +182,7 @@ pub fn expire_lapsed(ctx: &Context, now: u64) {
     for instance in lapsed {
         if with(|r| r.mark_dead(&instance, now)).is_ok() {
             revoke_leases_of(ctx, &instance, now);
-            if propagation::needed(ctx) {
+            if propagation::needed_outside_command(ctx) {
                 let at = now.to_string();
                 ctx.replicate("FF.MARKDEAD", &[&instance[..], b"AT", at.as_bytes()][..]);
             }
