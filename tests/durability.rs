@@ -502,7 +502,10 @@ fn save_points_count_module_writes() {
     let mut srv = Server::start(&["--save", "1 1", "--appendonly", "no"]);
     let mut c = srv.conn();
     let id = submit(&mut c, "sp", "x", &[]);
-    assert!(changes_since_save(&mut c) >= 1, "the submit counts as a change");
+    assert!(
+        changes_since_save(&mut c) >= 1,
+        "the submit counts as a change"
+    );
     let t = Instant::now();
     while changes_since_save(&mut c) > 0 {
         assert!(t.elapsed() < Duration::from_secs(10), "no background save");

@@ -61,12 +61,15 @@ impl Uuid {
     pub fn text(&self) -> [u8; Uuid::TEXT_LEN] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [b'-'; Uuid::TEXT_LEN];
-        let bytes = self.0.to_be_bytes();
-        for (b, &at) in bytes.iter().zip(TEXT_OFFSETS.iter()) {
+        let v = self.0;
+        // Hot path (every claim reply): fixed offsets, no bounds checks.
+        let mut put = |at: usize, byte: u8| {
             if let Some(pair) = out.get_mut(at..at + 2) {
-                pair[0] = HEX[usize::from(b >> 4)];
-                pair[1] = HEX[usize::from(b & 0xf)];
+                pair.copy_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
             }
+        };
+        for (i, &at) in TEXT_OFFSETS.iter().enumerate() {
+            put(at, (v >> (120 - 8 * i)) as u8);
         }
         out
     }
