@@ -107,16 +107,3 @@ pub fn write_expiring_string(ctx: &Context, name: &[u8], value: &[u8], expires_a
     }
     raw::close_key(key);
 }
-
-/// The bytes of a server string, borrowed.
-///
-/// # Safety
-/// `s` must be a live server string that outlives the returned slice.
-pub unsafe fn string_bytes<'a>(s: *mut raw::RedisModuleString) -> &'a [u8] {
-    let mut len = 0;
-    let p = raw::string_ptr_len(s, &mut len);
-    if p.is_null() {
-        return &[];
-    }
-    unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
-}
