@@ -28,6 +28,32 @@ pub fn lane_partition(lane: &[u8], partitions: u16) -> u16 {
 /// Where byte i of a uuid stands in its text (hyphens at 8, 13, 18, 23).
 const TEXT_OFFSETS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
+/// Eight lowercase hex digits, packed in a u64 with the first digit in the
+/// top byte, as a 32-bit value; None if any byte is not `0-9a-f`. Works on
+/// all eight bytes at once: with every byte below 0x80, adding `0x80 - c`
+/// to each sets its top bit exactly when the byte is at least `c`, and no
+/// carry crosses into the next byte.
+fn hex8(x: u64) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    if x & HIGH != 0 {
+        return None;
+    }
+    let at_least = |c: u8| (x + ONES * u64::from(0x80 - c)) & HIGH;
+    let digit = at_least(b'0') & !at_least(b'9' + 1);
+    let letter = at_least(b'a') & !at_least(b'f' + 1);
+    if digit | letter != HIGH {
+        return None;
+    }
+    // '0'-'9' are 0x30-0x39 and 'a'-'f' 0x61-0x66: the low nibble, plus 9
+    // for letters (bit 6 set).
+    let mut v = (x & (ONES * 0x0f)) + ((x >> 6) & ONES) * 9;
+    v = (v | (v >> 4)) & 0x00ff_00ff_00ff_00ff;
+    v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
+    v = (v | (v >> 16)) & 0x0000_0000_ffff_ffff;
+    u32::try_from(v).ok()
+}
+
 /// A 128-bit identifier printed as a lowercase hyphenated UUID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Uuid(pub u128);
@@ -36,25 +62,26 @@ impl Uuid {
     pub const TEXT_LEN: usize = 36;
 
     /// Parses the canonical (lowercase, hyphenated) form only, so one id has
-    /// exactly one key name.
+    /// exactly one key name. Hot path (every fenced call parses three):
+    /// eight digits at a time.
     pub fn parse(s: &[u8]) -> Option<Uuid> {
         let s: &[u8; Uuid::TEXT_LEN] = s.try_into().ok()?;
         if s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
             return None;
         }
-        let nib = |c: u8| -> Option<u8> {
-            match c {
-                b'0'..=b'9' => Some(c - b'0'),
-                b'a'..=b'f' => Some(c - b'a' + 10),
-                _ => None,
-            }
+        let be64 = |i: usize| Some(u64::from_be_bytes(s.get(i..i + 8)?.try_into().ok()?));
+        let be32 = |i: usize| {
+            Some(u64::from(u32::from_be_bytes(
+                s.get(i..i + 4)?.try_into().ok()?,
+            )))
         };
-        let mut bytes = [0u8; 16];
-        for (b, &at) in bytes.iter_mut().zip(TEXT_OFFSETS.iter()) {
-            let (hi, lo) = (*s.get(at)?, *s.get(at + 1)?);
-            *b = (nib(hi)? << 4) | nib(lo)?;
-        }
-        Some(Uuid(u128::from_be_bytes(bytes)))
+        let a = hex8(be64(0)?)?;
+        let b = hex8((be32(9)? << 32) | be32(14)?)?;
+        let c = hex8((be32(19)? << 32) | be32(24)?)?;
+        let d = hex8(be64(28)?)?;
+        Some(Uuid(
+            (u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(d),
+        ))
     }
 
     /// The hyphenated text form, on the stack.
@@ -276,7 +303,63 @@ mod tests {
             assert_eq!(s.len(), 36);
             assert_eq!(&s[14..15], "4");
             assert_eq!(Uuid::parse(s.as_bytes()), Some(u));
+            // Any one digit made invalid (upper case, non-hex, a byte
+            // with the high bit) is refused.
+            for (at, c) in s.bytes().enumerate() {
+                if c == b'-' {
+                    continue;
+                }
+                for bad in [b'G', b'A', b'g', b' ', 0x80 | c, b'-'] {
+                    let mut t = s.clone().into_bytes();
+                    t[at] = bad;
+                    assert_eq!(Uuid::parse(&t), None, "{at} {bad}");
+                }
+            }
         }
+        assert_eq!(Uuid::parse(&[b'0'; 36]), None, "no hyphens");
+    }
+
+    /// The obvious per-digit parser, to check the fast one against.
+    fn parse_slowly(s: &[u8]) -> Option<Uuid> {
+        if s.len() != 36 {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for (i, &c) in s.iter().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                if c != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            v = (v << 4) | u128::from(d);
+        }
+        Some(Uuid(v))
+    }
+
+    #[test]
+    fn uuid_parse_matches_the_plain_parser_for_every_byte() {
+        let base = *b"0123abcd-ef45-6789-a0b1-c2d3e4f5a6b7";
+        assert_eq!(Uuid::parse(&base), parse_slowly(&base));
+        assert!(parse_slowly(&base).is_some());
+        for at in 0..36 {
+            for byte in 0..=255u8 {
+                let mut t = base;
+                t[at] = byte;
+                assert_eq!(Uuid::parse(&t), parse_slowly(&t), "byte {byte} at {at}");
+            }
+        }
+        let mut m = Minter::new(3);
+        for _ in 0..1000 {
+            let u = m.uuid();
+            assert_eq!(Uuid::parse(&u.text()), Some(u));
+        }
+        assert_eq!(Uuid::parse(&base[..35]), None);
     }
 
     #[test]
