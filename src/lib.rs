@@ -31,6 +31,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         return Status::Err;
     }
     globals::init_ready_keys(config::partitions());
+    globals::init_cluster_mode(ctx);
     shell::propagation::init(ctx);
     shell::timer::init(ctx);
     Status::Ok

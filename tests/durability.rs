@@ -519,3 +519,38 @@ fn save_points_count_module_writes() {
     assert_eq!(digest(&mut c), d);
     assert_eq!(s(&get(&mut c, &id), "public_state"), "waiting");
 }
+
+#[test]
+fn aof_switched_on_at_runtime_keeps_later_writes() {
+    // The module stops replicating on a node with no AOF and no replicas;
+    // switching AOF on must bring every later write into the AOF, including
+    // those made while its first rewrite runs.
+    let mut srv = Server::start(&["--appendonly", "no"]);
+    let mut c = srv.conn();
+    let before = submit(&mut c, "rt", "before", &[]);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("appendonly")
+        .arg("yes")
+        .query(&mut c)
+        .unwrap();
+    let during = submit(&mut c, "rt", "during", &[]);
+    wait_for(
+        || {
+            let i = info(&mut c, "persistence");
+            i.contains("aof_enabled:1")
+                && i.contains("aof_rewrite_in_progress:0")
+                && i.contains("aof_rewrite_scheduled:0")
+        },
+        "the first AOF rewrite",
+    );
+    let mut ids = workload(&srv, "rt");
+    ids.extend([before, during]);
+    let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
+    drop(c);
+    srv.kill();
+    srv.restart_with(&["--appendonly", "yes"]);
+    let mut c = srv.conn();
+    assert_eq!(digest(&mut c), d);
+    assert_eq!(snapshot(&mut c, &ids), snap);
+}

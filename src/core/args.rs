@@ -144,6 +144,10 @@ impl<'a> Args<'a> {
     pub fn peek(&self) -> Option<&'a [u8]> {
         self.args.get(self.pos).copied()
     }
+    /// How many arguments have been read.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
     pub fn is_done(&self) -> bool {
         self.pos >= self.args.len()
     }

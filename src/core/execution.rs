@@ -4,6 +4,7 @@
 //! as arguments so a replica replaying the same arguments reaches the same
 //! state.
 
+use crate::core::blob::Blob;
 use crate::core::caps::CapSet;
 use crate::core::codec::{DecodeError, Reader, Writer};
 use crate::core::ids::{ExecId, Uuid};
@@ -69,8 +70,43 @@ pub struct Attempt {
     pub ended_at: Option<u64>,
     pub lease_id: Uuid,
     pub lease_epoch: u64,
-    pub worker_id: Box<[u8]>,
-    pub worker_instance_id: Box<[u8]>,
+    pub worker: WorkerName,
+}
+
+/// A worker's id and instance id in one allocation (a claim makes one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerName {
+    bytes: Box<[u8]>,
+    /// Where the instance id starts.
+    split: usize,
+}
+
+impl WorkerName {
+    pub fn new(id: &[u8], instance: &[u8]) -> WorkerName {
+        let mut bytes = Vec::with_capacity(id.len().saturating_add(instance.len()));
+        bytes.extend_from_slice(id);
+        bytes.extend_from_slice(instance);
+        WorkerName {
+            bytes: bytes.into_boxed_slice(),
+            split: id.len(),
+        }
+    }
+
+    pub fn id(&self) -> &[u8] {
+        self.bytes.get(..self.split).unwrap_or_default()
+    }
+
+    pub fn instance(&self) -> &[u8] {
+        self.bytes.get(self.split..).unwrap_or_default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
 }
 
 /// Tag key/value pairs, in submit order.
@@ -84,7 +120,7 @@ pub struct Spec {
     pub namespace: Box<[u8]>,
     pub kind: Box<[u8]>,
     pub priority: u16,
-    pub payload: Vec<u8>,
+    pub payload: Blob,
     pub caps: CapSet,
     pub retry: Option<RetryPolicy>,
     pub tags: Tags,
@@ -142,7 +178,7 @@ pub struct Execution {
     pub lane: Box<str>,
     pub priority: u16,
     pub caps: CapSet,
-    pub payload: Box<[u8]>,
+    pub payload: Blob,
     pub extra: Option<Box<Extra>>,
     pub result: Option<Box<[u8]>>,
     pub lifecycle: LifecyclePhase,
@@ -309,7 +345,7 @@ impl Execution {
             lane: spec.lane,
             priority: spec.priority,
             caps: spec.caps,
-            payload: spec.payload.into_boxed_slice(),
+            payload: spec.payload,
             extra: if extra.is_default() {
                 None
             } else {
@@ -434,8 +470,7 @@ impl Execution {
                 a.state = AttemptLifecycle::Started;
                 a.lease_id = lease_id;
                 a.lease_epoch = epoch;
-                a.worker_id = worker_id.into();
-                a.worker_instance_id = worker_instance_id.into();
+                a.worker = WorkerName::new(worker_id, worker_instance_id);
                 Some((a.index, a.attempt_id, a.attempt_type))
             }
             _ => None,
@@ -444,6 +479,8 @@ impl Execution {
             Some(r) => r,
             None => {
                 let index = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
+                // Most executions run once: room for one attempt, not four.
+                self.attempts.reserve_exact(1);
                 self.attempts.push(Attempt {
                     index,
                     attempt_id,
@@ -453,8 +490,7 @@ impl Execution {
                     ended_at: None,
                     lease_id,
                     lease_epoch: epoch,
-                    worker_id: worker_id.into(),
-                    worker_instance_id: worker_instance_id.into(),
+                    worker: WorkerName::new(worker_id, worker_instance_id),
                 });
                 (index, attempt_id, attempt_type)
             }
@@ -1089,8 +1125,8 @@ impl Execution {
             w.opt_u64(a.ended_at);
             w.u128(a.lease_id.0);
             w.u64(a.lease_epoch);
-            w.bytes(&a.worker_id);
-            w.bytes(&a.worker_instance_id);
+            w.bytes(a.worker.id());
+            w.bytes(a.worker.instance());
         }
         w.u64(self.created_at);
         w.opt_u64(self.started_at);
@@ -1160,7 +1196,7 @@ impl Execution {
             namespace,
             kind,
             priority,
-            payload,
+            payload: payload.into(),
             caps,
             retry,
             tags,
@@ -1206,8 +1242,10 @@ impl Execution {
                 ended_at: r.opt_u64()?,
                 lease_id: Uuid(r.u128()?),
                 lease_epoch: r.u64()?,
-                worker_id: r.bytes()?.into_boxed_slice(),
-                worker_instance_id: r.bytes()?.into_boxed_slice(),
+                worker: {
+                    let id = r.bytes()?;
+                    WorkerName::new(&id, &r.bytes()?)
+                },
             });
         }
         let mut e = Execution::new(id, spec, 0, 0);
@@ -1285,11 +1323,7 @@ impl Execution {
                 .map_or(0, |_| std::mem::size_of::<Lease>())
             + self.result.as_ref().map_or(0, |r| r.len())
             + self.attempts.capacity() * std::mem::size_of::<Attempt>()
-            + self
-                .attempts
-                .iter()
-                .map(|a| a.worker_id.len() + a.worker_instance_id.len())
-                .sum::<usize>()
+            + self.attempts.iter().map(|a| a.worker.len()).sum::<usize>()
     }
 }
 
@@ -1300,7 +1334,7 @@ mod tests {
     fn exec(now: u64) -> Execution {
         let spec = Spec {
             lane: "default".into(),
-            payload: b"p".to_vec(),
+            payload: b"p".to_vec().into(),
             priority: 5,
             tags: vec![(b"a.b"[..].into(), b"c"[..].into())],
             retry: Some(RetryPolicy::default()),

@@ -1,5 +1,6 @@
 //! The functional core: plain Rust, no server types.
 pub mod args;
+pub mod blob;
 pub mod caps;
 pub mod codec;
 pub mod engine;

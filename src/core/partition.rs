@@ -187,7 +187,7 @@ mod tests {
             priority: prio,
             caps: CapSet::parse_required(b"gpu").unwrap(),
             delay_until: delay,
-            payload: vec![7; 10],
+            payload: vec![7; 10].into(),
             ..Spec::default()
         };
         let seq = p.index.take_seq();

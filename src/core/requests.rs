@@ -4,6 +4,7 @@
 use crate::core::args::{
     describe, keyword, parse_i64, parse_milli, parse_u64, Args, CmdError, CmdResult,
 };
+use crate::core::blob::Blob;
 use crate::core::caps::CapSet;
 use crate::core::execution::{Backoff, Fence, RetryPolicy, Spec, PRIORITY_MAX};
 use crate::core::ids::{ExecId, SubmitTarget, Uuid};
@@ -32,11 +33,23 @@ pub struct Limits {
 }
 
 /// Where the command came from: only the primary's replication stream and
-/// the AOF may pin the clock with `AT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
+/// the AOF may pin the clock with `AT`. `Ask` finds out only when a pinned
+/// value appears, since asking costs the server a flags lookup.
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
     Client,
     Replicated,
+    Ask(&'a dyn Fn() -> bool),
+}
+
+impl Origin<'_> {
+    pub fn is_replicated(self) -> bool {
+        match self {
+            Origin::Client => false,
+            Origin::Replicated => true,
+            Origin::Ask(f) => f(),
+        }
+    }
 }
 
 pub fn lane_str(lane: &[u8]) -> CmdResult<&str> {
@@ -77,7 +90,7 @@ fn check_worker<'a>(v: &'a [u8], what: &str) -> CmdResult<&'a [u8]> {
 }
 
 fn pinned_time(a: &mut Args, origin: Origin, at: &mut Option<u64>) -> CmdResult<()> {
-    if origin != Origin::Replicated {
+    if !origin.is_replicated() {
         return Err(CmdError::syntax("AT is reserved for replication and AOF"));
     }
     *at = Some(a.next_u64("AT", TIME_MAX_MS)?);
@@ -109,8 +122,19 @@ pub struct Submit {
     pub at: Option<u64>,
 }
 
-/// `FF.SUBMIT target lane payload [options]`.
+/// `FF.SUBMIT target lane payload [options]`, copying the payload.
 pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Submit> {
+    parse_submit_keeping(args, limits, origin, |_, p| Blob::copy(p))
+}
+
+/// The same, with `keep(i, bytes)` deciding how the payload (argument `i`)
+/// is kept: the server holds its argument string rather than copy it.
+pub fn parse_submit_keeping(
+    args: &[&[u8]],
+    limits: &Limits,
+    origin: Origin,
+    keep: impl FnOnce(usize, &[u8]) -> Blob,
+) -> CmdResult<Submit> {
     let mut a = Args::new(args);
     let target_arg = a.next("target")?;
     let target = SubmitTarget::parse(target_arg, limits.partitions).ok_or_else(|| {
@@ -129,7 +153,7 @@ pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
     }
     let mut spec = Spec {
         lane,
-        payload: payload.to_vec(),
+        payload: keep(a.position() - 1, payload),
         ..Spec::default()
     };
     let mut ttl = None;

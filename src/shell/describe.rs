@@ -54,7 +54,7 @@ pub fn reply_execution(r: &Reply, e: &Execution) {
         .uint("current_lease_epoch", e.lease_epoch)
         .bulk(
             "current_worker_id",
-            lease.and(attempt).map_or(&b""[..], |a| &a.worker_id),
+            lease.and(attempt).map_or(&b""[..], |a| a.worker.id()),
         )
         .opt_uint("lease_expires_at", lease.map(|l| l.expires_at))
         .opt_uint("lease_last_renewed_at", lease.map(|l| l.last_renewed_at))
@@ -83,8 +83,8 @@ pub fn reply_execution(r: &Reply, e: &Execution) {
             .uint("started_at", a.started_at)
             .opt_uint("ended_at", a.ended_at)
             .uint("lease_epoch", a.lease_epoch)
-            .bulk("worker_id", &a.worker_id)
-            .bulk("worker_instance_id", &a.worker_instance_id);
+            .bulk("worker_id", a.worker.id())
+            .bulk("worker_instance_id", a.worker.instance());
     }
 }
 

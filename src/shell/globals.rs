@@ -1,6 +1,7 @@
 //! Process-wide state of the module. Valkey runs commands on one thread;
 //! the mutexes are uncontended and only make the statics sound.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use redis_module::raw;
@@ -79,4 +80,19 @@ pub fn with_ready_keys<R>(f: impl FnOnce(&mut [*mut raw::RedisModuleString]) -> 
 /// The cached key name of partition `p`'s index, if the cache covers it.
 pub fn index_key_string(p: u16) -> Option<*mut raw::RedisModuleString> {
     with_ready_keys(|keys| keys.get(p as usize).copied().filter(|k| !k.is_null()))
+}
+
+/// Cluster mode is fixed when the server starts; read once at load.
+static CLUSTER: AtomicBool = AtomicBool::new(false);
+
+pub fn init_cluster_mode(ctx: &redis_module::Context) {
+    let flags = unsafe { raw::RedisModule_GetContextFlags.map_or(0, |f| f(ctx.ctx)) } as u32;
+    CLUSTER.store(
+        flags & raw::REDISMODULE_CTX_FLAGS_CLUSTER != 0,
+        Ordering::Relaxed,
+    );
+}
+
+pub fn cluster_mode() -> bool {
+    CLUSTER.load(Ordering::Relaxed)
 }

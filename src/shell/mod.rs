@@ -4,6 +4,7 @@ pub mod config;
 pub mod describe;
 pub mod globals;
 pub mod handlers;
+pub mod held;
 pub mod keys;
 pub mod lanes;
 pub mod propagation;

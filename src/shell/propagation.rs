@@ -3,8 +3,8 @@
 //! `RM_Replicate` costs about as much as a whole list push even when the
 //! server will drop what it builds: a standalone primary with AOF off and no
 //! replication backlog propagates nothing. Such a node skips it. The rule is
-//! conservative: in cluster mode, with AOF on, or once a replication backlog
-//! has been seen (it appears when a replica first syncs, before the fork
+//! conservative: in cluster mode, once AOF has been on, or once a
+//! replication backlog has been seen (it appears when a replica first syncs, before the fork
 //! whose snapshot carries every earlier write), every write is replicated
 //! until restart. The backlog is checked when a fork child is born, when the
 //! replication role changes, after loading, and at start.
@@ -14,6 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use redis_module::{raw, Context};
 
 static BACKLOG_SEEN: AtomicBool = AtomicBool::new(false);
+/// Cluster mode or AOF seen on since start. Kept up to date from server
+/// events (a config change, a fork, a load) rather than asked per write,
+/// which would cost every command a flags lookup. AOF can only be switched
+/// on by CONFIG SET, whose change event fires before any later command.
+static AOF_OR_CLUSTER: AtomicBool = AtomicBool::new(false);
 
 /// True when this command's write must be replicated. Call once per write.
 ///
@@ -46,13 +51,17 @@ pub fn needed_outside_command(ctx: &Context) -> bool {
     false
 }
 
-fn must_replicate(ctx: &Context) -> bool {
-    if BACKLOG_SEEN.load(Ordering::Relaxed) {
-        return true;
-    }
+fn must_replicate(_ctx: &Context) -> bool {
+    BACKLOG_SEEN.load(Ordering::Relaxed) || AOF_OR_CLUSTER.load(Ordering::Relaxed)
+}
+
+/// Latches AOF_OR_CLUSTER on when the server says either is on.
+fn check_flags(ctx: *mut raw::RedisModuleCtx) {
     let flags =
-        unsafe { raw::RedisModule_GetContextFlags.map_or(u32::MAX as i32, |f| f(ctx.ctx)) } as u32;
-    flags & (raw::REDISMODULE_CTX_FLAGS_CLUSTER | raw::REDISMODULE_CTX_FLAGS_AOF) != 0
+        unsafe { raw::RedisModule_GetContextFlags.map_or(u32::MAX as i32, |f| f(ctx)) } as u32;
+    if flags & (raw::REDISMODULE_CTX_FLAGS_CLUSTER | raw::REDISMODULE_CTX_FLAGS_AOF) != 0 {
+        AOF_OR_CLUSTER.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Reads INFO replication; any sign of a backlog or replica latches
@@ -94,6 +103,7 @@ unsafe extern "C" fn on_event(
     _subevent: u64,
     _data: *mut std::os::raw::c_void,
 ) {
+    check_flags(ctx);
     check(ctx);
     // One callback per event per module: the timer's needs ride along.
     // After a load (or a role change) arm for what the loaded data has due.
@@ -113,6 +123,7 @@ pub fn init(ctx: &Context) {
             raw::REDISMODULE_EVENT_REPLICATION_ROLE_CHANGED,
             raw::REDISMODULE_EVENT_LOADING,
             raw::REDISMODULE_EVENT_REPLICA_CHANGE,
+            raw::REDISMODULE_EVENT_CONFIG,
         ] {
             let ev = raw::RedisModuleEvent { id, dataver: 1 };
             if unsafe { sub(ctx.ctx, ev, Some(on_event)) } != raw::REDISMODULE_OK as i32 {
@@ -122,5 +133,6 @@ pub fn init(ctx: &Context) {
     } else {
         BACKLOG_SEEN.store(true, Ordering::Relaxed);
     }
+    check_flags(ctx.ctx);
     check(ctx.ctx);
 }

@@ -15,7 +15,7 @@ use crate::core::engine;
 use crate::core::requests::{self, Origin};
 use crate::core::workers::{Registry, Worker};
 use crate::shell::globals::now_ms;
-use crate::shell::handlers::{after_move, db, origin};
+use crate::shell::handlers::{after_move, db, replicated};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::{config, keys, propagation, timer};
@@ -33,7 +33,7 @@ const TTL_MAX_MS: u64 = 7 * 24 * 3600 * 1000;
 fn pinned_at<'a>(args: &'a [&'a [u8]], origin: Origin) -> CmdResult<(&'a [&'a [u8]], Option<u64>)> {
     match args {
         [rest @ .., at, t] if at.eq_ignore_ascii_case(b"AT") => {
-            if origin != Origin::Replicated {
+            if !origin.is_replicated() {
                 return Err(CmdError::syntax("AT is reserved for replication and AOF"));
             }
             Ok((rest, Some(parse_u64(t, "AT", requests::TIME_MAX_MS)?)))
@@ -56,7 +56,7 @@ fn instance_arg(v: &[u8]) -> CmdResult<&[u8]> {
 
 /// `FF.REGISTER instance worker_id ttl_ms [CAPS csv] [LANES n lane ...]`.
 pub fn register(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
+    let (args, at) = pinned_at(call.args, Origin::Ask(&|| replicated(call.ctx)))?;
     let now = at.unwrap_or_else(now_ms);
     let mut a = Args::new(args);
     let instance = instance_arg(a.next("worker instance id")?)?;
@@ -116,7 +116,7 @@ fn replicate(call: &Call, add_at: bool, now: u64) {
 
 /// `FF.HEARTBEAT instance`.
 pub fn heartbeat(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
+    let (args, at) = pinned_at(call.args, Origin::Ask(&|| replicated(call.ctx)))?;
     let now = at.unwrap_or_else(now_ms);
     let [instance] = args else {
         return Err(CmdError::syntax("wrong number of arguments"));
@@ -130,7 +130,7 @@ pub fn heartbeat(call: &Call) -> CmdResult<()> {
 
 /// `FF.MARKDEAD instance`: marks the worker dead and revokes its leases.
 pub fn mark_dead(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
+    let (args, at) = pinned_at(call.args, Origin::Ask(&|| replicated(call.ctx)))?;
     let now = at.unwrap_or_else(now_ms);
     let [instance] = args else {
         return Err(CmdError::syntax("wrong number of arguments"));
@@ -160,7 +160,7 @@ pub fn revoke_leases_of(ctx: &Context, instance: &[u8], now: u64) -> usize {
                 continue;
             };
             if e.current_attempt()
-                .is_none_or(|a| a.worker_instance_id.as_ref() != instance)
+                .is_none_or(|a| a.worker.instance() != instance)
             {
                 continue;
             }

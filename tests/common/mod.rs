@@ -183,6 +183,13 @@ impl Server {
         self.spawn();
     }
 
+    /// Starts again in the same directory with other extra arguments.
+    #[allow(dead_code)]
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+        self.spawn();
+    }
+
     /// Waits for the process to exit by itself; returns its status.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let c = self.child.as_mut()?;

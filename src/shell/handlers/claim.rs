@@ -151,7 +151,7 @@ pub fn claim(call: &Call) -> CmdResult<()> {
 
 pub fn acquire(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
-    if origin(ctx) != Origin::Replicated {
+    if !replicated(ctx) {
         return Err(CmdError::syntax(
             "FF.ACQUIRE is internal: only the primary and the AOF send it",
         ));

@@ -17,12 +17,12 @@ use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
 use crate::core::index::{PartitionIndex, QueueKey};
 use crate::core::partition::Partition;
 use crate::core::requests::{self, Acquire, Claim, Origin};
-use crate::shell::globals::{now_ms, with_hints, with_minter, with_ready_keys};
+use crate::shell::globals::{cluster_mode, now_ms, with_hints, with_minter, with_ready_keys};
 use crate::shell::keys::{self, wrongtype};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::types::{self, PARTITION_TYPE, TAG_EXEC, TAG_PARTITION};
-use crate::shell::{blocking, config, lanes, propagation, timer};
+use crate::shell::{blocking, config, held, lanes, propagation, timer};
 
 mod claim;
 mod node;
@@ -49,13 +49,9 @@ pub fn current_name(call: &Call) -> String {
 }
 
 /// Only the primary's stream and the AOF may carry pinned values.
-pub fn origin(ctx: &Context) -> Origin {
+pub fn replicated(ctx: &Context) -> bool {
     let f = ctx.get_flags();
-    if f.contains(ContextFlags::REPLICATED) || f.contains(ContextFlags::LOADING) {
-        Origin::Replicated
-    } else {
-        Origin::Client
-    }
+    f.contains(ContextFlags::REPLICATED) || f.contains(ContextFlags::LOADING)
 }
 
 pub fn db(ctx: &Context) -> c_int {

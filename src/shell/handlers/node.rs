@@ -32,7 +32,7 @@ pub fn resume(call: &Call) -> CmdResult<()> {
 }
 
 pub fn due(call: &Call) -> CmdResult<()> {
-    if origin(call.ctx) != Origin::Replicated {
+    if !replicated(call.ctx) {
         return Err(CmdError::syntax(
             "FF.DUE is internal: only the primary and the AOF send it",
         ));
@@ -48,7 +48,7 @@ pub fn due(call: &Call) -> CmdResult<()> {
 
 pub fn loadrec(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
-    if origin(ctx) != Origin::Replicated {
+    if !replicated(ctx) {
         return Err(CmdError::syntax(
             "FF.LOADREC is internal: only AOF loading and the primary send it",
         ));

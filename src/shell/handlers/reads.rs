@@ -116,7 +116,7 @@ pub fn leases(call: &Call) -> CmdResult<()> {
         };
         for &(expires, uuid) in &part.index.lease_expiry {
             let held = part.get(uuid).and_then(Execution::current_attempt);
-            if held.is_some_and(|a| a.worker_instance_id.as_ref() == *instance) {
+            if held.is_some_and(|a| a.worker.instance() == *instance) {
                 found.push((ExecId { partition: p, uuid }.key(), expires));
             }
         }

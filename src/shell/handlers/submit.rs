@@ -5,12 +5,16 @@ use super::*;
 pub fn submit(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
     let limits = config::limits();
-    let origin = origin(ctx);
-    let req = requests::parse_submit(call.args, &limits, origin)?;
+    let req = requests::parse_submit_keeping(
+        call.args,
+        &limits,
+        Origin::Ask(&|| replicated(ctx)),
+        |i, bytes| held::hold(call.argv.get(i), bytes),
+    )?;
     let now = req.at.unwrap_or_else(now_ms);
     let partition = match req.target {
         SubmitTarget::Auto => {
-            if ctx.get_flags().contains(ContextFlags::CLUSTER) {
+            if cluster_mode() {
                 return Err(CmdError::syntax(
                     "* needs standalone mode; in a cluster pass the lane's {fp:N} (see FF.PARTITION)",
                 ));

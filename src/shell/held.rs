@@ -1,0 +1,37 @@
+//! Payloads kept as the server's own argument strings (see `core::blob`):
+//! holding a string takes a reference instead of a copy.
+
+use std::ffi::c_void;
+
+use redis_module::raw;
+
+use crate::core::blob::{Blob, Held};
+
+/// Keeps `arg` (whose bytes are `bytes`) by reference, or copies `bytes`
+/// when the server cannot lend it.
+pub fn hold(arg: Option<&*mut raw::RedisModuleString>, bytes: &[u8]) -> Blob {
+    let (Some(&s), Some(hold), Some(ptr_len)) =
+        (arg, unsafe { raw::RedisModule_HoldString }, unsafe {
+            raw::RedisModule_StringPtrLen
+        })
+    else {
+        return Blob::copy(bytes);
+    };
+    // No context: the reference is ours until `release`, not the command's.
+    let held = unsafe { hold(std::ptr::null_mut(), s) };
+    if held.is_null() {
+        return Blob::copy(bytes);
+    }
+    let mut len = 0;
+    let ptr = unsafe { ptr_len(held, &mut len) };
+    // The server never changes a string's bytes while it has more than one
+    // reference, and freeing a string is safe from a background thread
+    // (lazyfree does the same to its own values).
+    Blob::held(unsafe { Held::new(ptr.cast(), len, held.cast(), release) })
+}
+
+unsafe fn release(owner: *mut c_void) {
+    if let Some(free) = unsafe { raw::RedisModule_FreeString } {
+        unsafe { free(std::ptr::null_mut(), owner.cast()) };
+    }
+}
