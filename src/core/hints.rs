@@ -18,6 +18,31 @@ struct Heads {
     by_partition: HashMap<u16, QueueKey, RandomState>,
 }
 
+impl Heads {
+    /// Records partition's head; true when no head is left at all.
+    fn update(&mut self, partition: u16, head: Option<QueueKey>) -> bool {
+        match (self.by_partition.get_mut(&partition), head) {
+            (Some(old), Some(k)) => {
+                if *old != k {
+                    self.ordered.remove(&(*old, partition));
+                    *old = k;
+                    self.ordered.insert((k, partition));
+                }
+            }
+            (Some(old), None) => {
+                self.ordered.remove(&(*old, partition));
+                self.by_partition.remove(&partition);
+            }
+            (None, Some(k)) => {
+                self.by_partition.insert(partition, k);
+                self.ordered.insert((k, partition));
+            }
+            (None, None) => {}
+        }
+        self.ordered.is_empty()
+    }
+}
+
 type ByCaps = HashMap<CapSet, Heads, RandomState>;
 type ByLane = HashMap<Box<str>, ByCaps, RandomState>;
 
@@ -48,45 +73,27 @@ impl ClaimHints {
         head: Option<QueueKey>,
     ) {
         let lanes = self.dbs.entry(db).or_default();
-        if !lanes.get(lane).is_some_and(|m| m.contains_key(caps)) {
-            if head.is_none() {
+        // Hot path (every claim): one lookup per level when the entry exists.
+        if let Some(heads) = lanes.get_mut(lane).and_then(|m| m.get_mut(caps)) {
+            if !heads.update(partition, head) {
                 return;
             }
-            lanes
+            // The last head went: drop the empty entries.
+            if let Some(by_caps) = lanes.get_mut(lane) {
+                by_caps.remove(caps);
+                if by_caps.is_empty() {
+                    lanes.remove(lane);
+                }
+            }
+            return;
+        }
+        if head.is_some() {
+            let heads = lanes
                 .entry(lane.into())
                 .or_default()
-                .insert(caps.clone(), Heads::default());
-        }
-        let Some(by_caps) = lanes.get_mut(lane) else {
-            return;
-        };
-        let Some(heads) = by_caps.get_mut(caps) else {
-            return;
-        };
-        match (heads.by_partition.get_mut(&partition), head) {
-            (Some(old), Some(k)) => {
-                if *old == k {
-                    return;
-                }
-                heads.ordered.remove(&(*old, partition));
-                *old = k;
-                heads.ordered.insert((k, partition));
-            }
-            (Some(old), None) => {
-                heads.ordered.remove(&(*old, partition));
-                heads.by_partition.remove(&partition);
-            }
-            (None, Some(k)) => {
-                heads.by_partition.insert(partition, k);
-                heads.ordered.insert((k, partition));
-            }
-            (None, None) => {}
-        }
-        if heads.ordered.is_empty() {
-            by_caps.remove(caps);
-            if by_caps.is_empty() {
-                lanes.remove(lane);
-            }
+                .entry(caps.clone())
+                .or_default();
+            heads.update(partition, head);
         }
     }
 

@@ -91,15 +91,19 @@ pub static COMMANDS: &[CommandEntry] = &[
 ///
 /// # Safety
 /// `argv` must be the server's argument vector of `argc` strings.
+#[inline(always)]
 pub unsafe fn raw_args<'a>(
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
 ) -> SmallVec<[&'a [u8]; 16]> {
+    let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
+        return SmallVec::new();
+    };
     unsafe { raw_strings(argv, argc) }
         .iter()
         .map(|&s| {
             let mut len = 0;
-            let p = raw::string_ptr_len(s, &mut len);
+            let p = unsafe { ptr_len(s, &mut len) };
             if p.is_null() {
                 &[][..]
             } else {
