@@ -7,6 +7,18 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// Leases that outlast any stall of the test machine: these tests compare
+/// states across restarts and replicas, and a lease running out in a pause
+/// (a paused VM's clock jumps ahead) changes the state under comparison.
+/// Leases meant to run out say so with LEASE.
+const LONG_LEASE: [&str; 2] = ["--flowfabric.lease-ms", "3600000"];
+
+fn start(extra: &[&str]) -> Server {
+    let mut args = LONG_LEASE.to_vec();
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
 /// A mixed workload touching every write path; returns all execution ids.
 fn workload(srv: &Server, tag: &str) -> Vec<String> {
     let mut c = srv.conn();
@@ -46,7 +58,12 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
     assert_eq!(waiter.join().unwrap(), Some(late.clone()));
     ids.push(late);
     let mut jobs = Vec::new();
-    while let Some(j) = claim(&mut c, "w", &["a", "b"], &["CAPS", "gpu", "LEASE", "60000"]) {
+    while let Some(j) = claim(
+        &mut c,
+        "w",
+        &["a", "b"],
+        &["CAPS", "gpu", "LEASE", "3600000"],
+    ) {
         jobs.push(j);
         if jobs.len() == 25 {
             break;
@@ -185,8 +202,8 @@ fn info(c: &mut redis::Connection, section: &str) -> String {
 
 #[test]
 fn replica_digest_matches_primary() {
-    let primary = Server::start(&[]);
-    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let primary = start(&[]);
+    let replica = start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut r = replica.conn();
     wait_for(
         || info(&mut r, "replication").contains("master_link_status:up"),
@@ -222,7 +239,7 @@ fn replica_digest_matches_primary() {
 
 #[test]
 fn aof_restart_restores_everything() {
-    let mut srv = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut srv = start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let ids = workload(&srv, "aof");
     let mut c = srv.conn();
     let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
@@ -240,7 +257,7 @@ fn aof_restart_restores_everything() {
 
 #[test]
 fn rdb_restart_restores_everything() {
-    let mut srv = Server::start(&[]);
+    let mut srv = start(&[]);
     let ids = workload(&srv, "rdb");
     let mut c = srv.conn();
     // Due after the restart: the loaded data must arm the timer.
@@ -274,7 +291,7 @@ fn rdb_restart_restores_everything() {
 
 #[test]
 fn rewritten_aof_restores_everything() {
-    let mut srv = Server::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut srv = start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let mut ids = workload(&srv, "rw1");
     let mut c = srv.conn();
     let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).unwrap();
@@ -297,7 +314,7 @@ fn rewritten_aof_restores_everything() {
 
 #[test]
 fn corrupt_rdb_fails_the_load_cleanly() {
-    let mut srv = Server::start(&["--rdbcompression", "no", "--rdbchecksum", "no"]);
+    let mut srv = start(&["--rdbcompression", "no", "--rdbchecksum", "no"]);
     let mut c = srv.conn();
     submit(&mut c, "corruptlane", "x", &[]);
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
@@ -337,7 +354,7 @@ fn corrupt_rdb_fails_the_load_cleanly() {
 
 #[test]
 fn partition_count_change_is_refused() {
-    let mut srv = Server::start(&[]);
+    let mut srv = start(&[]);
     let mut c = srv.conn();
     submit(&mut c, "q", "x", &[]);
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
@@ -361,7 +378,7 @@ fn partition_count_change_is_refused() {
 /// A primary without replicas skips building replication traffic; a replica
 /// that attaches while writes keep flowing must still end up identical.
 fn replica_attaching_under_load(sync_args: &[&str]) {
-    let primary = Server::start(sync_args);
+    let primary = start(sync_args);
     let before = workload(&primary, "pre");
     let port = primary.port;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -384,7 +401,7 @@ fn replica_attaching_under_load(sync_args: &[&str]) {
         })
     };
     std::thread::sleep(Duration::from_millis(50));
-    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let replica = start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
     let mut r = replica.conn();
     wait_for(
         || info(&mut r, "replication").contains("master_link_status:up"),
@@ -460,8 +477,8 @@ fn replica_attaching_under_load_disk() {
 #[test]
 fn restored_keys_are_claimable_and_timed() {
     // What slot migration does: DUMP on one node, RESTORE on another.
-    let a = Server::start(&[]);
-    let b = Server::start(&[]);
+    let a = start(&[]);
+    let b = start(&[]);
     let mut ca = a.conn();
     let mut cb = b.conn();
     let (sec, _): (u64, u64) = redis::cmd("TIME").query(&mut ca).unwrap();
@@ -499,7 +516,7 @@ fn changes_since_save(c: &mut redis::Connection) -> u64 {
 fn save_points_count_module_writes() {
     // RDB-only persistence: a save point must see FlowFabric's writes even
     // on a node that replicates nothing.
-    let mut srv = Server::start(&["--save", "1 1", "--appendonly", "no"]);
+    let mut srv = start(&["--save", "1 1", "--appendonly", "no"]);
     let mut c = srv.conn();
     let id = submit(&mut c, "sp", "x", &[]);
     assert!(
@@ -525,7 +542,7 @@ fn aof_switched_on_at_runtime_keeps_later_writes() {
     // The module stops replicating on a node with no AOF and no replicas;
     // switching AOF on must bring every later write into the AOF, including
     // those made while its first rewrite runs.
-    let mut srv = Server::start(&["--appendonly", "no"]);
+    let mut srv = start(&["--appendonly", "no"]);
     let mut c = srv.conn();
     let before = submit(&mut c, "rt", "before", &[]);
     let _: () = redis::cmd("CONFIG")
@@ -549,7 +566,7 @@ fn aof_switched_on_at_runtime_keeps_later_writes() {
     let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
     drop(c);
     srv.kill();
-    srv.restart_with(&["--appendonly", "yes"]);
+    srv.restart_with(&[LONG_LEASE[0], LONG_LEASE[1], "--appendonly", "yes"]);
     let mut c = srv.conn();
     assert_eq!(digest(&mut c), d);
     assert_eq!(snapshot(&mut c, &ids), snap);
