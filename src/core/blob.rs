@@ -23,7 +23,6 @@ pub struct Held {
 // The owner's bytes are immutable while held and `release` may run on any
 // thread (a background free); see `Held::new`.
 unsafe impl Send for Held {}
-unsafe impl Sync for Held {}
 
 impl Held {
     /// # Safety

@@ -39,7 +39,12 @@ pub struct Limits {
 pub enum Origin<'a> {
     Client,
     Replicated,
-    Ask(&'a dyn Fn() -> bool),
+    Ask(&'a dyn AskOrigin),
+}
+
+/// What can say whether the current command came from replication or AOF.
+pub trait AskOrigin {
+    fn is_replicated(&self) -> bool;
 }
 
 impl Origin<'_> {
@@ -47,7 +52,7 @@ impl Origin<'_> {
         match self {
             Origin::Client => false,
             Origin::Replicated => true,
-            Origin::Ask(f) => f(),
+            Origin::Ask(a) => a.is_replicated(),
         }
     }
 }
@@ -122,13 +127,15 @@ pub struct Submit {
     pub at: Option<u64>,
 }
 
-/// `FF.SUBMIT target lane payload [options]`, copying the payload.
+/// `FF.SUBMIT target lane payload [options]`, copying the payload (tests).
+#[cfg(test)]
 pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Submit> {
     parse_submit_keeping(args, limits, origin, |_, p| Blob::copy(p))
 }
 
-/// The same, with `keep(i, bytes)` deciding how the payload (argument `i`)
-/// is kept: the server holds its argument string rather than copy it.
+/// `FF.SUBMIT target lane payload [options]`, with `keep(i, bytes)`
+/// deciding how the payload (argument `i`) is kept: the server holds its
+/// argument string rather than copy it.
 pub fn parse_submit_keeping(
     args: &[&[u8]],
     limits: &Limits,

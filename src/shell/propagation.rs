@@ -13,12 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis_module::{raw, Context};
 
+use crate::shell::globals::cluster_mode;
+
 static BACKLOG_SEEN: AtomicBool = AtomicBool::new(false);
-/// Cluster mode or AOF seen on since start. Kept up to date from server
-/// events (a config change, a fork, a load) rather than asked per write,
-/// which would cost every command a flags lookup. AOF can only be switched
-/// on by CONFIG SET, whose change event fires before any later command.
-static AOF_OR_CLUSTER: AtomicBool = AtomicBool::new(false);
+/// AOF seen on since start. Kept up to date from server events (a config
+/// change, a fork, a load) rather than asked per write, which would cost
+/// every command a flags lookup. AOF can only be switched on by CONFIG SET,
+/// whose change event fires before any later command.
+static AOF_SEEN: AtomicBool = AtomicBool::new(false);
 
 /// True when this command's write must be replicated. Call once per write.
 ///
@@ -30,7 +32,7 @@ static AOF_OR_CLUSTER: AtomicBool = AtomicBool::new(false);
 /// the fork's offset: the snapshot already holds the write and no replica
 /// is sent that part of the stream.
 pub fn needed(ctx: &Context) -> bool {
-    if must_replicate(ctx) {
+    if must_replicate() {
         return true;
     }
     if let Some(verbatim) = unsafe { raw::RedisModule_ReplicateVerbatim } {
@@ -42,7 +44,7 @@ pub fn needed(ctx: &Context) -> bool {
 /// The same for the timer, which has no client command to count with: a
 /// bare PING is replicated instead (harmless wherever it lands).
 pub fn needed_outside_command(ctx: &Context) -> bool {
-    if must_replicate(ctx) {
+    if must_replicate() {
         return true;
     }
     if let Some(replicate) = unsafe { raw::RedisModule_Replicate } {
@@ -51,16 +53,16 @@ pub fn needed_outside_command(ctx: &Context) -> bool {
     false
 }
 
-fn must_replicate(_ctx: &Context) -> bool {
-    BACKLOG_SEEN.load(Ordering::Relaxed) || AOF_OR_CLUSTER.load(Ordering::Relaxed)
+fn must_replicate() -> bool {
+    BACKLOG_SEEN.load(Ordering::Relaxed) || AOF_SEEN.load(Ordering::Relaxed) || cluster_mode()
 }
 
-/// Latches AOF_OR_CLUSTER on when the server says either is on.
-fn check_flags(ctx: *mut raw::RedisModuleCtx) {
+/// Latches AOF_SEEN on when the server says AOF is on.
+fn check_aof(ctx: *mut raw::RedisModuleCtx) {
     let flags =
         unsafe { raw::RedisModule_GetContextFlags.map_or(u32::MAX as i32, |f| f(ctx)) } as u32;
-    if flags & (raw::REDISMODULE_CTX_FLAGS_CLUSTER | raw::REDISMODULE_CTX_FLAGS_AOF) != 0 {
-        AOF_OR_CLUSTER.store(true, Ordering::Relaxed);
+    if flags & raw::REDISMODULE_CTX_FLAGS_AOF != 0 {
+        AOF_SEEN.store(true, Ordering::Relaxed);
     }
 }
 
@@ -103,7 +105,7 @@ unsafe extern "C" fn on_event(
     _subevent: u64,
     _data: *mut std::os::raw::c_void,
 ) {
-    check_flags(ctx);
+    check_aof(ctx);
     check(ctx);
     // One callback per event per module: the timer's needs ride along.
     // After a load (or a role change) arm for what the loaded data has due.
@@ -133,6 +135,6 @@ pub fn init(ctx: &Context) {
     } else {
         BACKLOG_SEEN.store(true, Ordering::Relaxed);
     }
-    check_flags(ctx.ctx);
+    check_aof(ctx.ctx);
     check(ctx.ctx);
 }

@@ -15,7 +15,7 @@ use crate::core::engine;
 use crate::core::requests::{self, Origin};
 use crate::core::workers::{Registry, Worker};
 use crate::shell::globals::now_ms;
-use crate::shell::handlers::{after_move, db, replicated};
+use crate::shell::handlers::{after_move, db, origin};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::{config, keys, propagation, timer};
@@ -56,7 +56,7 @@ fn instance_arg(v: &[u8]) -> CmdResult<&[u8]> {
 
 /// `FF.REGISTER instance worker_id ttl_ms [CAPS csv] [LANES n lane ...]`.
 pub fn register(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, Origin::Ask(&|| replicated(call.ctx)))?;
+    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
     let now = at.unwrap_or_else(now_ms);
     let mut a = Args::new(args);
     let instance = instance_arg(a.next("worker instance id")?)?;
@@ -116,7 +116,7 @@ fn replicate(call: &Call, add_at: bool, now: u64) {
 
 /// `FF.HEARTBEAT instance`.
 pub fn heartbeat(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, Origin::Ask(&|| replicated(call.ctx)))?;
+    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
     let now = at.unwrap_or_else(now_ms);
     let [instance] = args else {
         return Err(CmdError::syntax("wrong number of arguments"));
@@ -130,7 +130,7 @@ pub fn heartbeat(call: &Call) -> CmdResult<()> {
 
 /// `FF.MARKDEAD instance`: marks the worker dead and revokes its leases.
 pub fn mark_dead(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, Origin::Ask(&|| replicated(call.ctx)))?;
+    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
     let now = at.unwrap_or_else(now_ms);
     let [instance] = args else {
         return Err(CmdError::syntax("wrong number of arguments"));

@@ -16,7 +16,7 @@ use crate::core::execution::{
 use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
 use crate::core::index::{PartitionIndex, QueueKey};
 use crate::core::partition::Partition;
-use crate::core::requests::{self, Acquire, Claim, Origin};
+use crate::core::requests::{self, Acquire, AskOrigin, Claim, Origin};
 use crate::shell::globals::{cluster_mode, now_ms, with_hints, with_minter, with_ready_keys};
 use crate::shell::keys::{self, wrongtype};
 use crate::shell::registry::Call;
@@ -52,6 +52,17 @@ pub fn current_name(call: &Call) -> String {
 pub fn replicated(ctx: &Context) -> bool {
     let f = ctx.get_flags();
     f.contains(ContextFlags::REPLICATED) || f.contains(ContextFlags::LOADING)
+}
+
+impl AskOrigin for Context {
+    fn is_replicated(&self) -> bool {
+        replicated(self)
+    }
+}
+
+/// The call's origin, asked of the server only if a pinned value appears.
+pub fn origin(ctx: &Context) -> Origin<'_> {
+    Origin::Ask(ctx)
 }
 
 pub fn db(ctx: &Context) -> c_int {

@@ -4,11 +4,7 @@
 use super::*;
 
 pub fn renew(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_renew(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
     let expires = transition_cmd(call, c"FF.RENEW", &req.id, req.at, |idx, e, env| {
         engine::renew(idx, e, &req.fence, req.lease_ms, env)
     })?;
@@ -17,11 +13,7 @@ pub fn renew(call: &Call) -> CmdResult<()> {
 }
 
 pub fn complete(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_complete(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_complete(call.args, &config::limits(), origin(call.ctx))?;
     transition_cmd(call, c"FF.COMPLETE", &req.id, req.at, |idx, e, env| {
         engine::complete(idx, e, &req.fence, req.result, env)
     })?;
@@ -30,11 +22,7 @@ pub fn complete(call: &Call) -> CmdResult<()> {
 }
 
 pub fn fail(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_fail(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_fail(call.args, &config::limits(), origin(call.ctx))?;
     let now = req.at.unwrap_or_else(now_ms);
     let (_key, idx, e) = keys::require_exec(call.ctx, &req.id)?;
     // The primary draws the backoff (with its jitter) once; replicas get the
@@ -76,11 +64,7 @@ pub fn fail(call: &Call) -> CmdResult<()> {
 }
 
 pub fn cancel(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_cancel(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_cancel(call.args, &config::limits(), origin(call.ctx))?;
     transition_cmd(call, c"FF.CANCEL", &req.id, req.at, |idx, e, env| {
         engine::cancel(idx, e, req.fence.as_ref(), req.reason, env)
     })?;
@@ -89,11 +73,7 @@ pub fn cancel(call: &Call) -> CmdResult<()> {
 }
 
 pub fn delay(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_delay(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_delay(call.args, &config::limits(), origin(call.ctx))?;
     transition_cmd(call, c"FF.DELAY", &req.id, req.at, |idx, e, env| {
         engine::delay(idx, e, &req.fence, req.until, env)
     })?;
@@ -102,11 +82,7 @@ pub fn delay(call: &Call) -> CmdResult<()> {
 }
 
 pub fn wait_children(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_renew(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
     transition_cmd(call, c"FF.WAITCHILDREN", &req.id, req.at, |idx, e, env| {
         engine::wait_for_children(idx, e, &req.fence, env)
     })?;
@@ -115,11 +91,7 @@ pub fn wait_children(call: &Call) -> CmdResult<()> {
 }
 
 pub fn revoke(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_revoke(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_revoke(call.args, &config::limits(), origin(call.ctx))?;
     transition_cmd(call, c"FF.REVOKE", &req.id, req.at, |idx, e, env| {
         engine::revoke(idx, e, req.lease_id, env)
     })?;
@@ -128,11 +100,7 @@ pub fn revoke(call: &Call) -> CmdResult<()> {
 }
 
 pub fn priority(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_priority(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_priority(call.args, &config::limits(), origin(call.ctx))?;
     transition_cmd(call, c"FF.PRIORITY", &req.id, req.at, |idx, e, env| {
         engine::set_priority(idx, e, req.priority, env)
     })?;
@@ -141,11 +109,7 @@ pub fn priority(call: &Call) -> CmdResult<()> {
 }
 
 pub fn progress(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_progress(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_progress(call.args, &config::limits(), origin(call.ctx))?;
     transition_cmd(call, c"FF.PROGRESS", &req.id, req.at, |idx, e, env| {
         engine::report_progress(idx, e, &req.fence, req.pct, req.message, env)
     })?;
@@ -154,11 +118,7 @@ pub fn progress(call: &Call) -> CmdResult<()> {
 }
 
 pub fn set_tags(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_set_tags(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-    )?;
+    let req = requests::parse_set_tags(call.args, &config::limits(), origin(call.ctx))?;
     let now = req.at.unwrap_or_else(now_ms);
     let (_key, _, e) = keys::require_exec(call.ctx, &req.id)?;
     let n = e
@@ -171,12 +131,7 @@ pub fn set_tags(call: &Call) -> CmdResult<()> {
 
 /// Replay, block and unblock: operator transitions on one execution.
 fn operate(call: &Call, name: &CStr, op: engine::Op, with_reason: bool) -> CmdResult<()> {
-    let req = requests::parse_simple(
-        call.args,
-        &config::limits(),
-        Origin::Ask(&|| replicated(call.ctx)),
-        with_reason,
-    )?;
+    let req = requests::parse_simple(call.args, &config::limits(), origin(call.ctx), with_reason)?;
     transition_cmd(call, name, &req.id, req.at, |idx, e, env| {
         engine::operate(idx, e, op, req.reason, env)
     })?;
