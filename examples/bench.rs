@@ -154,15 +154,15 @@ fn ff_run(o: &Opts) -> Run {
                         .arg("bench")
                         .query(&mut c)
                         .unwrap();
-                    // Positional: id, payload, attempt index, attempt type,
-                    // attempt id, lease id, lease epoch, lease expiry.
+                    // Positional: id, payload, attempt index, attempt id,
+                    // lease id, lease epoch, lease expiry.
                     let redis::Value::Array(f) = v else { break };
                     let get = |i: usize| -> String { redis::from_redis_value(&f[i]).unwrap() };
                     let _: String = redis::cmd("FF.COMPLETE")
                         .arg(get(0))
-                        .arg(get(5))
-                        .arg(get(6))
                         .arg(get(4))
+                        .arg(get(5))
+                        .arg(get(3))
                         .arg("RESULT")
                         .arg(&result)
                         .query(&mut c)
@@ -358,9 +358,9 @@ fn retry_run(o: &Opts) -> f64 {
                     };
                     let _: redis::Value = redis::cmd(cmd)
                         .arg(get(0))
-                        .arg(get(5))
-                        .arg(get(6))
                         .arg(get(4))
+                        .arg(get(5))
+                        .arg(get(3))
                         .query(&mut c)
                         .unwrap();
                     if cmd == "FF.COMPLETE" {

@@ -29,7 +29,7 @@ fn submit_claim_renew_complete_read() {
     assert_eq!(j.payload, b"hello");
     assert_eq!(j.epoch, 1);
     assert_eq!(n(&j.fields, "attempt_index"), 0);
-    assert_eq!(s(&j.fields, "attempt_type"), "initial");
+    assert_eq!(attempt_type(&mut c, &j.id), "initial");
     assert!(claim(&mut c, "w", &["q"], &[]).is_none(), "nothing left");
 
     let f = get(&mut c, &id);

@@ -108,7 +108,7 @@ fn replay_runs_a_terminal_execution_again() {
     let r: Option<String> = redis::cmd("FF.RESULT").arg(&id).query(&mut c).unwrap();
     assert_eq!(r, None);
     let k = claim(&mut c, "w", &["q"], &[]).unwrap();
-    assert_eq!(s(&k.fields, "attempt_type"), "replay");
+    assert_eq!(attempt_type(&mut c, &k.id), "replay");
     assert_eq!(n(&k.fields, "attempt_index"), 1);
     complete(&mut c, &k, Some("second")).unwrap();
     for _ in 1..10 {

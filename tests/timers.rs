@@ -57,7 +57,7 @@ fn stopped_worker_loses_lease_and_work_is_reclaimed() {
     );
     let second = claim(&mut c, "w2", &["q"], &["LEASE", "60000"]).expect("reclaimed");
     assert_eq!(second.id, id);
-    assert_eq!(s(&second.fields, "attempt_type"), "reclaim");
+    assert_eq!(attempt_type(&mut c, &second.id), "reclaim");
     assert_eq!(n(&second.fields, "attempt_index"), 1);
     assert_eq!(second.epoch, first.epoch + 1);
     let f = get(&mut c, &id);
@@ -133,7 +133,7 @@ fn retries_follow_backoff_and_stop_at_max() {
         assert_eq!(j.id, id);
         assert_eq!(n(&j.fields, "attempt_index"), attempt);
         assert_eq!(
-            s(&j.fields, "attempt_type"),
+            attempt_type(&mut c, &j.id),
             if attempt == 0 { "initial" } else { "retry" }
         );
         let before = now_ms(&mut c);
@@ -449,7 +449,7 @@ fn revoke_makes_work_reclaimable() {
         .unwrap_err();
     assert_eq!(none.code(), Some("NO_ACTIVE_LEASE"));
     let k = claim(&mut c, "w2", &["q"], &[]).unwrap();
-    assert_eq!(s(&k.fields, "attempt_type"), "reclaim");
+    assert_eq!(attempt_type(&mut c, &k.id), "reclaim");
     assert_eq!(complete(&mut c, &k, None).unwrap(), "OK");
 }
 
@@ -566,7 +566,7 @@ fn dead_worker_leases_are_revoked() {
     );
     // Another worker reclaims the work; an operator can mark w2 dead too.
     let k = claim(&mut c, "w2", &["q"], &["LEASE", "600000"]).unwrap();
-    assert_eq!(s(&k.fields, "attempt_type"), "reclaim");
+    assert_eq!(attempt_type(&mut c, &k.id), "reclaim");
     let n: i64 = redis::cmd("FF.MARKDEAD").arg("w2-i").query(&mut c).unwrap();
     assert_eq!(n, 1);
     assert_eq!(

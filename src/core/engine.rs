@@ -4,6 +4,7 @@
 //! then move its index entries (queue, due-time sets, per-state counts) to
 //! where the new state says they belong.
 
+use crate::core::blob::Blob;
 use crate::core::execution::{
     ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError,
 };
@@ -158,7 +159,7 @@ pub fn complete(
     idx: &mut PartitionIndex,
     e: &mut Execution,
     fence: &Fence,
-    result: Option<Box<[u8]>>,
+    result: Option<Blob>,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
     transition(idx, e, |e| e.complete(fence, result, env.now))

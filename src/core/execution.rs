@@ -180,7 +180,7 @@ pub struct Execution {
     pub caps: CapSet,
     pub payload: Blob,
     pub extra: Option<Box<Extra>>,
-    pub result: Option<Box<[u8]>>,
+    pub result: Option<Blob>,
     pub lifecycle: LifecyclePhase,
     pub ownership: OwnershipState,
     pub eligibility: EligibilityState,
@@ -591,7 +591,7 @@ impl Execution {
     pub fn complete(
         &mut self,
         fence: &Fence,
-        result: Option<Box<[u8]>>,
+        result: Option<Blob>,
         now: u64,
     ) -> Result<(), (LeaseError, bool)> {
         self.check_fence(fence, now)?;
@@ -1205,7 +1205,7 @@ impl Execution {
             idempotency: r.opt_bytes()?.map(Vec::into_boxed_slice),
             attempt_timeout_ms: None,
         };
-        let result = r.opt_bytes()?.map(Vec::into_boxed_slice);
+        let result = r.opt_bytes()?.map(Blob::from);
         let lifecycle = r.enum_u8(LifecyclePhase::from_u8)?;
         let ownership = r.enum_u8(OwnershipState::from_u8)?;
         let eligibility = r.enum_u8(EligibilityState::from_u8)?;
@@ -1381,7 +1381,7 @@ mod tests {
             e.complete(&stale, None, 1060),
             Err((LeaseError::Stale, false))
         );
-        e.complete(&f, Some(b"r"[..].into()), 1070).unwrap();
+        e.complete(&f, Some(Blob::copy(b"r")), 1070).unwrap();
         assert_eq!(e.public, PublicState::Completed);
         match e.complete(&f, None, 1080) {
             Err((

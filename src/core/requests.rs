@@ -391,21 +391,23 @@ pub fn parse_renew(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult
 pub struct Complete {
     pub id: ExecId,
     pub fence: Fence,
-    pub result: Option<Box<[u8]>>,
+    pub result: Option<Blob>,
     pub at: Option<u64>,
 }
 
 /// `FF.COMPLETE id lease_id lease_epoch attempt_id [RESULT payload]`.
-pub fn parse_complete(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Complete> {
+/// `keep(i, bytes)` stores the result, argument `i`: the shell holds the
+/// server's string instead of copying it (see `parse_submit_keeping`).
+pub fn parse_complete(
+    args: &[&[u8]],
+    limits: &Limits,
+    origin: Origin,
+    keep: impl FnOnce(usize, &[u8]) -> Blob,
+) -> CmdResult<Complete> {
     let mut a = Args::new(args);
     let id = parse_exec_id(a.next("execution id")?, limits)?;
     let fence = parse_fence(&mut a)?;
-    let mut c = Complete {
-        id,
-        fence,
-        result: None,
-        at: None,
-    };
+    let (mut result, mut at) = (None, None);
     while let Some(opt) = a.peek() {
         a.next("option")?;
         match keyword(opt).as_deref() {
@@ -416,13 +418,18 @@ pub fn parse_complete(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdRes
                         "result is larger than flowfabric.max-payload-bytes",
                     ));
                 }
-                c.result = Some(r.into());
+                result = Some((a.position() - 1, r));
             }
-            Some("AT") => pinned_time(&mut a, origin, &mut c.at)?,
+            Some("AT") => pinned_time(&mut a, origin, &mut at)?,
             _ => return Err(unknown(opt)),
         }
     }
-    Ok(c)
+    Ok(Complete {
+        id,
+        fence,
+        result: result.map(|(i, r)| keep(i, r)),
+        at,
+    })
 }
 
 fn parse_reason(a: &mut Args, limits: &Limits) -> CmdResult<Box<[u8]>> {

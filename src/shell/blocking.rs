@@ -48,16 +48,17 @@ unsafe extern "C" fn on_ready(
     argc: c_int,
 ) -> c_int {
     let context = Context::new(ctx);
-    let args = unsafe { registry::raw_args(argv, argc) };
-    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let rest = args.get(1..).unwrap_or(&[]);
-        match requests::parse_claim(rest, &config::limits()) {
-            Ok(mut c) => {
-                c.lanes.retain(|l| !crate::shell::lanes::is_paused(l));
-                matches!(try_claim(&context, &c), Ok(true))
+    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+        registry::with_args(argv, argc, |args| {
+            let rest = args.get(1..).unwrap_or(&[]);
+            match requests::parse_claim(rest, &config::limits()) {
+                Ok(mut c) => {
+                    c.lanes.retain(|l| !crate::shell::lanes::is_paused(l));
+                    matches!(try_claim(&context, &c), Ok(true))
+                }
+                Err(_) => false,
             }
-            Err(_) => false,
-        }
+        })
     }));
     if matches!(served, Ok(true)) {
         raw::REDISMODULE_OK as c_int

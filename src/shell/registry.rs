@@ -8,7 +8,7 @@ use std::os::raw::c_int;
 
 use redis_module::{raw, Context};
 use serde_json::Value;
-use smallvec::SmallVec;
+use std::mem::MaybeUninit;
 
 use crate::core::args::CmdResult;
 use crate::shell::{handlers, workers};
@@ -87,30 +87,44 @@ pub static COMMANDS: &[CommandEntry] = &[
     entry!("ff.due.json", handlers::due),
 ];
 
-/// The arguments of a call as byte slices borrowed from the server.
+/// Runs `f` with the call's arguments as byte slices borrowed from the
+/// server. Up to 16 arguments (every hot command) are converted into a
+/// stack buffer, one call of the server's function each: this runs on every
+/// command, so it avoids a growable vector's checks and moves.
 ///
 /// # Safety
 /// `argv` must be the server's argument vector of `argc` strings.
 #[inline(always)]
-pub unsafe fn raw_args<'a>(
+pub unsafe fn with_args<R>(
     argv: *mut *mut raw::RedisModuleString,
     argc: c_int,
-) -> SmallVec<[&'a [u8]; 16]> {
+    f: impl FnOnce(&[&[u8]]) -> R,
+) -> R {
+    let strings = unsafe { raw_strings(argv, argc) };
     let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
-        return SmallVec::new();
+        return f(&[]);
     };
-    unsafe { raw_strings(argv, argc) }
-        .iter()
-        .map(|&s| {
-            let mut len = 0;
-            let p = unsafe { ptr_len(s, &mut len) };
-            if p.is_null() {
-                &[][..]
-            } else {
-                unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
-            }
-        })
-        .collect()
+    let bytes = |s: *mut raw::RedisModuleString| -> &[u8] {
+        let mut len = 0;
+        let p = unsafe { ptr_len(s, &mut len) };
+        if p.is_null() {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+        }
+    };
+    const STACK: usize = 16;
+    if strings.len() > STACK {
+        let v: Vec<&[u8]> = strings.iter().map(|&s| bytes(s)).collect();
+        return f(&v);
+    }
+    let mut buf = [const { MaybeUninit::<&[u8]>::uninit() }; STACK];
+    for (slot, &s) in buf.iter_mut().zip(strings) {
+        slot.write(bytes(s));
+    }
+    // The first `strings.len()` slots were written just above.
+    let done = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<&[u8]>(), strings.len()) };
+    f(done)
 }
 
 /// The server's argument strings.
@@ -137,14 +151,21 @@ fn dispatch(
     h: Handler,
 ) -> c_int {
     let context = Context::new(ctx);
-    let args = unsafe { raw_args(argv, argc) };
     let strings = unsafe { raw_strings(argv, argc) };
-    let call = Call {
-        ctx: &context,
-        args: args.get(1..).unwrap_or(&[]),
-        argv: strings.get(1..).unwrap_or(&[]),
-    };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(&call))) {
+    unsafe {
+        with_args(argv, argc, |args| {
+            let call = Call {
+                ctx: &context,
+                args: args.get(1..).unwrap_or(&[]),
+                argv: strings.get(1..).unwrap_or(&[]),
+            };
+            run(&context, &call, h)
+        })
+    }
+}
+
+fn run(context: &Context, call: &Call, h: Handler) -> c_int {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(call))) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             context.reply_error_string(&e.0);

@@ -268,11 +268,10 @@ pub fn pairs(v: redis::Value) -> Fields {
 }
 
 /// FF.CLAIM's positional reply, named.
-pub const CLAIM_FIELDS: [&str; 8] = [
+pub const CLAIM_FIELDS: [&str; 7] = [
     "execution_id",
     "payload",
     "attempt_index",
-    "attempt_type",
     "attempt_id",
     "lease_id",
     "lease_epoch",
@@ -367,6 +366,14 @@ pub fn complete(
 
 pub fn get(c: &mut redis::Connection, id: &str) -> Fields {
     pairs(redis::cmd("FF.GET").arg(id).query(c).unwrap())
+}
+
+/// The type of an execution's latest attempt, from FF.GET.
+pub fn attempt_type(c: &mut redis::Connection, id: &str) -> String {
+    let redis::Value::Array(attempts) = get(c, id).remove("attempts").unwrap() else {
+        panic!("attempts is not an array")
+    };
+    s(&pairs(attempts.into_iter().last().unwrap()), "attempt_type")
 }
 
 pub fn err_code(r: redis::RedisResult<redis::Value>) -> String {

@@ -13,7 +13,12 @@ pub fn renew(call: &Call) -> CmdResult<()> {
 }
 
 pub fn complete(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_complete(call.args, &config::limits(), origin(call.ctx))?;
+    let req = requests::parse_complete(
+        call.args,
+        &config::limits(),
+        origin(call.ctx),
+        |i, bytes| held::hold(call.argv.get(i), bytes),
+    )?;
     transition_cmd(call, c"FF.COMPLETE", &req.id, req.at, |idx, e, env| {
         engine::complete(idx, e, &req.fence, req.result, env)
     })?;
