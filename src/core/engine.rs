@@ -9,7 +9,7 @@ use crate::core::execution::{
     ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError,
 };
 use crate::core::ids::Uuid;
-use crate::core::index::{Due, PartitionIndex, QueueKey};
+use crate::core::index::{Due, Head, PartitionIndex, QueueKey};
 use crate::core::requests::Acquire;
 use crate::core::state::{EligibilityState, LifecyclePhase, OwnershipState, PublicState};
 
@@ -58,8 +58,7 @@ fn placement(e: &Execution) -> Placement {
 /// What a transition did to the queues, for claim hints and waiters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Moved {
-    /// Queue membership changed (the lane's head may have).
-    pub queue: bool,
+    pub head: Head,
     /// The record became claimable.
     pub now_claimable: bool,
 }
@@ -75,13 +74,11 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
         retention: None,
         public: after.public,
     });
-    if b.queued != after.queued {
-        if after.queued {
-            idx.enqueue(e);
-        } else {
-            idx.remove_queued(&e.lane, &e.caps, &QueueKey::of(e));
-        }
-    }
+    let head = match (b.queued, after.queued) {
+        (false, true) => idx.enqueue(e),
+        (true, false) => idx.remove_queued(&e.lane, &e.caps, &QueueKey::of(e)),
+        _ => Head::Unchanged,
+    };
     for (old, new, set) in [
         (b.delay, after.delay, &mut idx.delayed),
         (b.lease, after.lease, &mut idx.lease_expiry),
@@ -105,7 +102,7 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
         _ => {}
     }
     Moved {
-        queue: b.queued != after.queued,
+        head,
         now_claimable: after.queued && !b.queued,
     }
 }
@@ -224,12 +221,17 @@ pub fn set_priority(
     let old = QueueKey::of(e);
     let r = e.set_priority(priority, env.now);
     if r.is_ok() && QueueKey::of(e) != old {
-        idx.remove_queued(&e.lane, &e.caps, &old);
-        idx.enqueue(e);
+        let removed = idx.remove_queued(&e.lane, &e.caps, &old);
+        let added = idx.enqueue(e);
+        let head = if (removed, added) == (Head::Unchanged, Head::Unchanged) {
+            Head::Unchanged
+        } else {
+            Head::Now(idx.head(&e.lane, &e.caps).map(|(k, _)| k))
+        };
         return (
             r,
             Moved {
-                queue: true,
+                head,
                 now_claimable: false,
             },
         );
@@ -398,7 +400,7 @@ mod tests {
             acquire(&mut idx, &mut e, &a)
         };
         let g = g.unwrap();
-        assert!(m.queue);
+        assert_eq!(m.head, Head::Now(None));
         assert!(idx.head("l", &CapSet::empty()).is_none());
         assert!(idx.lease_expiry.contains(&(120, Uuid(1))));
         assert_eq!(

@@ -32,6 +32,16 @@ impl QueueKey {
 
 pub type Queue = BTreeMap<QueueKey, Uuid>;
 
+/// A queue's head after a change to it: claim hints follow heads, and most
+/// changes (a submit behind others, a cancel in the middle) leave it alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Head {
+    #[default]
+    Unchanged,
+    /// The head changed; `None` when the queue is now empty.
+    Now(Option<QueueKey>),
+}
+
 /// The kinds of due-time entries a partition keeps for the node timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Due {
@@ -110,38 +120,56 @@ impl PartitionIndex {
         }
     }
 
-    pub fn enqueue(&mut self, e: &Execution) {
+    pub fn enqueue(&mut self, e: &Execution) -> Head {
         let key = QueueKey::of(e);
-        if let Some(q) = self.lanes.get_mut(&e.lane).and_then(|m| m.get_mut(&e.caps)) {
-            q.insert(key, e.id.uuid);
-            return;
+        let q = match self.lanes.get_mut(&e.lane).and_then(|m| m.get_mut(&e.caps)) {
+            Some(q) => q,
+            None => self
+                .lanes
+                .entry(e.lane.clone())
+                .or_default()
+                .entry(e.caps.clone())
+                .or_default(),
+        };
+        let first = q.first_key_value().is_none_or(|(f, _)| key < *f);
+        q.insert(key, e.id.uuid);
+        if first {
+            Head::Now(Some(key))
+        } else {
+            Head::Unchanged
         }
-        self.lanes
-            .entry(e.lane.clone())
-            .or_default()
-            .entry(e.caps.clone())
-            .or_default()
-            .insert(key, e.id.uuid);
     }
 
-    pub fn dequeue(&mut self, e: &Execution) {
-        self.remove_queued(&e.lane, &e.caps, &QueueKey::of(e));
+    pub fn dequeue(&mut self, e: &Execution) -> Head {
+        self.remove_queued(&e.lane, &e.caps, &QueueKey::of(e))
     }
 
-    /// Drops one queue entry (an orphan whose record is gone or not
-    /// eligible).
-    pub fn remove_queued(&mut self, lane: &str, caps: &CapSet, key: &QueueKey) {
-        if let Some(by_caps) = self.lanes.get_mut(lane) {
-            if let Some(q) = by_caps.get_mut(caps) {
-                q.remove(key);
-                if q.is_empty() {
-                    by_caps.remove(caps);
-                }
+    /// Drops one queue entry (also an orphan whose record is gone or not
+    /// eligible). Taking the head, as a claim does, pops it.
+    pub fn remove_queued(&mut self, lane: &str, caps: &CapSet, key: &QueueKey) -> Head {
+        let Some(by_caps) = self.lanes.get_mut(lane) else {
+            return Head::Unchanged;
+        };
+        let Some(q) = by_caps.get_mut(caps) else {
+            return Head::Unchanged;
+        };
+        let head = match q.first_entry() {
+            Some(first) if first.key() == key => {
+                first.remove();
+                Head::Now(q.first_key_value().map(|(k, _)| *k))
             }
+            _ => {
+                q.remove(key);
+                Head::Unchanged
+            }
+        };
+        if q.is_empty() {
+            by_caps.remove(caps);
             if by_caps.is_empty() {
                 self.lanes.remove(lane);
             }
         }
+        head
     }
 
     pub fn head(&self, lane: &str, caps: &CapSet) -> Option<(QueueKey, Uuid)> {

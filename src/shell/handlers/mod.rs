@@ -14,7 +14,7 @@ use crate::core::execution::{
     ClaimError, Execution, Grant, LeaseError, OpError, RevokeError, DEFAULT_NAMESPACE,
 };
 use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
-use crate::core::index::{PartitionIndex, QueueKey};
+use crate::core::index::{Head, PartitionIndex};
 use crate::core::partition::Partition;
 use crate::core::requests::{self, Acquire, AskOrigin, Claim, Origin};
 use crate::shell::globals::{cluster_mode, now_ms, with_hints, with_minter, with_ready_keys};
@@ -167,8 +167,8 @@ pub fn after_move(
     caps: &CapSet,
     moved: Moved,
 ) {
-    if moved.queue {
-        refresh_hint(db, idx, lane, caps);
+    if let Head::Now(head) = moved.head {
+        with_hints(|h| h.set(db, lane, caps, idx.partition, head));
     }
     if moved.now_claimable {
         signal_ready(ctx, idx.partition);

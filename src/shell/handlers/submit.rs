@@ -55,16 +55,7 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     let seq = p.index.take_seq();
     let (moved, idx, e) = p.admit(Execution::new(id, req.spec, seq, now));
     let db = db(ctx);
-    if moved.now_claimable {
-        // Only a new queue head changes what claims should look at.
-        if idx
-            .head(&e.lane, &e.caps)
-            .is_some_and(|(k, _)| k == QueueKey::of(e))
-        {
-            refresh_hint(db, idx, &e.lane, &e.caps);
-        }
-        signal_ready(ctx, partition);
-    }
+    after_move(ctx, db, idx, &e.lane, &e.caps, moved);
     timer::note_due(ctx, db, idx);
     if let Some((ik, ttl)) = idem {
         keys::write_expiring_string(ctx, &ik, id_text.as_bytes(), now.saturating_add(ttl));
