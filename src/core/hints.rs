@@ -153,11 +153,7 @@ mod tests {
     use super::*;
 
     fn k(rank: u16, t: u64) -> QueueKey {
-        QueueKey {
-            rank,
-            created_at: t,
-            seq: 0,
-        }
+        QueueKey::new(rank, t, 0)
     }
 
     #[test]
