@@ -120,6 +120,11 @@ pub fn parse_milli(arg: &[u8], what: &str, max_milli: u64) -> CmdResult<u64> {
     Ok(v)
 }
 
+#[cold]
+fn missing(what: &str) -> CmdError {
+    CmdError::syntax(format!("missing {what}"))
+}
+
 /// A cursor over a command's arguments.
 pub struct Args<'a> {
     args: &'a [&'a [u8]],
@@ -130,13 +135,15 @@ impl<'a> Args<'a> {
     pub fn new(args: &'a [&'a [u8]]) -> Args<'a> {
         Args { args, pos: 0 }
     }
+    #[inline]
     pub fn next(&mut self, what: &str) -> CmdResult<&'a [u8]> {
-        let a = self
-            .args
-            .get(self.pos)
-            .ok_or_else(|| CmdError::syntax(format!("missing {what}")))?;
-        self.pos += 1;
-        Ok(a)
+        match self.args.get(self.pos) {
+            Some(a) => {
+                self.pos += 1;
+                Ok(a)
+            }
+            None => Err(missing(what)),
+        }
     }
     pub fn next_u64(&mut self, what: &str, max: u64) -> CmdResult<u64> {
         parse_u64(self.next(what)?, what, max)

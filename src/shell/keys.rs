@@ -1,7 +1,8 @@
 //! Opening the module's keys with typed errors: a key of another type is
 //! WRONGTYPE, never a crash.
 
-use redis_module::key::RedisKeyWritable;
+use std::os::raw::c_int;
+
 use redis_module::{raw, Context, RedisString};
 
 use crate::core::args::{CmdError, CmdResult};
@@ -20,28 +21,98 @@ pub fn not_found() -> CmdError {
     CmdError::new("EXECUTION_NOT_FOUND", "no such execution")
 }
 
-pub fn open(ctx: &Context, name: &[u8]) -> RedisKeyWritable {
+/// An open key, closed on drop. The module's own handle rather than the
+/// crate's, so reading a partition asks the server two questions (its
+/// module type, its value) instead of four: this runs on every command.
+pub struct Key(*mut raw::RedisModuleKey);
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if let (false, Some(close)) = (self.0.is_null(), unsafe { raw::RedisModule_CloseKey }) {
+            unsafe { close(self.0) };
+        }
+    }
+}
+
+impl Key {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_null()
+            || unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(self.0)) }
+                == raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+    }
+
+    /// Deletes whatever the key holds.
+    pub fn delete(&self) {
+        if let (false, Some(del)) = (self.0.is_null(), unsafe { raw::RedisModule_DeleteKey }) {
+            unsafe { del(self.0) };
+        }
+    }
+
+    /// Stores a partition in the (empty) key.
+    pub fn set_partition(&self, p: Partition) -> CmdResult<()> {
+        let (Some(set), false) = (
+            unsafe { raw::RedisModule_ModuleTypeSetValue },
+            self.0.is_null(),
+        ) else {
+            return Err(wrongtype());
+        };
+        let value = Box::into_raw(Box::new(p));
+        if unsafe { set(self.0, partition_type(), value.cast()) } == raw::REDISMODULE_OK as c_int {
+            return Ok(());
+        }
+        // Not taken by the server: still ours to free.
+        drop(unsafe { Box::from_raw(value) });
+        Err(wrongtype())
+    }
+}
+
+fn partition_type() -> *mut raw::RedisModuleType {
+    PARTITION_TYPE
+        .raw_type
+        .try_borrow()
+        .map_or(std::ptr::null_mut(), |t| *t)
+}
+
+pub fn open(ctx: &Context, name: &[u8]) -> Key {
     let s: RedisString = ctx.create_string(name);
-    ctx.open_key_writable(&s)
+    open_arg(ctx, s.inner)
 }
 
 /// Opens the key named by one of the call's own argument strings, without
 /// copying the name.
-pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> RedisKeyWritable {
-    let s = RedisString::new(None, arg);
-    ctx.open_key_writable(&s)
+pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
+    Key(raw::open_key(
+        ctx.ctx,
+        arg,
+        raw::KeyMode::READ | raw::KeyMode::WRITE,
+    ))
 }
 
 /// The partition stored under an open key, if any.
-pub fn partition<'a>(key: &RedisKeyWritable) -> CmdResult<Option<&'a mut Partition>> {
-    if key.is_empty() {
+pub fn partition<'a>(key: &Key) -> CmdResult<Option<&'a mut Partition>> {
+    let ours = partition_type();
+    let (Some(get_type), Some(get_value)) =
+        (unsafe { raw::RedisModule_ModuleTypeGetType }, unsafe {
+            raw::RedisModule_ModuleTypeGetValue
+        })
+    else {
+        return Err(wrongtype());
+    };
+    if key.0.is_null() {
         return Ok(None);
     }
-    key.get_value::<Partition>(&PARTITION_TYPE)
-        .map_err(|_| wrongtype())
+    // Not ours when the key is empty or of another type: tell them apart.
+    if ours.is_null() || unsafe { get_type(key.0) } != ours {
+        return if key.is_empty() {
+            Ok(None)
+        } else {
+            Err(wrongtype())
+        };
+    }
+    Ok(unsafe { get_value(key.0).cast::<Partition>().as_mut() })
 }
 
-pub fn open_partition(ctx: &Context, partition: u16) -> RedisKeyWritable {
+pub fn open_partition(ctx: &Context, partition: u16) -> Key {
     match globals::index_key_string(partition) {
         Some(s) => open_arg(ctx, s),
         None => open(ctx, index_key(partition).as_bytes()),
@@ -54,11 +125,10 @@ pub fn partition_or_create<'a>(
     ctx: &Context,
     partition: u16,
     partitions: u16,
-) -> CmdResult<(RedisKeyWritable, &'a mut Partition)> {
+) -> CmdResult<(Key, &'a mut Partition)> {
     let key = open_partition(ctx, partition);
     if key.is_empty() {
-        key.set_value(&PARTITION_TYPE, Partition::new(partition, partitions))
-            .map_err(|_| wrongtype())?;
+        key.set_partition(Partition::new(partition, partitions))?;
     }
     let p = self::partition(&key)?.ok_or_else(wrongtype)?;
     if p.index.partitions != partitions {
@@ -77,7 +147,7 @@ pub fn partition_or_create<'a>(
 pub fn require_exec<'a>(
     ctx: &Context,
     id: &ExecId,
-) -> CmdResult<(RedisKeyWritable, &'a mut PartitionIndex, &'a mut Execution)> {
+) -> CmdResult<(Key, &'a mut PartitionIndex, &'a mut Execution)> {
     let key = open_partition(ctx, id.partition);
     let (idx, e) = partition(&key)?
         .and_then(|p| p.record_mut(id.uuid))

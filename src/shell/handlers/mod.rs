@@ -18,10 +18,10 @@ use crate::core::index::{Head, PartitionIndex};
 use crate::core::partition::Partition;
 use crate::core::requests::{self, Acquire, AskOrigin, Claim, Origin};
 use crate::shell::globals::{cluster_mode, now_ms, with_hints, with_minter, with_ready_keys};
-use crate::shell::keys::{self, wrongtype};
+use crate::shell::keys;
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
-use crate::shell::types::{self, PARTITION_TYPE, TAG_EXEC, TAG_PARTITION};
+use crate::shell::types::{self, TAG_EXEC, TAG_PARTITION};
 use crate::shell::{blocking, config, held, lanes, propagation, timer};
 
 mod claim;

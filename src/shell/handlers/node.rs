@@ -72,9 +72,9 @@ pub fn loadrec(call: &Call) -> CmdResult<()> {
                 ));
             }
             if !key.is_empty() {
-                let _ = key.delete();
+                key.delete();
             }
-            key.set_value(&PARTITION_TYPE, p).map_err(|_| wrongtype())?;
+            key.set_partition(p)?;
         }
         TAG_EXEC => {
             let p = keys::partition(&key)?

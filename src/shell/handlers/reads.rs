@@ -130,7 +130,7 @@ pub fn leases(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
-fn read_exec<'a>(call: &Call) -> CmdResult<(redis_module::key::RedisKeyWritable, &'a Execution)> {
+fn read_exec<'a>(call: &Call) -> CmdResult<(keys::Key, &'a Execution)> {
     let [id] = call.args else {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
