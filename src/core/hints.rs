@@ -5,41 +5,121 @@
 //! trusted. Hints are derived data and are not persisted; every path that
 //! changes or loads an index refreshes them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use ahash::RandomState;
 
 use crate::core::caps::CapSet;
 use crate::core::index::QueueKey;
 
+/// The queue heads of one (db, lane, caps) across partitions: an indexed
+/// min-heap on (head, partition), so the best is read in O(1) and a
+/// partition's head moves in O(log partitions). A claim moves one head;
+/// with the lane in one partition (the usual case) that is a single store.
 #[derive(Default)]
 struct Heads {
-    ordered: BTreeSet<(QueueKey, u16)>,
-    by_partition: HashMap<u16, QueueKey, RandomState>,
+    heap: Vec<(QueueKey, u16)>,
+    /// Heap position + 1 of each partition's entry (0: none), by partition.
+    pos: Vec<u32>,
 }
 
 impl Heads {
-    /// Records partition's head; true when no head is left at all.
-    fn update(&mut self, partition: u16, head: Option<QueueKey>) -> bool {
-        match (self.by_partition.get_mut(&partition), head) {
-            (Some(old), Some(k)) => {
-                if *old != k {
-                    self.ordered.remove(&(*old, partition));
-                    *old = k;
-                    self.ordered.insert((k, partition));
+    fn first(&self) -> Option<(QueueKey, u16)> {
+        self.heap.first().copied()
+    }
+
+    fn partitions(&self) -> impl Iterator<Item = u16> + '_ {
+        self.heap.iter().map(|&(_, p)| p)
+    }
+
+    /// Where partition's entry sits in the heap.
+    fn slot(&self, partition: u16) -> Option<usize> {
+        match self.pos.get(usize::from(partition)) {
+            Some(&i) if i > 0 => Some(i as usize - 1),
+            _ => None,
+        }
+    }
+
+    fn place(&mut self, i: usize) {
+        if let Some(&(_, p)) = self.heap.get(i) {
+            if let Some(s) = self.pos.get_mut(usize::from(p)) {
+                *s = u32::try_from(i + 1).unwrap_or(0);
+            }
+        }
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.heap.swap(a, b);
+        self.place(a);
+        self.place(b);
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.heap.get(i) >= self.heap.get(parent) {
+                break;
+            }
+            self.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut least = i;
+            for c in [l, r] {
+                if c < self.heap.len() && self.heap.get(c) < self.heap.get(least) {
+                    least = c;
                 }
             }
-            (Some(old), None) => {
-                self.ordered.remove(&(*old, partition));
-                self.by_partition.remove(&partition);
+            if least == i {
+                return;
+            }
+            self.swap(i, least);
+            i = least;
+        }
+    }
+
+    /// Records partition's head; true when no head is left at all.
+    fn update(&mut self, partition: u16, head: Option<QueueKey>) -> bool {
+        match (self.slot(partition), head) {
+            (Some(i), Some(k)) => {
+                if let Some(e) = self.heap.get_mut(i) {
+                    let old = std::mem::replace(&mut e.0, k);
+                    if k < old {
+                        self.sift_up(i);
+                    } else {
+                        self.sift_down(i);
+                    }
+                }
+            }
+            (Some(i), None) => {
+                let last = self.heap.len() - 1;
+                self.swap(i, last);
+                self.heap.pop();
+                if let Some(s) = self.pos.get_mut(usize::from(partition)) {
+                    *s = 0;
+                }
+                if i < self.heap.len() {
+                    self.sift_down(i);
+                    self.sift_up(i);
+                }
             }
             (None, Some(k)) => {
-                self.by_partition.insert(partition, k);
-                self.ordered.insert((k, partition));
+                let p = usize::from(partition);
+                if self.pos.len() <= p {
+                    self.pos.resize(p + 1, 0);
+                }
+                self.heap.push((k, partition));
+                let i = self.heap.len() - 1;
+                self.place(i);
+                self.sift_up(i);
             }
             (None, None) => {}
         }
-        self.ordered.is_empty()
+        self.heap.is_empty()
     }
 }
 
@@ -114,7 +194,7 @@ impl ClaimHints {
                 if !caps.is_subset_of(worker) {
                     continue;
                 }
-                if let Some(&(k, p)) = heads.ordered.first() {
+                if let Some((k, p)) = heads.first() {
                     if best.is_none_or(|b| (k, p) < (b.0, b.1)) {
                         best = Some((k, p, lane, caps));
                     }
@@ -135,12 +215,7 @@ impl ClaimHints {
             .dbs
             .get(&db)
             .and_then(|l| l.get(lane))
-            .map(|by_caps| {
-                by_caps
-                    .values()
-                    .flat_map(|h| h.by_partition.keys().copied())
-                    .collect()
-            })
+            .map(|by_caps| by_caps.values().flat_map(|h| h.partitions()).collect())
             .unwrap_or_default();
         out.sort_unstable();
         out.dedup();
@@ -179,5 +254,33 @@ mod tests {
         assert_eq!((c.partition, c.key), (1, k(10, 9)));
         h.set(0, "a", &none, 1, None);
         assert!(h.best(0, ["a"].into_iter(), &plain).is_none());
+    }
+
+    #[test]
+    fn heads_agree_with_an_ordered_set() {
+        use std::collections::BTreeMap;
+        let mut heads = Heads::default();
+        let mut model: BTreeMap<u16, QueueKey> = BTreeMap::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for step in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let p = (x % 37) as u16;
+            let head = (x >> 8) % 4 != 0;
+            let key = QueueKey::new((x >> 16) as u16 % 3, (x >> 24) % 50, 0);
+            let empty = heads.update(p, head.then_some(key));
+            if head {
+                model.insert(p, key);
+            } else {
+                model.remove(&p);
+            }
+            let best = model.iter().map(|(&p, &k)| (k, p)).min();
+            assert_eq!(heads.first(), best, "step {step}");
+            assert_eq!(empty, model.is_empty());
+            let mut ps: Vec<u16> = heads.partitions().collect();
+            ps.sort_unstable();
+            assert_eq!(ps, model.keys().copied().collect::<Vec<_>>());
+        }
     }
 }
