@@ -61,6 +61,9 @@ pub struct Moved {
     pub head: Head,
     /// The record became claimable.
     pub now_claimable: bool,
+    /// The earliest entry of a due-time set changed, so the partition's
+    /// next due time may have (most transitions add behind the first).
+    pub due: bool,
 }
 
 fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> Moved {
@@ -79,6 +82,7 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
         (true, false) => idx.remove_queued(&e.lane, &e.caps, &QueueKey::of(e)),
         _ => Head::Unchanged,
     };
+    let mut due = false;
     for (old, new, set) in [
         (b.delay, after.delay, &mut idx.delayed),
         (b.lease, after.lease, &mut idx.lease_expiry),
@@ -87,10 +91,16 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
     ] {
         if old != new {
             if let Some(t) = old {
-                set.remove(&(t, u));
+                if set.first() == Some(&(t, u)) {
+                    set.pop_first();
+                    due = true;
+                } else {
+                    set.remove(&(t, u));
+                }
             }
             if let Some(t) = new {
                 set.insert((t, u));
+                due |= set.first() == Some(&(t, u));
             }
         }
     }
@@ -104,6 +114,7 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
     Moved {
         head,
         now_claimable: after.queued && !b.queued,
+        due,
     }
 }
 
@@ -233,6 +244,7 @@ pub fn set_priority(
             Moved {
                 head,
                 now_claimable: false,
+                due: false,
             },
         );
     }

@@ -73,39 +73,82 @@ pub struct Attempt {
     pub worker: WorkerName,
 }
 
-/// A worker's id and instance id in one allocation (a claim makes one).
+/// A worker's id and instance id, together. Kept inline when they are
+/// short (most are), so a claim allocates nothing for them.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkerName {
-    bytes: Box<[u8]>,
-    /// Where the instance id starts.
-    split: usize,
+pub enum WorkerName {
+    Inline {
+        /// Where the instance id starts, and the total length.
+        split: u8,
+        len: u8,
+        buf: [u8; WorkerName::INLINE],
+    },
+    Heap {
+        split: u32,
+        bytes: Box<[u8]>,
+    },
 }
 
 impl WorkerName {
+    const INLINE: usize = 29;
+
     pub fn new(id: &[u8], instance: &[u8]) -> WorkerName {
-        let mut bytes = Vec::with_capacity(id.len().saturating_add(instance.len()));
+        let total = id.len().saturating_add(instance.len());
+        if let (true, Ok(split), Ok(len)) = (
+            total <= Self::INLINE,
+            u8::try_from(id.len()),
+            u8::try_from(total),
+        ) {
+            let mut buf = [0; Self::INLINE];
+            for (d, s) in buf.iter_mut().zip(id.iter().chain(instance)) {
+                *d = *s;
+            }
+            return WorkerName::Inline { split, len, buf };
+        }
+        let mut bytes = Vec::with_capacity(total);
         bytes.extend_from_slice(id);
         bytes.extend_from_slice(instance);
-        WorkerName {
+        WorkerName::Heap {
+            // Worker names are limited far below 4 GiB when parsed.
+            split: u32::try_from(id.len()).unwrap_or(u32::MAX),
             bytes: bytes.into_boxed_slice(),
-            split: id.len(),
+        }
+    }
+
+    fn parts(&self) -> (&[u8], usize) {
+        match self {
+            WorkerName::Inline { split, len, buf } => (
+                buf.get(..usize::from(*len)).unwrap_or_default(),
+                usize::from(*split),
+            ),
+            WorkerName::Heap { split, bytes } => (bytes, *split as usize),
         }
     }
 
     pub fn id(&self) -> &[u8] {
-        self.bytes.get(..self.split).unwrap_or_default()
+        let (b, split) = self.parts();
+        b.get(..split).unwrap_or_default()
     }
 
     pub fn instance(&self) -> &[u8] {
-        self.bytes.get(self.split..).unwrap_or_default()
+        let (b, split) = self.parts();
+        b.get(split..).unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
-        self.bytes.len()
+        self.parts().0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
+        self.len() == 0
+    }
+
+    /// Heap bytes beyond the struct, for MEMORY USAGE.
+    pub fn heap_len(&self) -> usize {
+        match self {
+            WorkerName::Inline { .. } => 0,
+            WorkerName::Heap { bytes, .. } => bytes.len(),
+        }
     }
 }
 
@@ -192,7 +235,7 @@ pub struct Execution {
     pub replay_count: u32,
     pub reclaim_count: u32,
     pub lease_epoch: u64,
-    pub lease: Option<Box<Lease>>,
+    pub lease: Option<Lease>,
     pub attempts: Vec<Attempt>,
     pub created_at: u64,
     pub started_at: Option<u64>,
@@ -480,7 +523,9 @@ impl Execution {
             None => {
                 let index = u32::try_from(self.attempts.len()).unwrap_or(u32::MAX);
                 // Most executions run once: room for one attempt, not four.
-                self.attempts.reserve_exact(1);
+                if self.attempts.capacity() == 0 {
+                    self.attempts = Vec::with_capacity(1);
+                }
                 self.attempts.push(Attempt {
                     index,
                     attempt_id,
@@ -496,7 +541,7 @@ impl Execution {
             }
         };
         self.lease_epoch = epoch;
-        self.lease = Some(Box::new(Lease {
+        self.lease = Some(Lease {
             lease_id,
             acquired_at: now,
             expires_at,
@@ -504,7 +549,7 @@ impl Execution {
             renewal_deadline: now.saturating_add(lease_ms / 3 * 2),
             expired_at: None,
             revoked_at: None,
-        }));
+        });
         self.lifecycle = LifecyclePhase::Active;
         self.ownership = OwnershipState::Leased;
         self.eligibility = EligibilityState::NotApplicable;
@@ -1219,7 +1264,7 @@ impl Execution {
         let lease_epoch = r.u64()?;
         let lease = match r.u8()? {
             0 => None,
-            1 => Some(Box::new(Lease {
+            1 => Some(Lease {
                 lease_id: Uuid(r.u128()?),
                 acquired_at: r.u64()?,
                 expires_at: r.u64()?,
@@ -1227,7 +1272,7 @@ impl Execution {
                 renewal_deadline: r.u64()?,
                 expired_at: r.opt_u64()?,
                 revoked_at: r.opt_u64()?,
-            })),
+            }),
             _ => return Err(DecodeError("bad lease flag")),
         };
         let n = r.count(60)?;
@@ -1317,19 +1362,37 @@ impl Execution {
                         .map(|(k, v)| k.len() + v.len() + 32)
                         .sum::<usize>()
             })
-            + self
-                .lease
-                .as_ref()
-                .map_or(0, |_| std::mem::size_of::<Lease>())
             + self.result.as_ref().map_or(0, |r| r.len())
             + self.attempts.capacity() * std::mem::size_of::<Attempt>()
-            + self.attempts.iter().map(|a| a.worker.len()).sum::<usize>()
+            + self
+                .attempts
+                .iter()
+                .map(|a| a.worker.heap_len())
+                .sum::<usize>()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_names_inline_or_boxed() {
+        for (id, inst) in [
+            (&b""[..], &b""[..]),
+            (b"w", b"i"),
+            (b"worker-1", b"worker-1-pid42"),
+            (&[b'a'; 29][..], b""),
+            (&[b'a'; 20][..], &[b'b'; 10][..]),
+            (&[b'a'; 300][..], &[b'b'; 7][..]),
+        ] {
+            let w = WorkerName::new(id, inst);
+            assert_eq!((w.id(), w.instance()), (id, inst));
+            assert_eq!(w.len(), id.len() + inst.len());
+            assert_eq!(w.heap_len() == 0, id.len() + inst.len() <= 29);
+            assert_eq!(w, w.clone());
+        }
+    }
 
     fn exec(now: u64) -> Execution {
         let spec = Spec {

@@ -48,15 +48,17 @@ impl Partition {
     /// Adds a new execution (replacing one with the same id) and places it
     /// in the index.
     pub fn admit(&mut self, e: Execution) -> (Moved, &PartitionIndex, &mut Execution) {
-        let slot = match self.records.entry(e.id.uuid) {
+        let (slot, replaced) = match self.records.entry(e.id.uuid) {
             Entry::Occupied(mut o) => {
                 engine::forget(&mut self.index, o.get());
                 **o.get_mut() = e;
-                o.into_mut()
+                (o.into_mut(), true)
             }
-            Entry::Vacant(v) => v.insert(Box::new(e)),
+            Entry::Vacant(v) => (v.insert(Box::new(e)), false),
         };
-        let moved = engine::admit(&mut self.index, slot);
+        let mut moved = engine::admit(&mut self.index, slot);
+        // The old record's due entries went too.
+        moved.due |= replaced;
         (moved, &self.index, &mut **slot)
     }
 

@@ -72,7 +72,9 @@ fn apply_acquire(
     })?;
     let db = db(ctx);
     after_move(ctx, db, idx, &e.lane, &e.caps, moved);
-    timer::note_due(ctx, db, idx);
+    if moved.due {
+        timer::note_due(ctx, db, idx);
+    }
     let id = a.id.text();
     replicate_acquire(ctx, a, id.as_bytes());
     reply_grant(ctx, e, &g, id.as_bytes());

@@ -188,7 +188,9 @@ fn finish(
 ) {
     let db = db(call.ctx);
     after_move(call.ctx, db, idx, &e.lane, &e.caps, moved);
-    timer::note_due(call.ctx, db, idx);
+    if moved.due {
+        timer::note_due(call.ctx, db, idx);
+    }
     if changed {
         replicate_with(call, name, pins);
     }

@@ -56,7 +56,9 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     let (moved, idx, e) = p.admit(Execution::new(id, req.spec, seq, now));
     let db = db(ctx);
     after_move(ctx, db, idx, &e.lane, &e.caps, moved);
-    timer::note_due(ctx, db, idx);
+    if moved.due {
+        timer::note_due(ctx, db, idx);
+    }
     if let Some((ik, ttl)) = idem {
         keys::write_expiring_string(ctx, &ik, id_text.as_bytes(), now.saturating_add(ttl));
     }
