@@ -9,7 +9,7 @@ use crate::core::execution::{
     ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError,
 };
 use crate::core::ids::Uuid;
-use crate::core::index::{Due, Head, PartitionIndex, QueueKey};
+use crate::core::index::{Due, Head, PartitionIndex, QueueKey, QueueOp};
 use crate::core::requests::Acquire;
 use crate::core::state::{EligibilityState, LifecyclePhase, OwnershipState, PublicState};
 
@@ -77,10 +77,20 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
         retention: None,
         public: after.public,
     });
-    let head = match (b.queued, after.queued) {
-        (false, true) => idx.enqueue(e),
-        (true, false) => idx.remove_queued(&e.lane, &e.caps, &QueueKey::of(e)),
-        _ => Head::Unchanged,
+    let op = match (b.queued, after.queued) {
+        (false, true) => QueueOp::Add,
+        (true, false) => QueueOp::Remove,
+        _ => QueueOp::Keep,
+    };
+    let (from, to) = match before {
+        None => (None, Some(after.public)),
+        Some(_) if b.public != after.public => (Some(b.public), Some(after.public)),
+        _ => (None, None),
+    };
+    let head = if op == QueueOp::Keep && to.is_none() {
+        Head::Unchanged
+    } else {
+        idx.update_lane(e, op, from, to)
     };
     let mut due = false;
     for (old, new, set) in [
@@ -103,13 +113,6 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
                 due |= set.first() == Some(&(t, u));
             }
         }
-    }
-    match before {
-        None => idx.count_state(e, None, Some(after.public)),
-        Some(_) if b.public != after.public => {
-            idx.count_state(e, Some(b.public), Some(after.public))
-        }
-        _ => {}
     }
     Moved {
         head,
@@ -329,9 +332,11 @@ pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env)
 /// Drops a record's entries from the index (the record is being removed).
 pub fn forget(idx: &mut PartitionIndex, e: &Execution) {
     let p = placement(e);
-    if p.queued {
-        idx.remove_queued(&e.lane, &e.caps, &QueueKey::of(e));
-    }
+    let op = if p.queued {
+        QueueOp::Remove
+    } else {
+        QueueOp::Keep
+    };
     for (t, set) in [
         (p.delay, &mut idx.delayed),
         (p.lease, &mut idx.lease_expiry),
@@ -342,7 +347,7 @@ pub fn forget(idx: &mut PartitionIndex, e: &Execution) {
             set.remove(&(t, e.id.uuid));
         }
     }
-    idx.count_state(e, Some(p.public), None);
+    idx.update_lane(e, op, Some(p.public), None);
 }
 
 #[cfg(test)]

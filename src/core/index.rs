@@ -57,6 +57,30 @@ pub enum Due {
     Retention,
 }
 
+/// One lane of a partition: how many of its executions are in each public
+/// state, and its eligible queues, one per required capability set. Kept
+/// together so a transition finds both with one lookup. A lane exists while
+/// it has executions.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Lane {
+    pub counts: [u64; 12],
+    pub queues: BTreeMap<CapSet, Queue>,
+}
+
+impl Lane {
+    fn is_unused(&self) -> bool {
+        self.queues.is_empty() && self.counts.iter().all(|&c| c == 0)
+    }
+}
+
+/// A change to a lane's queue membership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueOp {
+    Keep,
+    Add,
+    Remove,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct PartitionIndex {
     pub partition: u16,
@@ -64,7 +88,7 @@ pub struct PartitionIndex {
     /// with another count must not silently reuse it.
     pub partitions: u16,
     pub next_seq: u64,
-    pub lanes: BTreeMap<Box<str>, BTreeMap<CapSet, Queue>>,
+    pub lanes: BTreeMap<Box<str>, Lane>,
     pub delayed: BTreeSet<(u64, Uuid)>,
     pub lease_expiry: BTreeSet<(u64, Uuid)>,
     pub deadlines: BTreeSet<(u64, Uuid)>,
@@ -72,10 +96,9 @@ pub struct PartitionIndex {
     /// `flowfabric.retention-ms` later (a setting, applied when due, so the
     /// stored index is the same whatever the setting).
     pub retention: BTreeSet<(u64, Uuid)>,
-    /// Executions per public state, for INFO and listings.
+    /// Executions per public state, for INFO and listings (per lane in
+    /// `lanes`).
     pub counts: [u64; 12],
-    /// The same per lane.
-    pub lane_counts: BTreeMap<Box<str>, [u64; 12]>,
 }
 
 impl PartitionIndex {
@@ -93,25 +116,35 @@ impl PartitionIndex {
         s
     }
 
-    /// Moves one execution between public states in the counts and the
-    /// per-lane counts.
-    pub fn count_state(
+    /// Changes an execution's queue membership and moves it between public
+    /// states (`None`: not counted) in the partition's and its lane's
+    /// counts, with one lookup of the lane. Says how the queue head moved.
+    pub fn update_lane(
         &mut self,
         e: &Execution,
+        op: QueueOp,
         from: Option<PublicState>,
         to: Option<PublicState>,
-    ) {
-        let lane = match self.lane_counts.get_mut(&e.lane) {
-            Some(l) => l,
-            None => self.lane_counts.entry(e.lane.clone()).or_insert([0; 12]),
+    ) -> Head {
+        let mut lane = match self.lanes.get_mut(&e.lane) {
+            Some(l) => Some(l),
+            None if op == QueueOp::Add || to.is_some() => {
+                Some(self.lanes.entry(e.lane.clone()).or_default())
+            }
+            // Nothing of this lane is indexed: only the partition's counts.
+            None => None,
+        };
+        let key = QueueKey::of(e);
+        let head = match (op, lane.as_deref_mut()) {
+            (QueueOp::Add, Some(l)) => lane_enqueue(l, &e.caps, key, e.id.uuid),
+            (QueueOp::Remove, Some(l)) => lane_remove(l, &e.caps, &key),
+            _ => Head::Unchanged,
         };
         for (state, up) in [(from, false), (to, true)] {
             let Some(st) = state else { continue };
             let i = st as usize;
-            for c in [self.counts.get_mut(i), lane.get_mut(i)]
-                .into_iter()
-                .flatten()
-            {
+            let lane_count = lane.as_deref_mut().and_then(|l| l.counts.get_mut(i));
+            for c in [self.counts.get_mut(i), lane_count].into_iter().flatten() {
                 *c = if up {
                     c.saturating_add(1)
                 } else {
@@ -119,61 +152,29 @@ impl PartitionIndex {
                 };
             }
         }
-        // A lane's counts only drop to nothing when an execution leaves.
-        let empty = to.is_none() && lane.iter().all(|&c| c == 0);
-        if empty {
-            self.lane_counts.remove(&e.lane);
+        if lane.is_some_and(|l| l.is_unused()) {
+            self.lanes.remove(&e.lane);
         }
+        head
     }
 
     pub fn enqueue(&mut self, e: &Execution) -> Head {
-        let key = QueueKey::of(e);
-        let q = match self.lanes.get_mut(&e.lane).and_then(|m| m.get_mut(&e.caps)) {
-            Some(q) => q,
-            None => self
-                .lanes
-                .entry(e.lane.clone())
-                .or_default()
-                .entry(e.caps.clone())
-                .or_default(),
-        };
-        let first = q.first_key_value().is_none_or(|(f, _)| key < *f);
-        q.insert(key, e.id.uuid);
-        if first {
-            Head::Now(Some(key))
-        } else {
-            Head::Unchanged
-        }
+        self.update_lane(e, QueueOp::Add, None, None)
     }
 
     pub fn dequeue(&mut self, e: &Execution) -> Head {
-        self.remove_queued(&e.lane, &e.caps, &QueueKey::of(e))
+        self.update_lane(e, QueueOp::Remove, None, None)
     }
 
     /// Drops one queue entry (also an orphan whose record is gone or not
-    /// eligible). Taking the head, as a claim does, pops it.
+    /// eligible).
     pub fn remove_queued(&mut self, lane: &str, caps: &CapSet, key: &QueueKey) -> Head {
-        let Some(by_caps) = self.lanes.get_mut(lane) else {
+        let Some(l) = self.lanes.get_mut(lane) else {
             return Head::Unchanged;
         };
-        let Some(q) = by_caps.get_mut(caps) else {
-            return Head::Unchanged;
-        };
-        let head = match q.first_entry() {
-            Some(first) if first.key() == key => {
-                first.remove();
-                Head::Now(q.first_key_value().map(|(k, _)| *k))
-            }
-            _ => {
-                q.remove(key);
-                Head::Unchanged
-            }
-        };
-        if q.is_empty() {
-            by_caps.remove(caps);
-            if by_caps.is_empty() {
-                self.lanes.remove(lane);
-            }
+        let head = lane_remove(l, caps, key);
+        if l.is_unused() {
+            self.lanes.remove(lane);
         }
         head
     }
@@ -181,6 +182,7 @@ impl PartitionIndex {
     pub fn head(&self, lane: &str, caps: &CapSet) -> Option<(QueueKey, Uuid)> {
         self.lanes
             .get(lane)?
+            .queues
             .get(caps)?
             .first_key_value()
             .map(|(k, v)| (*k, *v))
@@ -188,8 +190,8 @@ impl PartitionIndex {
 
     /// Every (lane, caps, head) of this partition, for rebuilding claim hints.
     pub fn heads(&self) -> impl Iterator<Item = (&str, &CapSet, QueueKey)> {
-        self.lanes.iter().flat_map(|(lane, by_caps)| {
-            by_caps.iter().filter_map(move |(caps, q)| {
+        self.lanes.iter().flat_map(|(lane, l)| {
+            l.queues.iter().filter_map(move |(caps, q)| {
                 q.first_key_value().map(|(k, _)| (lane.as_ref(), caps, *k))
             })
         })
@@ -246,7 +248,7 @@ impl PartitionIndex {
     pub fn eligible_len(&self) -> usize {
         self.lanes
             .values()
-            .flat_map(|m| m.values())
+            .flat_map(|l| l.queues.values())
             .map(|q| q.len())
             .sum()
     }
@@ -260,6 +262,42 @@ impl PartitionIndex {
                 + self.retention.len())
                 * 40
     }
+}
+
+/// Adds a queue entry; the head moves when the entry goes first.
+fn lane_enqueue(lane: &mut Lane, caps: &CapSet, key: QueueKey, uuid: Uuid) -> Head {
+    let q = match lane.queues.get_mut(caps) {
+        Some(q) => q,
+        None => lane.queues.entry(caps.clone()).or_default(),
+    };
+    let first = q.first_key_value().is_none_or(|(f, _)| key < *f);
+    q.insert(key, uuid);
+    if first {
+        Head::Now(Some(key))
+    } else {
+        Head::Unchanged
+    }
+}
+
+/// Removes a queue entry; taking the head, as a claim does, pops it.
+fn lane_remove(lane: &mut Lane, caps: &CapSet, key: &QueueKey) -> Head {
+    let Some(q) = lane.queues.get_mut(caps) else {
+        return Head::Unchanged;
+    };
+    let head = match q.first_entry() {
+        Some(first) if first.key() == key => {
+            first.remove();
+            Head::Now(q.first_key_value().map(|(k, _)| *k))
+        }
+        _ => {
+            q.remove(key);
+            Head::Unchanged
+        }
+    };
+    if q.is_empty() {
+        lane.queues.remove(caps);
+    }
+    head
 }
 
 #[cfg(test)]

@@ -62,6 +62,24 @@ impl Partition {
         (moved, &self.index, &mut **slot)
     }
 
+    /// Adds an execution under a new id, made with the partition's next
+    /// queue sequence; `None` (and nothing taken) when the id exists. One
+    /// search of the records serves both the check and the insert.
+    pub fn admit_new(
+        &mut self,
+        uuid: Uuid,
+        make: impl FnOnce(u64) -> Execution,
+    ) -> Option<(Moved, &PartitionIndex, &mut Execution)> {
+        let Entry::Vacant(v) = self.records.entry(uuid) else {
+            return None;
+        };
+        let e = make(self.index.take_seq());
+        debug_assert_eq!(e.id.uuid, uuid);
+        let slot = v.insert(Box::new(e));
+        let moved = engine::admit(&mut self.index, slot);
+        Some((moved, &self.index, &mut **slot))
+    }
+
     /// Removes a record and its index entries.
     pub fn remove(&mut self, uuid: Uuid) -> Option<Box<Execution>> {
         let e = self.records.remove(&uuid)?;
@@ -224,6 +242,63 @@ mod tests {
             Uuid(3)
         );
         assert_eq!(q.index.delayed.len(), 1);
+    }
+
+    #[test]
+    fn the_index_after_transitions_is_the_rebuilt_one() {
+        use crate::core::engine::{self, Env};
+        use crate::core::execution::Fence;
+        use crate::core::requests::Acquire;
+        let mut p = Partition::new(1, 4);
+        for u in 1..=12 {
+            exec(&mut p, u, (u % 3) as u16, (u % 4 == 0).then_some(900));
+        }
+        let env = Env {
+            now: 200,
+            retention_ms: 0,
+            max_reclaims: 10,
+        };
+        for u in [1u128, 2, 3, 5, 6] {
+            let (idx, e) = p.record_mut(Uuid(u)).unwrap();
+            let a = Acquire {
+                id: e.id,
+                worker_id: b"w",
+                worker_instance_id: b"i",
+                lease_ms: 1000,
+                lease_id: Uuid(100 + u),
+                attempt_id: Uuid(200 + u),
+                at: 200,
+            };
+            let g = engine::acquire(idx, e, &a).0.unwrap();
+            let f = Fence {
+                lease_id: g.lease_id,
+                lease_epoch: g.lease_epoch,
+                attempt_id: g.attempt_id,
+            };
+            match u {
+                1 | 2 => assert!(engine::complete(idx, e, &f, None, &env).0.is_ok()),
+                3 => assert!(engine::cancel(idx, e, Some(&f), None, &env).0.is_ok()),
+                _ => {}
+            }
+        }
+        p.remove(Uuid(2));
+        p.remove(Uuid(7));
+        p.remove(Uuid(8));
+        let mut w = Writer::default();
+        p.encode(&mut w);
+        let q = Partition::decode(&w.buf).unwrap();
+        assert_eq!(q.index, p.index);
+        let counted: u64 = p.index.lanes.values().flat_map(|l| l.counts).sum();
+        assert_eq!(counted, p.records.len() as u64);
+        p.remove(Uuid(1));
+        for u in 3..=12 {
+            p.remove(Uuid(u));
+        }
+        assert!(
+            p.index.lanes.is_empty(),
+            "a lane goes with its last execution"
+        );
+        assert_eq!(p.index.counts, [0; 12]);
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn lanes_cmd(call: &Call) -> CmdResult<()> {
     for p in 0..config::partitions() {
         let key = keys::open_partition(call.ctx, p);
         if let Ok(Some(part)) = keys::partition(&key) {
-            for (lane, counts) in &part.index.lane_counts {
+            for (lane, counts) in part.index.lanes.iter().map(|(n, l)| (n, &l.counts)) {
                 let t = totals.entry(lane.clone()).or_insert([0; 12]);
                 for (a, b) in t.iter_mut().zip(counts) {
                     *a = a.saturating_add(*b);

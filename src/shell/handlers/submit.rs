@@ -48,12 +48,11 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     };
     let id_text = id.text();
     let (_key, p) = keys::partition_or_create(ctx, partition, limits.partitions)?;
-    if p.get(id.uuid).is_some() {
+    let Some((moved, idx, e)) = p.admit_new(id.uuid, |seq| Execution::new(id, req.spec, seq, now))
+    else {
         r.bulk(id_text.as_bytes());
         return Ok(());
-    }
-    let seq = p.index.take_seq();
-    let (moved, idx, e) = p.admit(Execution::new(id, req.spec, seq, now));
+    };
     let db = db(ctx);
     after_move(ctx, db, idx, &e.lane, &e.caps, moved);
     if moved.due {
