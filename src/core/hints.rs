@@ -267,7 +267,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let p = (x % 37) as u16;
-            let head = (x >> 8) % 4 != 0;
+            let head = !(x >> 8).is_multiple_of(4);
             let key = QueueKey::new((x >> 16) as u16 % 3, (x >> 24) % 50, 0);
             let empty = heads.update(p, head.then_some(key));
             if head {

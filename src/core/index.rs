@@ -134,24 +134,13 @@ impl PartitionIndex {
             // Nothing of this lane is indexed: only the partition's counts.
             None => None,
         };
-        let key = QueueKey::of(e);
         let head = match (op, lane.as_deref_mut()) {
-            (QueueOp::Add, Some(l)) => lane_enqueue(l, &e.caps, key, e.id.uuid),
-            (QueueOp::Remove, Some(l)) => lane_remove(l, &e.caps, &key),
+            (QueueOp::Add, Some(l)) => lane_enqueue(l, &e.caps, QueueKey::of(e), e.id.uuid),
+            (QueueOp::Remove, Some(l)) => lane_remove(l, &e.caps, &QueueKey::of(e)),
             _ => Head::Unchanged,
         };
-        for (state, up) in [(from, false), (to, true)] {
-            let Some(st) = state else { continue };
-            let i = st as usize;
-            let lane_count = lane.as_deref_mut().and_then(|l| l.counts.get_mut(i));
-            for c in [self.counts.get_mut(i), lane_count].into_iter().flatten() {
-                *c = if up {
-                    c.saturating_add(1)
-                } else {
-                    c.saturating_sub(1)
-                };
-            }
-        }
+        let lane_counts = lane.as_deref_mut().map(|l| &mut l.counts);
+        count(&mut self.counts, lane_counts, from, to);
         if lane.is_some_and(|l| l.is_unused()) {
             self.lanes.remove(&e.lane);
         }
@@ -261,6 +250,34 @@ impl PartitionIndex {
                 + self.deadlines.len()
                 + self.retention.len())
                 * 40
+    }
+}
+
+/// Moves one execution between public states in the partition's counts
+/// and, when given, its lane's.
+fn count(
+    all: &mut [u64; 12],
+    mut lane: Option<&mut [u64; 12]>,
+    from: Option<PublicState>,
+    to: Option<PublicState>,
+) {
+    if let Some(i) = from.map(|s| s as usize) {
+        for c in all
+            .get_mut(i)
+            .into_iter()
+            .chain(lane.as_mut().and_then(|l| l.get_mut(i)))
+        {
+            *c = c.saturating_sub(1);
+        }
+    }
+    if let Some(i) = to.map(|s| s as usize) {
+        for c in all
+            .get_mut(i)
+            .into_iter()
+            .chain(lane.and_then(|l| l.get_mut(i)))
+        {
+            *c = c.saturating_add(1);
+        }
     }
 }
 
