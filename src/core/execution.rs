@@ -135,14 +135,6 @@ impl WorkerName {
         b.get(split..).unwrap_or_default()
     }
 
-    pub fn len(&self) -> usize {
-        self.parts().0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Heap bytes beyond the struct, for MEMORY USAGE.
     pub fn heap_len(&self) -> usize {
         match self {
@@ -1388,7 +1380,6 @@ mod tests {
         ] {
             let w = WorkerName::new(id, inst);
             assert_eq!((w.id(), w.instance()), (id, inst));
-            assert_eq!(w.len(), id.len() + inst.len());
             assert_eq!(w.heap_len() == 0, id.len() + inst.len() <= 29);
             assert_eq!(w, w.clone());
         }

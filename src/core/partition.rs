@@ -45,23 +45,6 @@ impl Partition {
         Some((&mut self.index, &mut **e))
     }
 
-    /// Adds a new execution (replacing one with the same id) and places it
-    /// in the index.
-    pub fn admit(&mut self, e: Execution) -> (Moved, &PartitionIndex, &mut Execution) {
-        let (slot, replaced) = match self.records.entry(e.id.uuid) {
-            Entry::Occupied(mut o) => {
-                engine::forget(&mut self.index, o.get());
-                **o.get_mut() = e;
-                (o.into_mut(), true)
-            }
-            Entry::Vacant(v) => (v.insert(Box::new(e)), false),
-        };
-        let mut moved = engine::admit(&mut self.index, slot);
-        // The old record's due entries went too.
-        moved.due |= replaced;
-        (moved, &self.index, &mut **slot)
-    }
-
     /// Adds an execution under a new id, made with the partition's next
     /// queue sequence; `None` (and nothing taken) when the id exists. One
     /// search of the records serves both the check and the insert.
@@ -119,10 +102,10 @@ impl Partition {
         if e.id.partition != self.index.partition {
             return Err(DecodeError("record belongs to another partition"));
         }
-        if self.records.contains_key(&e.id.uuid) {
+        let Entry::Vacant(v) = self.records.entry(e.id.uuid) else {
             return Err(DecodeError("record appears twice"));
-        }
-        self.admit(e);
+        };
+        engine::admit(&mut self.index, v.insert(Box::new(e)));
         Ok(())
     }
 
@@ -210,12 +193,11 @@ mod tests {
             payload: vec![7; 10].into(),
             ..Spec::default()
         };
-        let seq = p.index.take_seq();
         let id = ExecId {
             partition: 1,
             uuid: Uuid(uuid),
         };
-        p.admit(Execution::new(id, spec, seq, 100));
+        p.admit_new(id.uuid, |seq| Execution::new(id, spec, seq, 100));
     }
 
     fn sample() -> Partition {

@@ -70,11 +70,7 @@ fn apply_acquire(
             CmdError::new("LEASE_CONFLICT", "the execution is already leased")
         }
     })?;
-    let db = db(ctx);
-    after_move(ctx, db, idx, &e.lane, &e.caps, moved);
-    if moved.due {
-        timer::note_due(ctx, db, idx);
-    }
+    settle(ctx, idx, e, moved);
     let id = a.id.text();
     replicate_acquire(ctx, a, id.as_bytes());
     reply_grant(ctx, e, &g, id.as_bytes());

@@ -175,6 +175,16 @@ pub fn after_move(
     }
 }
 
+/// After a command's transition: hints, waiters, and the timer when a due
+/// time may have moved.
+fn settle(ctx: &Context, idx: &PartitionIndex, e: &Execution, moved: Moved) {
+    let db = db(ctx);
+    after_move(ctx, db, idx, &e.lane, &e.caps, moved);
+    if moved.due {
+        timer::note_due(ctx, db, idx);
+    }
+}
+
 /// After a fenced transition: hints, timer, and replication with the
 /// pinned values when anything changed.
 fn finish(
@@ -186,11 +196,7 @@ fn finish(
     changed: bool,
     pins: &[(&CStr, u64)],
 ) {
-    let db = db(call.ctx);
-    after_move(call.ctx, db, idx, &e.lane, &e.caps, moved);
-    if moved.due {
-        timer::note_due(call.ctx, db, idx);
-    }
+    settle(call.ctx, idx, e, moved);
     if changed {
         replicate_with(call, name, pins);
     }

@@ -53,11 +53,7 @@ pub fn submit(call: &Call) -> CmdResult<()> {
         r.bulk(id_text.as_bytes());
         return Ok(());
     };
-    let db = db(ctx);
-    after_move(ctx, db, idx, &e.lane, &e.caps, moved);
-    if moved.due {
-        timer::note_due(ctx, db, idx);
-    }
+    settle(ctx, idx, e, moved);
     if let Some((ik, ttl)) = idem {
         keys::write_expiring_string(ctx, &ik, id_text.as_bytes(), now.saturating_add(ttl));
     }
