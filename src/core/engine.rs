@@ -101,16 +101,10 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
     ] {
         if old != new {
             if let Some(t) = old {
-                if set.first() == Some(&(t, u)) {
-                    set.pop_first();
-                    due = true;
-                } else {
-                    set.remove(&(t, u));
-                }
+                due |= set.remove(t, u);
             }
             if let Some(t) = new {
-                set.insert((t, u));
-                due |= set.first() == Some(&(t, u));
+                due |= set.insert(t, u);
             }
         }
     }
@@ -344,7 +338,7 @@ pub fn forget(idx: &mut PartitionIndex, e: &Execution) {
         (p.retention, &mut idx.retention),
     ] {
         if let Some(t) = t {
-            set.remove(&(t, e.id.uuid));
+            set.remove(t, e.id.uuid);
         }
     }
     idx.update_lane(e, op, Some(p.public), None);
@@ -419,17 +413,17 @@ mod tests {
         let g = g.unwrap();
         assert_eq!(m.head, Head::Now(None));
         assert!(idx.head("l", &CapSet::empty()).is_none());
-        assert!(idx.lease_expiry.contains(&(120, Uuid(1))));
+        assert!(idx.lease_expiry.contains(120, Uuid(1)));
         assert_eq!(
             renew(&mut idx, &mut e, &fence(&g), 100, &env(50)).0,
             Ok(150)
         );
-        assert!(idx.lease_expiry.contains(&(150, Uuid(1))) && idx.lease_expiry.len() == 1);
+        assert!(idx.lease_expiry.contains(150, Uuid(1)) && idx.lease_expiry.len() == 1);
         complete(&mut idx, &mut e, &fence(&g), None, &env(60))
             .0
             .unwrap();
         assert!(idx.lease_expiry.is_empty() && idx.deadlines.is_empty());
-        assert!(idx.retention.contains(&(60, Uuid(1))));
+        assert!(idx.retention.contains(60, Uuid(1)));
         assert_eq!(idx.counts[PublicState::Completed as usize], 1);
         assert_eq!(idx.counts[PublicState::Active as usize], 0);
         assert_eq!(idx.pop_due(1059, 1000), None);
@@ -519,7 +513,7 @@ mod tests {
             Ok(Some(60))
         );
         assert_eq!(e.public, PublicState::Delayed);
-        assert!(idx.delayed.contains(&(60, Uuid(1))) && idx.lease_expiry.is_empty());
+        assert!(idx.delayed.contains(60, Uuid(1)) && idx.lease_expiry.is_empty());
         let (kind, _, _) = idx.pop_due(60, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(60));
         assert_eq!(e.public, PublicState::Waiting);
@@ -597,7 +591,7 @@ mod tests {
         let g = acquire(&mut idx, &mut e, &a).0.unwrap();
         delay(&mut idx, &mut e, &fence(&g), 50, &env(10)).0.unwrap();
         assert_eq!(e.public, PublicState::Delayed);
-        assert!(idx.lease_expiry.is_empty() && idx.delayed.contains(&(50, Uuid(1))));
+        assert!(idx.lease_expiry.is_empty() && idx.delayed.contains(50, Uuid(1)));
         let (kind, _, _) = idx.pop_due(50, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(50));
         let a = acq(&e, 4, 5, 60);
@@ -707,7 +701,7 @@ mod tests {
         assert!(idx.deadlines.is_empty(), "no attempt running yet");
         let a = acq(&e, 2, 3, 10);
         acquire(&mut idx, &mut e, &a).0.unwrap();
-        assert!(idx.deadlines.contains(&(40, Uuid(1))));
+        assert!(idx.deadlines.contains(40, Uuid(1)));
         let (kind, _, _) = idx.pop_due(40, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(40));
         assert_eq!(e.public, PublicState::Expired);

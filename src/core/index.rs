@@ -4,6 +4,7 @@
 //! derived from the partition's records (see `partition`): it is rebuilt on
 //! load and never stored.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::core::caps::CapSet;
@@ -36,7 +37,95 @@ impl QueueKey {
     }
 }
 
-pub type Queue = BTreeMap<QueueKey, Uuid>;
+/// An eligible queue, head (best key) first.
+///
+/// Stored in reverse because a B-tree searches each node from its left end
+/// and almost every insert is the newest key yet: reversed, a submit stops
+/// at the first key of each node instead of comparing against all of them,
+/// and the head is the tree's last entry, reached without comparisons.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Queue(BTreeMap<Reverse<QueueKey>, Uuid>);
+
+impl Queue {
+    pub fn head(&self) -> Option<(QueueKey, Uuid)> {
+        self.0.last_key_value().map(|(k, u)| (k.0, *u))
+    }
+
+    /// Adds an entry; true when it is the new head.
+    fn insert(&mut self, key: QueueKey, uuid: Uuid) -> bool {
+        let first = self.head().is_none_or(|(h, _)| key < h);
+        self.0.insert(Reverse(key), uuid);
+        first
+    }
+
+    /// Removes an entry; true when it was the head.
+    fn remove(&mut self, key: QueueKey) -> bool {
+        match self.0.last_entry() {
+            Some(head) if head.key().0 == key => {
+                head.remove();
+                true
+            }
+            _ => {
+                self.0.remove(&Reverse(key));
+                false
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Due times and their executions, earliest first. Stored in reverse for
+/// the reason `Queue` is: a new lease or retention entry is nearly always
+/// the latest time yet.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DueSet(BTreeSet<Reverse<(u64, Uuid)>>);
+
+impl DueSet {
+    pub fn first(&self) -> Option<(u64, Uuid)> {
+        self.0.last().map(|r| r.0)
+    }
+
+    /// Adds an entry; true when it is now the earliest.
+    pub fn insert(&mut self, t: u64, uuid: Uuid) -> bool {
+        self.0.insert(Reverse((t, uuid)));
+        self.first() == Some((t, uuid))
+    }
+
+    /// Removes an entry; true when it was the earliest.
+    pub fn remove(&mut self, t: u64, uuid: Uuid) -> bool {
+        if self.first() == Some((t, uuid)) {
+            self.0.pop_last();
+            true
+        } else {
+            self.0.remove(&Reverse((t, uuid)));
+            false
+        }
+    }
+
+    pub fn contains(&self, t: u64, uuid: Uuid) -> bool {
+        self.0.contains(&Reverse((t, uuid)))
+    }
+
+    /// Earliest first.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Uuid)> + '_ {
+        self.0.iter().rev().map(|r| r.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// A queue's head after a change to it: claim hints follow heads, and most
 /// changes (a submit behind others, a cancel in the middle) leave it alone.
@@ -89,13 +178,13 @@ pub struct PartitionIndex {
     pub partitions: u16,
     pub next_seq: u64,
     pub lanes: BTreeMap<Box<str>, Lane>,
-    pub delayed: BTreeSet<(u64, Uuid)>,
-    pub lease_expiry: BTreeSet<(u64, Uuid)>,
-    pub deadlines: BTreeSet<(u64, Uuid)>,
+    pub delayed: DueSet,
+    pub lease_expiry: DueSet,
+    pub deadlines: DueSet,
     /// Terminal executions by the time they ended; retention removes them
     /// `flowfabric.retention-ms` later (a setting, applied when due, so the
     /// stored index is the same whatever the setting).
-    pub retention: BTreeSet<(u64, Uuid)>,
+    pub retention: DueSet,
     /// Executions per public state, for INFO and listings (per lane in
     /// `lanes`).
     pub counts: [u64; 12],
@@ -169,20 +258,15 @@ impl PartitionIndex {
     }
 
     pub fn head(&self, lane: &str, caps: &CapSet) -> Option<(QueueKey, Uuid)> {
-        self.lanes
-            .get(lane)?
-            .queues
-            .get(caps)?
-            .first_key_value()
-            .map(|(k, v)| (*k, *v))
+        self.lanes.get(lane)?.queues.get(caps)?.head()
     }
 
     /// Every (lane, caps, head) of this partition, for rebuilding claim hints.
     pub fn heads(&self) -> impl Iterator<Item = (&str, &CapSet, QueueKey)> {
         self.lanes.iter().flat_map(|(lane, l)| {
-            l.queues.iter().filter_map(move |(caps, q)| {
-                q.first_key_value().map(|(k, _)| (lane.as_ref(), caps, *k))
-            })
+            l.queues
+                .iter()
+                .filter_map(move |(caps, q)| q.head().map(|(k, _)| (lane.as_ref(), caps, k)))
         })
     }
 
@@ -191,11 +275,11 @@ impl PartitionIndex {
     pub fn next_due(&self, retention_ms: u64) -> Option<u64> {
         let retention = match (retention_ms, self.retention.first()) {
             (0, _) | (_, None) => None,
-            (r, Some(&(t, _))) => Some(t.saturating_add(r)),
+            (r, Some((t, _))) => Some(t.saturating_add(r)),
         };
         [&self.delayed, &self.lease_expiry, &self.deadlines]
             .into_iter()
-            .filter_map(|set| set.first().map(|(t, _)| *t))
+            .filter_map(|set| set.first().map(|(t, _)| t))
             .chain(retention)
             .min()
     }
@@ -215,7 +299,7 @@ impl PartitionIndex {
                 (retention_ms > 0).then_some(retention_ms),
             ),
         ] {
-            let (Some(&(t, u)), Some(shift)) = (set.first(), shift) else {
+            let (Some((t, u)), Some(shift)) = (set.first(), shift) else {
                 continue;
             };
             let due = t.saturating_add(shift);
@@ -230,7 +314,7 @@ impl PartitionIndex {
             Due::Deadline => &mut self.deadlines,
             Due::Retention => &mut self.retention,
         };
-        set.remove(&(t, u));
+        set.remove(t, u);
         Some((kind, due, u))
     }
 
@@ -287,9 +371,7 @@ fn lane_enqueue(lane: &mut Lane, caps: &CapSet, key: QueueKey, uuid: Uuid) -> He
         Some(q) => q,
         None => lane.queues.entry(caps.clone()).or_default(),
     };
-    let first = q.first_key_value().is_none_or(|(f, _)| key < *f);
-    q.insert(key, uuid);
-    if first {
+    if q.insert(key, uuid) {
         Head::Now(Some(key))
     } else {
         Head::Unchanged
@@ -301,15 +383,10 @@ fn lane_remove(lane: &mut Lane, caps: &CapSet, key: &QueueKey) -> Head {
     let Some(q) = lane.queues.get_mut(caps) else {
         return Head::Unchanged;
     };
-    let head = match q.first_entry() {
-        Some(first) if first.key() == key => {
-            first.remove();
-            Head::Now(q.first_key_value().map(|(k, _)| *k))
-        }
-        _ => {
-            q.remove(key);
-            Head::Unchanged
-        }
+    let head = if q.remove(*key) {
+        Head::Now(q.head().map(|(k, _)| k))
+    } else {
+        Head::Unchanged
     };
     if q.is_empty() {
         lane.queues.remove(caps);

@@ -154,7 +154,7 @@ pub fn revoke_leases_of(ctx: &Context, instance: &[u8], now: u64) -> usize {
         let Ok(Some(part)) = keys::partition(&key) else {
             continue;
         };
-        let held: Vec<_> = part.index.lease_expiry.iter().map(|&(_, u)| u).collect();
+        let held: Vec<_> = part.index.lease_expiry.iter().map(|(_, u)| u).collect();
         for uuid in held {
             let Some((idx, e)) = part.record_mut(uuid) else {
                 continue;

@@ -114,7 +114,7 @@ pub fn leases(call: &Call) -> CmdResult<()> {
         let Ok(Some(part)) = keys::partition(&key) else {
             continue;
         };
-        for &(expires, uuid) in &part.index.lease_expiry {
+        for (expires, uuid) in part.index.lease_expiry.iter() {
             let held = part.get(uuid).and_then(Execution::current_attempt);
             if held.is_some_and(|a| a.worker.instance() == *instance) {
                 found.push((ExecId { partition: p, uuid }.key(), expires));
