@@ -1,4 +1,4 @@
-//! Node-wide claim hints: for each (db, lane, capability set), the head of
+//! Node-wide claim hints: for each (lane, db, capability set), the head of
 //! every partition's queue. A claim reads the best hint instead of visiting
 //! every partition, then checks it against the partition's real index, so a
 //! stale hint (key deleted, slot migrated away, flushed) is dropped, never
@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use ahash::RandomState;
+use smallvec::SmallVec;
 
 use crate::core::caps::CapSet;
 use crate::core::index::QueueKey;
@@ -123,12 +124,18 @@ impl Heads {
     }
 }
 
-type ByCaps = HashMap<CapSet, Heads, RandomState>;
-type ByLane = HashMap<Box<str>, ByCaps, RandomState>;
+/// One lane's heads per (db, caps). A lane has few of these (usually one),
+/// so a short list searched in place costs less than nested maps, and a
+/// claim hashes the lane name once.
+struct Slot {
+    db: i32,
+    caps: CapSet,
+    heads: Heads,
+}
 
 #[derive(Default)]
 pub struct ClaimHints {
-    dbs: HashMap<i32, ByLane, RandomState>,
+    lanes: HashMap<Box<str>, SmallVec<[Slot; 1]>, RandomState>,
 }
 
 /// The best candidate a claim should check first.
@@ -152,28 +159,28 @@ impl ClaimHints {
         partition: u16,
         head: Option<QueueKey>,
     ) {
-        let lanes = self.dbs.entry(db).or_default();
-        // Hot path (every claim): one lookup per level when the entry exists.
-        if let Some(heads) = lanes.get_mut(lane).and_then(|m| m.get_mut(caps)) {
-            if !heads.update(partition, head) {
+        if let Some(slots) = self.lanes.get_mut(lane) {
+            if let Some(i) = slots.iter().position(|s| s.db == db && s.caps == *caps) {
+                let emptied = slots
+                    .get_mut(i)
+                    .is_some_and(|s| s.heads.update(partition, head));
+                if emptied {
+                    slots.swap_remove(i);
+                    if slots.is_empty() {
+                        self.lanes.remove(lane);
+                    }
+                }
                 return;
             }
-            // The last head went: drop the empty entries.
-            if let Some(by_caps) = lanes.get_mut(lane) {
-                by_caps.remove(caps);
-                if by_caps.is_empty() {
-                    lanes.remove(lane);
-                }
-            }
-            return;
         }
         if head.is_some() {
-            let heads = lanes
-                .entry(lane.into())
-                .or_default()
-                .entry(caps.clone())
-                .or_default();
+            let mut heads = Heads::default();
             heads.update(partition, head);
+            self.lanes.entry(lane.into()).or_default().push(Slot {
+                db,
+                caps: caps.clone(),
+                heads,
+            });
         }
     }
 
@@ -184,19 +191,18 @@ impl ClaimHints {
         lanes: impl Iterator<Item = &'a str>,
         worker: &CapSet,
     ) -> Option<Candidate<'a>> {
-        let by_lane = self.dbs.get(&db)?;
         let mut best: Option<(QueueKey, u16, &'a str, &CapSet)> = None;
         for lane in lanes {
-            let Some(by_caps) = by_lane.get(lane) else {
+            let Some(slots) = self.lanes.get(lane) else {
                 continue;
             };
-            for (caps, heads) in by_caps {
-                if !caps.is_subset_of(worker) {
+            for s in slots {
+                if s.db != db || !s.caps.is_subset_of(worker) {
                     continue;
                 }
-                if let Some((k, p)) = heads.first() {
+                if let Some((k, p)) = s.heads.first() {
                     if best.is_none_or(|b| (k, p) < (b.0, b.1)) {
-                        best = Some((k, p, lane, caps));
+                        best = Some((k, p, lane, &s.caps));
                     }
                 }
             }
@@ -212,11 +218,13 @@ impl ClaimHints {
     /// The partitions that have queued work on `lane`.
     pub fn partitions_with(&self, db: i32, lane: &str) -> Vec<u16> {
         let mut out: Vec<u16> = self
-            .dbs
-            .get(&db)
-            .and_then(|l| l.get(lane))
-            .map(|by_caps| by_caps.values().flat_map(|h| h.partitions()).collect())
-            .unwrap_or_default();
+            .lanes
+            .get(lane)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.db == db)
+            .flat_map(|s| s.heads.partitions())
+            .collect();
         out.sort_unstable();
         out.dedup();
         out

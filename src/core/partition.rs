@@ -7,8 +7,10 @@
 //! records, so only the records (and the queue sequence) are persisted; the
 //! index is rebuilt when they load.
 
-use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{btree_map, hash_map, BTreeMap, HashMap};
+
+use ahash::RandomState;
 
 use crate::core::codec::{DecodeError, Reader, Writer};
 use crate::core::engine::{self, Moved};
@@ -20,8 +22,15 @@ use crate::core::state::PublicState;
 #[derive(Clone, Debug, Default)]
 pub struct Partition {
     pub index: PartitionIndex,
-    /// In uuid order, so saves, digests and listings are deterministic.
-    pub records: BTreeMap<Uuid, Box<Execution>>,
+    /// By uuid, hashed: every command on an execution finds it here, and a
+    /// hash probe costs a fraction of a search through a tree of random
+    /// 128-bit keys. The hasher's keys are random per partition, so
+    /// client-chosen uuids cannot force collisions.
+    records: HashMap<Uuid, Box<Execution>, RandomState>,
+    /// Uuids by queue sequence, i.e. in admission order: the order of
+    /// listings, saves and digests. Sequences only grow, so this is stored
+    /// in reverse for the reason `index::Queue` is.
+    order: BTreeMap<Reverse<u64>, Uuid>,
 }
 
 /// The header's encoding version (records carry their own).
@@ -31,7 +40,7 @@ impl Partition {
     pub fn new(partition: u16, partitions: u16) -> Partition {
         Partition {
             index: PartitionIndex::new(partition, partitions),
-            records: BTreeMap::new(),
+            ..Partition::default()
         }
     }
 
@@ -39,33 +48,53 @@ impl Partition {
         self.records.get(&uuid).map(|b| &**b)
     }
 
-    /// A record with the index, borrowed together for a transition.
     pub fn record_mut(&mut self, uuid: Uuid) -> Option<(&mut PartitionIndex, &mut Execution)> {
         let e = self.records.get_mut(&uuid)?;
         Some((&mut self.index, &mut **e))
     }
 
-    /// Adds an execution under a new id, made with the partition's next
-    /// queue sequence; `None` (and nothing taken) when the id exists. One
-    /// search of the records serves both the check and the insert.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Every record, in admission order.
+    pub fn iter(&self) -> impl Iterator<Item = &Execution> + '_ {
+        self.order.values().rev().filter_map(|u| self.get(*u))
+    }
+
+    /// Creates the record `make` builds (given its queue sequence) and
+    /// places it in the index; None when the uuid is taken. One probe of
+    /// the records serves both the check and the insert.
     pub fn admit_new(
         &mut self,
         uuid: Uuid,
         make: impl FnOnce(u64) -> Execution,
     ) -> Option<(Moved, &PartitionIndex, &mut Execution)> {
-        let Entry::Vacant(v) = self.records.entry(uuid) else {
+        let hash_map::Entry::Vacant(v) = self.records.entry(uuid) else {
             return None;
         };
-        let e = make(self.index.take_seq());
-        debug_assert_eq!(e.id.uuid, uuid);
+        // Sequences are unique (loading checks each is below `next_seq`),
+        // so the slot is free; refuse rather than overwrite if it is not.
+        let seq = self.index.next_seq;
+        let btree_map::Entry::Vacant(o) = self.order.entry(Reverse(seq)) else {
+            return None;
+        };
+        self.index.take_seq();
+        o.insert(uuid);
+        let e = make(seq);
+        debug_assert_eq!((e.id.uuid, e.queue_seq), (uuid, seq));
         let slot = v.insert(Box::new(e));
         let moved = engine::admit(&mut self.index, slot);
         Some((moved, &self.index, &mut **slot))
     }
 
-    /// Removes a record and its index entries.
     pub fn remove(&mut self, uuid: Uuid) -> Option<Box<Execution>> {
         let e = self.records.remove(&uuid)?;
+        self.order.remove(&Reverse(e.queue_seq));
         engine::forget(&mut self.index, &e);
         Some(e)
     }
@@ -96,25 +125,32 @@ impl Partition {
         Ok((p, count))
     }
 
-    /// Adds one persisted record; it must belong here and be new.
+    /// Adds one persisted record (after the header) and indexes it.
     pub fn load_record(&mut self, buf: &[u8]) -> Result<(), DecodeError> {
         let e = Execution::decode(buf)?;
         if e.id.partition != self.index.partition {
             return Err(DecodeError("record belongs to another partition"));
         }
-        let Entry::Vacant(v) = self.records.entry(e.id.uuid) else {
+        if e.queue_seq >= self.index.next_seq {
+            return Err(DecodeError("record sequence beyond the partition's"));
+        }
+        let hash_map::Entry::Vacant(v) = self.records.entry(e.id.uuid) else {
             return Err(DecodeError("record appears twice"));
         };
+        let btree_map::Entry::Vacant(o) = self.order.entry(Reverse(e.queue_seq)) else {
+            return Err(DecodeError("two records share a sequence"));
+        };
+        o.insert(e.id.uuid);
         engine::admit(&mut self.index, v.insert(Box::new(e)));
         Ok(())
     }
 
-    /// The whole partition in one buffer: header, then each record
+    /// The header then every record in admission order, each
     /// length-prefixed (digests and tests; RDB saves records one by one).
     pub fn encode(&self, w: &mut Writer) {
         self.encode_header(w);
         let mut rec = Writer::default();
-        for e in self.records.values() {
+        for e in self.iter() {
             rec.buf.clear();
             e.encode(&mut rec);
             w.bytes(&rec.buf);
@@ -133,32 +169,29 @@ impl Partition {
         Ok(p)
     }
 
-    /// One page of a cursor listing, in uuid order: the matching ids after
-    /// `cursor`, and where to continue (None when the listing is done).
-    /// Like SCAN it reads a bounded window (`count`, four times that with a
-    /// filter), so a page may hold fewer than `count` ids.
+    /// One page of a listing in admission order: up to `count` matching
+    /// uuids from the sequence `from` on, reading at most 4×`count`
+    /// records when filtered, and where the next page starts (None at the
+    /// end).
     pub fn list(
         &self,
         state: Option<PublicState>,
         lane: Option<&str>,
-        cursor: Option<Uuid>,
+        from: u64,
         count: usize,
-    ) -> (Vec<Uuid>, Option<Uuid>) {
-        use std::ops::Bound::{Excluded, Unbounded};
+    ) -> (Vec<Uuid>, Option<u64>) {
         let filtered = state.is_some() || lane.is_some();
         let window = if filtered {
             count.saturating_mul(4)
         } else {
             count
         };
-        let from = cursor.map_or(Unbounded, Excluded);
         let mut ids = Vec::new();
-        let mut last = None;
-        for (seen, (u, e)) in self.records.range((from, Unbounded)).enumerate() {
+        for (seen, (seq, u)) in self.order.range(..=Reverse(from)).rev().enumerate() {
             if seen == window || ids.len() == count {
-                return (ids, last);
+                return (ids, Some(seq.0));
             }
-            last = Some(*u);
+            let Some(e) = self.get(*u) else { continue };
             if state.is_none_or(|s| e.public == s) && lane.is_none_or(|l| *e.lane == *l) {
                 ids.push(*u);
             }
@@ -172,7 +205,7 @@ impl Partition {
             + self
                 .records
                 .values()
-                .map(|e| e.mem_usage() + 40)
+                .map(|e| e.mem_usage() + 40 + 48)
                 .sum::<usize>()
     }
 }
@@ -306,6 +339,12 @@ mod tests {
         assert!(p.load_record(&w.buf).is_err());
         let mut other = Partition::new(2, 4);
         assert!(other.load_record(&w.buf).is_err());
+        // A sequence the partition has not handed out yet would collide
+        // with a later submit's.
+        let mut fresh = Partition::new(1, 4);
+        assert!(fresh.load_record(&w.buf).is_err());
+        fresh.index.next_seq = 10;
+        assert!(fresh.load_record(&w.buf).is_ok());
     }
 
     #[test]
@@ -315,19 +354,19 @@ mod tests {
             exec(&mut p, u, 0, (u % 5 == 0).then_some(900));
         }
         for (state, want) in [(None, 25), (Some(PublicState::Delayed), 5)] {
-            let (mut all, mut cursor) = (Vec::new(), None);
+            let (mut all, mut cursor) = (Vec::new(), 0);
             loop {
                 let (ids, next) = p.list(state, Some("l"), cursor, 3);
                 all.extend(ids);
                 match next {
-                    Some(c) => cursor = Some(c),
+                    Some(c) => cursor = c,
                     None => break,
                 }
             }
             assert_eq!(all.len(), want);
             assert!(all.windows(2).all(|w| w[0] < w[1]));
         }
-        assert!(p.list(None, Some("other"), None, 10).0.is_empty());
+        assert!(p.list(None, Some("other"), 0, 10).0.is_empty());
     }
 
     #[test]

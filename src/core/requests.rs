@@ -722,8 +722,9 @@ pub fn parse_simple(
     Ok(s)
 }
 
-/// Where a listing resumes: after this uuid.
-pub type ListCursor = Option<Uuid>;
+/// Where a listing resumes: the admission sequence of the next record to
+/// read (0, the start, for the first page).
+pub type ListCursor = u64;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct List<'a> {
@@ -748,7 +749,7 @@ pub fn parse_list<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<List<'
         partition,
         state: None,
         lane: None,
-        cursor: None,
+        cursor: 0,
         count: 100,
     };
     while let Some(opt) = a.peek() {
@@ -762,13 +763,7 @@ pub fn parse_list<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<List<'
             }
             Some("LANE") => l.lane = Some(lane_str(a.next("LANE")?)?),
             Some("CURSOR") => {
-                let c = a.next("CURSOR")?;
-                l.cursor = if c == b"0" {
-                    None
-                } else {
-                    let bad = || CmdError::syntax("CURSOR must be 0 or a cursor FF.LIST returned");
-                    Some(Uuid::parse(c).ok_or_else(bad)?)
-                };
+                l.cursor = a.next_u64("CURSOR", u64::MAX)?;
             }
             Some("COUNT") => {
                 let n = a.next_u64("COUNT", LIST_COUNT_MAX)?;

@@ -17,6 +17,10 @@ pub static RETENTION_MS: AtomicI64 = AtomicI64::new(86_400_000);
 /// How many times a lease may run out before the execution fails.
 pub static MAX_RECLAIMS: AtomicI64 = AtomicI64::new(100);
 
+pub fn retention_ms() -> u64 {
+    u64::try_from(RETENTION_MS.load(Ordering::Relaxed)).unwrap_or(0)
+}
+
 pub fn partitions() -> u16 {
     u16::try_from(PARTITIONS.load(Ordering::Relaxed))
         .unwrap_or(256)
@@ -28,7 +32,7 @@ pub fn limits() -> Limits {
         partitions: partitions(),
         max_payload_bytes: usize::try_from(MAX_PAYLOAD_BYTES.load(Ordering::Relaxed)).unwrap_or(0),
         default_lease_ms: u64::try_from(LEASE_MS.load(Ordering::Relaxed)).unwrap_or(30_000),
-        retention_ms: u64::try_from(RETENTION_MS.load(Ordering::Relaxed)).unwrap_or(0),
+        retention_ms: retention_ms(),
         max_reclaims: u32::try_from(MAX_RECLAIMS.load(Ordering::Relaxed)).unwrap_or(100),
     }
 }

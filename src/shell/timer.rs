@@ -5,13 +5,11 @@
 //! count` so replicas and the AOF replay exactly the same steps, and
 //! re-arms. It acts only on a primary that is not loading.
 
-use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ahash::RandomState;
 use redis_module::{raw, Context, ContextFlags};
 
 use crate::core::engine::{self, DueEffect, Env};
@@ -29,9 +27,9 @@ const IDLE_RECHECK_MS: u64 = 100;
 
 #[derive(Default)]
 struct State {
-    /// Earliest due time per partition, per db (`NONE`: nothing due). A
-    /// flat table: commands update it in O(1); a firing scans it.
-    due: HashMap<c_int, Vec<u64>, RandomState>,
+    /// Earliest due time per partition, per db (`NONE`: nothing due).
+    /// Flat tables: commands update them in O(1); a firing scans them.
+    due: Vec<Vec<u64>>,
     /// The due time the armed timer fires at, and its id.
     armed: Option<(u64, raw::RedisModuleTimerID)>,
 }
@@ -42,10 +40,17 @@ impl State {
     /// Records `due` for a partition; whether it changed.
     fn set(&mut self, db: c_int, partition: u16, due: Option<u64>) -> bool {
         let due = due.unwrap_or(NONE);
-        let table = match self.due.get_mut(&db) {
-            Some(t) => t,
-            None if due == NONE => return false,
-            None => self.due.entry(db).or_default(),
+        let Ok(d) = usize::try_from(db) else {
+            return false;
+        };
+        if self.due.len() <= d {
+            if due == NONE {
+                return false;
+            }
+            self.due.resize_with(d + 1, Vec::new);
+        }
+        let Some(table) = self.due.get_mut(d) else {
+            return false;
         };
         let i = usize::from(partition);
         if table.len() <= i {
@@ -66,7 +71,8 @@ impl State {
     /// The earliest due time and where, ties to the lowest (db, partition).
     fn first(&self) -> Option<(u64, c_int, u16)> {
         let mut best: Option<(u64, c_int, u16)> = None;
-        for (&db, table) in &self.due {
+        for (db, table) in self.due.iter().enumerate() {
+            let db = c_int::try_from(db).unwrap_or(c_int::MAX);
             for (p, &d) in table.iter().enumerate() {
                 let p = u16::try_from(p).unwrap_or(u16::MAX);
                 if d != NONE && best.is_none_or(|b| (d, db, p) < b) {
@@ -143,7 +149,7 @@ pub fn init(ctx: &Context) {
 
 /// Records a partition's earliest due time; says whether it changed.
 pub fn record_due(db: c_int, idx: &PartitionIndex) -> (bool, Option<u64>) {
-    let due = idx.next_due(crate::shell::config::limits().retention_ms);
+    let due = idx.next_due(crate::shell::config::retention_ms());
     let changed = with(|s| s.set(db, idx.partition, due));
     (changed, due)
 }

@@ -146,7 +146,7 @@ unsafe extern "C" fn partition_save(rdb: *mut raw::RedisModuleIO, value: *mut c_
     let mut w = Writer::default();
     p.encode_header(&mut w);
     raw::save_slice(rdb, &w.buf);
-    for e in p.records.values() {
+    for e in p.iter() {
         w.buf.clear();
         e.encode(&mut w);
         raw::save_slice(rdb, &w.buf);
@@ -163,7 +163,7 @@ unsafe extern "C" fn partition_rewrite(
         return;
     };
     emit_loadrec(aof, key, &tagged(TAG_PARTITION, |w| p.encode_header(w)));
-    for e in p.records.values() {
+    for e in p.iter() {
         emit_loadrec(aof, key, &tagged(TAG_EXEC, |w| e.encode(w)));
     }
 }
@@ -194,7 +194,7 @@ unsafe extern "C" fn partition_free_effort(
     value
         .cast::<Partition>()
         .as_ref()
-        .map_or(1, |p| p.records.len().max(1))
+        .map_or(1, |p| p.len().max(1))
 }
 
 unsafe extern "C" fn partition_free(value: *mut c_void) {

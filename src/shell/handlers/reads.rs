@@ -46,10 +46,7 @@ pub fn list(call: &Call) -> CmdResult<()> {
     let (ids, next) = page.unwrap_or_default();
     let r = Reply(call.ctx.ctx);
     r.array(2);
-    match next {
-        Some(u) => r.bulk(&u.text()),
-        None => r.bulk(b"0"),
-    }
+    r.bulk(next.unwrap_or(0).to_string().as_bytes());
     r.array(ids.len());
     for uuid in ids {
         let id = ExecId {
