@@ -185,6 +185,21 @@ fn snapshot(c: &mut redis::Connection, ids: &[String]) -> Vec<Fields> {
     ids.iter().map(|id| get(c, id)).collect()
 }
 
+/// Every key with its value's digest, so a mismatch names the key.
+fn key_digests(c: &mut redis::Connection) -> std::collections::BTreeMap<String, String> {
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(c).unwrap();
+    keys.into_iter()
+        .map(|k| {
+            let d: Vec<String> = redis::cmd("DEBUG")
+                .arg("DIGEST-VALUE")
+                .arg(&k)
+                .query(c)
+                .unwrap();
+            (k, d.concat())
+        })
+        .collect()
+}
+
 fn wait_for(mut f: impl FnMut() -> bool, what: &str) {
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(15) {
@@ -243,12 +258,14 @@ fn aof_restart_restores_everything() {
     let ids = workload(&srv, "aof");
     let mut c = srv.conn();
     let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
+    let keys = key_digests(&mut c);
     drop(c);
     srv.kill();
     srv.restart();
     let mut c = srv.conn();
-    assert_eq!(digest(&mut c), d);
     assert_eq!(snapshot(&mut c, &ids), snap);
+    assert_eq!(key_digests(&mut c), keys);
+    assert_eq!(digest(&mut c), d);
     assert!(
         claim(&mut c, "after", &["a", "b"], &[]).is_some(),
         "claims work after replay"
@@ -270,12 +287,14 @@ fn rdb_restart_restores_everything() {
     );
     let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    let keys = key_digests(&mut c);
     drop(c);
     srv.kill();
     srv.restart();
     let mut c = srv.conn();
-    assert_eq!(digest(&mut c), d);
     assert_eq!(snapshot(&mut c, &ids), snap);
+    assert_eq!(key_digests(&mut c), keys);
+    assert_eq!(digest(&mut c), d);
     assert!(
         claim(&mut c, "after", &["a", "b"], &[]).is_some(),
         "claims work after load"
@@ -304,12 +323,14 @@ fn rewritten_aof_restores_everything() {
     );
     ids.extend(workload(&srv, "rw2"));
     let (d, snap) = (digest(&mut c), snapshot(&mut c, &ids));
+    let keys = key_digests(&mut c);
     drop(c);
     srv.kill();
     srv.restart();
     let mut c = srv.conn();
-    assert_eq!(digest(&mut c), d);
     assert_eq!(snapshot(&mut c, &ids), snap);
+    assert_eq!(key_digests(&mut c), keys);
+    assert_eq!(digest(&mut c), d);
 }
 
 #[test]

@@ -483,7 +483,7 @@ mod tests {
         let (kind, _, _) = idx.pop_due(210, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(210));
         assert_eq!(e.public, PublicState::Failed);
-        assert_eq!(e.reason.as_deref(), Some(&b"max_reclaims_exceeded"[..]));
+        assert_eq!(e.reason(), Some(&b"max_reclaims_exceeded"[..]));
         assert_eq!(idx.eligible_len(), 0);
     }
 
@@ -705,7 +705,7 @@ mod tests {
         let (kind, _, _) = idx.pop_due(40, 1000).unwrap();
         on_due(&mut idx, &mut e, kind, &env(40));
         assert_eq!(e.public, PublicState::Expired);
-        assert_eq!(e.reason.as_deref(), Some(&b"attempt_timeout"[..]));
+        assert_eq!(e.reason(), Some(&b"attempt_timeout"[..]));
         assert!(idx.lease_expiry.is_empty());
     }
 

@@ -4,6 +4,8 @@
 //! as arguments so a replica replaying the same arguments reaches the same
 //! state.
 
+use std::sync::Arc;
+
 use crate::core::blob::Blob;
 use crate::core::caps::CapSet;
 use crate::core::codec::{DecodeError, Reader, Writer};
@@ -151,7 +153,7 @@ pub type Tags = Vec<Tag>;
 /// Everything a submit fixes about an execution.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Spec {
-    pub lane: Box<str>,
+    pub lane: Arc<str>,
     pub namespace: Box<[u8]>,
     pub kind: Box<[u8]>,
     pub priority: u16,
@@ -188,6 +190,8 @@ pub struct Extra {
     /// The holder's last progress report.
     pub progress: Option<Progress>,
     pub attempt_timeout_ms: Option<u64>,
+    /// Why the execution failed, was cancelled, expired or was blocked.
+    pub reason: Option<Box<[u8]>>,
 }
 
 pub const DEFAULT_NAMESPACE: &[u8] = b"default";
@@ -204,13 +208,14 @@ impl Extra {
             && self.idempotency.is_none()
             && self.progress.is_none()
             && self.attempt_timeout_ms.is_none()
+            && self.reason.is_none()
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Execution {
     pub id: ExecId,
-    pub lane: Box<str>,
+    pub lane: Arc<str>,
     pub priority: u16,
     pub caps: CapSet,
     pub payload: Blob,
@@ -237,8 +242,6 @@ pub struct Execution {
     /// Position among executions of equal priority and age in the
     /// partition's queue (assigned by the index).
     pub queue_seq: u64,
-    /// Why the execution failed, was cancelled or expired.
-    pub reason: Option<Box<[u8]>>,
 }
 
 /// The lease fence every holder-only call carries.
@@ -374,6 +377,7 @@ impl Execution {
             idempotency: spec.idempotency,
             progress: None,
             attempt_timeout_ms: spec.attempt_timeout_ms,
+            reason: None,
         };
         Execution {
             id,
@@ -418,7 +422,6 @@ impl Execution {
             last_transition_at: now,
             last_mutation_at: now,
             queue_seq,
-            reason: None,
         }
     }
 
@@ -675,7 +678,7 @@ impl Execution {
             TerminalOutcome::Skipped => PublicState::Skipped,
             _ => PublicState::Failed,
         };
-        self.reason = reason;
+        self.set_reason(reason);
         self.completed_at = Some(now);
         self.lease = None;
         self.last_transition_at = now;
@@ -719,7 +722,7 @@ impl Execution {
                 self.public = PublicState::Delayed;
                 self.retry_count = self.retry_count.saturating_add(1);
                 self.extra.get_or_insert_with(Box::default).delay_until = Some(at);
-                self.reason = reason;
+                self.set_reason(reason);
                 self.lease = None;
                 self.last_transition_at = now;
                 self.last_mutation_at = now;
@@ -974,7 +977,7 @@ impl Execution {
         self.replay_count = self.replay_count.saturating_add(1);
         self.completed_at = None;
         self.result = None;
-        self.reason = None;
+        self.set_reason(None);
         self.last_transition_at = now;
         self.last_mutation_at = now;
         Ok(())
@@ -993,7 +996,7 @@ impl Execution {
         self.eligibility = EligibilityState::BlockedByOperator;
         self.blocking = BlockingReason::PausedByOperator;
         self.public = PublicState::Waiting;
-        self.reason = reason;
+        self.set_reason(reason);
         self.last_transition_at = now;
         self.last_mutation_at = now;
         Ok(())
@@ -1024,7 +1027,7 @@ impl Execution {
         } else {
             PublicState::Waiting
         };
-        self.reason = None;
+        self.set_reason(None);
         self.last_transition_at = now;
         self.last_mutation_at = now;
         Ok(())
@@ -1050,6 +1053,17 @@ impl Execution {
     }
     pub fn deadline_at(&self) -> Option<u64> {
         self.extra.as_ref().and_then(|x| x.deadline_at)
+    }
+    /// Why the execution failed, was cancelled, expired or was blocked.
+    pub fn reason(&self) -> Option<&[u8]> {
+        self.extra.as_ref().and_then(|x| x.reason.as_deref())
+    }
+    fn set_reason(&mut self, reason: Option<Box<[u8]>>) {
+        match (reason, self.extra.as_mut()) {
+            (None, None) => {}
+            (None, Some(x)) => x.reason = None,
+            (r, _) => self.extra.get_or_insert_with(Box::default).reason = r,
+        }
     }
     pub fn idempotency(&self) -> Option<&[u8]> {
         self.extra.as_ref().and_then(|x| x.idempotency.as_deref())
@@ -1171,7 +1185,7 @@ impl Execution {
         w.u64(self.last_transition_at);
         w.u64(self.last_mutation_at);
         w.u64(self.queue_seq);
-        w.opt_bytes(self.reason.as_deref());
+        w.opt_bytes(self.reason());
         match self.extra.as_ref().and_then(|x| x.progress.as_ref()) {
             None => w.u8(0),
             Some(p) => {
@@ -1194,7 +1208,7 @@ impl Execution {
             partition: r.u16()?,
             uuid: Uuid(r.u128()?),
         };
-        let lane = r.string()?.into_boxed_str();
+        let lane = Arc::from(r.string()?);
         let namespace = r.bytes()?.into_boxed_slice();
         let kind = r.bytes()?.into_boxed_slice();
         let priority = r.u16()?;
@@ -1314,14 +1328,12 @@ impl Execution {
             last_transition_at: r.u64()?,
             last_mutation_at: r.u64()?,
             queue_seq: r.u64()?,
-            reason: if version >= 2 {
-                r.opt_bytes()?.map(Vec::into_boxed_slice)
-            } else {
-                None
-            },
             ..e
         };
         let mut e = e;
+        if version >= 2 {
+            e.set_reason(r.opt_bytes()?.map(Vec::into_boxed_slice));
+        }
         if version >= 3 && r.bool()? {
             let p = Progress {
                 pct: r.u8()?,
@@ -1341,8 +1353,8 @@ impl Execution {
 
     /// Approximate heap footprint, for MEMORY USAGE.
     pub fn mem_usage(&self) -> usize {
+        // The lane name is shared by the lane's executions: not counted.
         std::mem::size_of::<Execution>()
-            + self.lane.len()
             + self.payload.len()
             + self.caps.as_str().len()
             + self.extra.as_ref().map_or(0, |x| {

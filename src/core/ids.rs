@@ -65,8 +65,11 @@ fn hex8_text(v: u32) -> [u8; 8] {
     (x + ONES * u64::from(b'0') + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
-/// A 128-bit identifier printed as a lowercase hyphenated UUID.
+/// A 128-bit identifier printed as a lowercase hyphenated UUID. Aligned to
+/// 8 bytes, not a `u128`'s 16, so records and map entries holding one pack
+/// without padding (a hash slot of uuid and pointer is 24 bytes, not 32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(C, packed(8))]
 pub struct Uuid(pub u128);
 
 impl Uuid {
@@ -368,7 +371,7 @@ mod tests {
         .into_iter()
         .chain((0..1000).map(|_| m.uuid()))
         {
-            let hex = format!("{:032x}", u.0);
+            let hex = format!("{:032x}", { u.0 });
             let plain = format!(
                 "{}-{}-{}-{}-{}",
                 &hex[..8],

@@ -6,6 +6,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::core::caps::CapSet;
 use crate::core::execution::{Execution, PRIORITY_MAX};
@@ -177,7 +178,7 @@ pub struct PartitionIndex {
     /// with another count must not silently reuse it.
     pub partitions: u16,
     pub next_seq: u64,
-    pub lanes: BTreeMap<Box<str>, Lane>,
+    pub lanes: BTreeMap<Arc<str>, Lane>,
     pub delayed: DueSet,
     pub lease_expiry: DueSet,
     pub deadlines: DueSet,

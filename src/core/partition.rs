@@ -127,7 +127,11 @@ impl Partition {
 
     /// Adds one persisted record (after the header) and indexes it.
     pub fn load_record(&mut self, buf: &[u8]) -> Result<(), DecodeError> {
-        let e = Execution::decode(buf)?;
+        let mut e = Execution::decode(buf)?;
+        // Share the lane's name with its other loaded executions.
+        if let Some((name, _)) = self.index.lanes.get_key_value(&*e.lane) {
+            e.lane = name.clone();
+        }
         if e.id.partition != self.index.partition {
             return Err(DecodeError("record belongs to another partition"));
         }

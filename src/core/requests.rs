@@ -1,6 +1,8 @@
 //! Parsed command requests. Parsing is pure and total: a request either
 //! parses into a value the core can apply, or yields the error reply.
 
+use std::sync::Arc;
+
 use crate::core::args::{
     describe, keyword, parse_i64, parse_milli, parse_u64, Args, CmdError, CmdResult,
 };
@@ -74,10 +76,6 @@ pub fn lane_str(lane: &[u8]) -> CmdResult<&str> {
     Ok(unsafe { std::str::from_utf8_unchecked(lane) })
 }
 
-fn check_lane(lane: &[u8]) -> CmdResult<Box<str>> {
-    lane_str(lane).map(Box::from)
-}
-
 fn check_name(v: &[u8], what: &str) -> CmdResult<Box<[u8]>> {
     if v.len() > NAME_MAX_BYTES {
         return Err(CmdError::syntax(format!(
@@ -132,17 +130,19 @@ pub struct Submit {
 /// `FF.SUBMIT target lane payload [options]`, copying the payload (tests).
 #[cfg(test)]
 pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Submit> {
-    parse_submit_keeping(args, limits, origin, |_, p| Blob::copy(p))
+    parse_submit_keeping(args, limits, origin, |_, p| Blob::copy(p), |l| Arc::from(l))
 }
 
 /// `FF.SUBMIT target lane payload [options]`, with `keep(i, bytes)`
-/// deciding how the payload (argument `i`) is kept: the server holds its
-/// argument string rather than copy it.
+/// deciding how the payload (argument `i`) is kept (the server holds its
+/// argument string rather than copy it) and `lane_name` how the lane's name
+/// is (shared by the lane's executions).
 pub fn parse_submit_keeping(
     args: &[&[u8]],
     limits: &Limits,
     origin: Origin,
     keep: impl FnOnce(usize, &[u8]) -> Blob,
+    lane_name: impl FnOnce(&str) -> Arc<str>,
 ) -> CmdResult<Submit> {
     let mut a = Args::new(args);
     let target_arg = a.next("target")?;
@@ -152,7 +152,7 @@ pub fn parse_submit_keeping(
             limits.partitions
         ))
     })?;
-    let lane = check_lane(a.next("lane")?)?;
+    let lane = lane_str(a.next("lane")?)?;
     let payload = a.next("payload")?;
     if payload.len() > limits.max_payload_bytes {
         return Err(CmdError::syntax(format!(
@@ -161,7 +161,7 @@ pub fn parse_submit_keeping(
         )));
     }
     let mut spec = Spec {
-        lane,
+        lane: lane_name(lane),
         payload: keep(a.position() - 1, payload),
         ..Spec::default()
     };

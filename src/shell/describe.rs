@@ -60,7 +60,7 @@ pub fn reply_execution(r: &Reply, e: &Execution) {
         .opt_uint("lease_last_renewed_at", lease.map(|l| l.last_renewed_at))
         .opt_uint("lease_renewal_deadline", lease.map(|l| l.renewal_deadline))
         .uint("payload_bytes", e.payload.len() as u64)
-        .bulk("reason", e.reason.as_deref().unwrap_or_default())
+        .bulk("reason", e.reason().unwrap_or_default())
         .opt_uint("progress_pct", progress.map(|p| u64::from(p.pct)))
         .bulk(
             "progress_message",

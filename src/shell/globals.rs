@@ -1,8 +1,11 @@
 //! Process-wide state of the module. Valkey runs commands on one thread;
 //! the mutexes are uncontended and only make the statics sound.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ahash::RandomState;
 
 use redis_module::raw;
 
@@ -40,6 +43,34 @@ fn seed() -> u64 {
     } else {
         t ^ (pid << 32)
     }
+}
+
+/// Lane names, shared by every execution on the lane: one allocation per
+/// lane instead of one per execution (a malloc per submit, 32 bytes per
+/// record). Names no execution holds any more are swept when the set has
+/// doubled since the last sweep.
+#[derive(Default)]
+struct LaneNames {
+    names: HashSet<Arc<str>, RandomState>,
+    sweep_at: usize,
+}
+
+static LANE_NAMES: Mutex<Option<LaneNames>> = Mutex::new(None);
+
+/// The shared name of `lane`.
+pub fn lane_name(lane: &str) -> Arc<str> {
+    let mut g = LANE_NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    let l = g.get_or_insert_with(LaneNames::default);
+    if let Some(name) = l.names.get(lane) {
+        return name.clone();
+    }
+    if l.names.len() >= l.sweep_at {
+        l.names.retain(|n| Arc::strong_count(n) > 1);
+        l.sweep_at = l.names.len().saturating_mul(2).max(64);
+    }
+    let name: Arc<str> = Arc::from(lane);
+    l.names.insert(name.clone());
+    name
 }
 
 /// Wall clock in ms as the server sees it.

@@ -17,7 +17,9 @@ use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
 use crate::core::index::{Head, PartitionIndex};
 use crate::core::partition::Partition;
 use crate::core::requests::{self, Acquire, AskOrigin, Claim, Origin};
-use crate::shell::globals::{cluster_mode, now_ms, with_hints, with_minter, with_ready_keys};
+use crate::shell::globals::{
+    cluster_mode, lane_name, now_ms, with_hints, with_minter, with_ready_keys,
+};
 use crate::shell::keys;
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};

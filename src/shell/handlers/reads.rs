@@ -64,7 +64,7 @@ pub fn lanes_cmd(call: &Call) -> CmdResult<()> {
     if !call.args.is_empty() {
         return Err(CmdError::syntax("wrong number of arguments"));
     }
-    let mut totals: std::collections::BTreeMap<Box<str>, [u64; 12]> =
+    let mut totals: std::collections::BTreeMap<std::sync::Arc<str>, [u64; 12]> =
         std::collections::BTreeMap::new();
     for p in 0..config::partitions() {
         let key = keys::open_partition(call.ctx, p);

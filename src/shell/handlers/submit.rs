@@ -5,9 +5,13 @@ use super::*;
 pub fn submit(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
     let limits = config::limits();
-    let req = requests::parse_submit_keeping(call.args, &limits, origin(ctx), |i, bytes| {
-        held::hold(call.argv.get(i), bytes)
-    })?;
+    let req = requests::parse_submit_keeping(
+        call.args,
+        &limits,
+        origin(ctx),
+        |i, bytes| held::hold(call.argv.get(i), bytes),
+        lane_name,
+    )?;
     let now = req.at.unwrap_or_else(now_ms);
     let partition = match req.target {
         SubmitTarget::Auto => {
