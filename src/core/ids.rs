@@ -26,29 +26,28 @@ pub fn lane_partition(lane: &[u8], partitions: u16) -> u16 {
 }
 
 /// Eight lowercase hex digits, packed in a u64 with the first digit in the
-/// top byte, as a 32-bit value; None if any byte is not `0-9a-f`. Works on
-/// all eight bytes at once: with every byte below 0x80, adding `0x80 - c`
-/// to each sets its top bit exactly when the byte is at least `c`, and no
-/// carry crosses into the next byte.
-fn hex8(x: u64) -> Option<u32> {
+/// top byte, as a 32-bit value, and a flag that is nonzero if any byte is
+/// not `0-9a-f`. Works on all eight bytes at once and without branches (a
+/// uuid checks all four of its words, then tests the flags once): with
+/// every byte below 0x80, adding `0x80 - c` to each sets its top bit
+/// exactly when the byte is at least `c`, and no carry crosses into the
+/// next byte. A byte of 0x80 or more is flagged, so what such carries do
+/// to the rest does not matter.
+#[inline(always)]
+fn hex8(x: u64) -> (u64, u32) {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    if x & HIGH != 0 {
-        return None;
-    }
-    let at_least = |c: u8| (x + ONES * u64::from(0x80 - c)) & HIGH;
+    let at_least = |c: u8| x.wrapping_add(ONES * u64::from(0x80 - c)) & HIGH;
     let digit = at_least(b'0') & !at_least(b'9' + 1);
     let letter = at_least(b'a') & !at_least(b'f' + 1);
-    if digit | letter != HIGH {
-        return None;
-    }
+    let bad = (x & HIGH) | ((digit | letter) ^ HIGH);
     // '0'-'9' are 0x30-0x39 and 'a'-'f' 0x61-0x66: the low nibble, plus 9
     // for letters (bit 6 set).
     let mut v = (x & (ONES * 0x0f)) + ((x >> 6) & ONES) * 9;
     v = (v | (v >> 4)) & 0x00ff_00ff_00ff_00ff;
     v = (v | (v >> 8)) & 0x0000_ffff_0000_ffff;
     v = (v | (v >> 16)) & 0x0000_0000_ffff_ffff;
-    u32::try_from(v).ok()
+    (bad, v as u32)
 }
 
 /// The eight lowercase hex digits of `v`, first digit first: the inverse
@@ -80,19 +79,21 @@ impl Uuid {
     /// eight digits at a time.
     pub fn parse(s: &[u8]) -> Option<Uuid> {
         let s: &[u8; Uuid::TEXT_LEN] = s.try_into().ok()?;
-        if s[8] != b'-' || s[13] != b'-' || s[18] != b'-' || s[23] != b'-' {
+        let at = |i: usize| -> u64 {
+            let mut b = [0u8; 4];
+            if let Some(src) = s.get(i..i + 4) {
+                b.copy_from_slice(src);
+            }
+            u64::from(u32::from_be_bytes(b))
+        };
+        let (f0, a) = hex8(at(0) << 32 | at(4));
+        let (f1, b) = hex8(at(9) << 32 | at(14));
+        let (f2, c) = hex8(at(19) << 32 | at(24));
+        let (f3, d) = hex8(at(28) << 32 | at(32));
+        let dashes = [s[8], s[13], s[18], s[23]] == [b'-'; 4];
+        if f0 | f1 | f2 | f3 != 0 || !dashes {
             return None;
         }
-        let be64 = |i: usize| Some(u64::from_be_bytes(s.get(i..i + 8)?.try_into().ok()?));
-        let be32 = |i: usize| {
-            Some(u64::from(u32::from_be_bytes(
-                s.get(i..i + 4)?.try_into().ok()?,
-            )))
-        };
-        let a = hex8(be64(0)?)?;
-        let b = hex8((be32(9)? << 32) | be32(14)?)?;
-        let c = hex8((be32(19)? << 32) | be32(24)?)?;
-        let d = hex8(be64(28)?)?;
         Some(Uuid(
             (u128::from(a) << 96) | (u128::from(b) << 64) | (u128::from(c) << 32) | u128::from(d),
         ))
@@ -101,22 +102,26 @@ impl Uuid {
     /// The hyphenated text form, on the stack. Hot path (every claim
     /// reply has three ids): eight digits at a time.
     pub fn text(&self) -> [u8; Uuid::TEXT_LEN] {
-        let v = self.0;
-        let [a, b, c, d] = [96, 64, 32, 0].map(|shift| hex8_text((v >> shift) as u32));
-        let mut out = [b'-'; Uuid::TEXT_LEN];
-        for (at, part) in [
-            (0, &a[..]),
-            (9, &b[..4]),
-            (14, &b[4..]),
-            (19, &c[..4]),
-            (24, &c[4..]),
-            (28, &d[..]),
-        ] {
-            if let Some(dst) = out.get_mut(at..at + part.len()) {
-                dst.copy_from_slice(part);
-            }
-        }
+        let mut out = [0u8; Uuid::TEXT_LEN];
+        self.write(&mut out);
         out
+    }
+
+    /// Writes the text form into `out`.
+    #[inline(always)]
+    fn write(&self, out: &mut [u8; Uuid::TEXT_LEN]) {
+        let v = { self.0 };
+        let [a, b, c, d] = [96, 64, 32, 0].map(|shift| hex8_text((v >> shift) as u32));
+        out[..8].copy_from_slice(&a);
+        out[8] = b'-';
+        out[9..13].copy_from_slice(&b[..4]);
+        out[13] = b'-';
+        out[14..18].copy_from_slice(&b[4..]);
+        out[18] = b'-';
+        out[19..23].copy_from_slice(&c[..4]);
+        out[23] = b'-';
+        out[24..28].copy_from_slice(&c[4..]);
+        out[28..].copy_from_slice(&d);
     }
 
     pub fn write_to(&self, out: &mut String) {
@@ -187,24 +192,31 @@ impl ExecId {
             buf: [0; IdText::MAX],
             len: 0,
         };
-        let mut digits = [0u8; 5];
-        let mut n = self.partition;
-        let mut start = digits.len();
-        for slot in digits.iter_mut().rev() {
-            *slot = b'0' + (n % 10) as u8;
-            start -= 1;
-            n /= 10;
-            if n == 0 {
-                break;
+        t.buf[..4].copy_from_slice(b"{fp:");
+        // The partition's digits, most significant first, no leading zeros.
+        let n = u32::from(self.partition);
+        let width = match n {
+            0..=9 => 1,
+            10..=99 => 2,
+            100..=999 => 3,
+            1000..=9999 => 4,
+            _ => 5,
+        };
+        let mut rest = n;
+        for i in (4..4 + width).rev() {
+            if let Some(d) = t.buf.get_mut(i) {
+                *d = b'0' + (rest % 10) as u8;
             }
+            rest /= 10;
         }
-        for part in [
-            &b"{fp:"[..],
-            digits.get(start..).unwrap_or_default(),
-            b"}:",
-            &self.uuid.text(),
-        ] {
-            t.push(part);
+        let at = 4 + width;
+        if let Some(tail) = t.buf.get_mut(at..at + 2 + Uuid::TEXT_LEN) {
+            let (close, uuid) = tail.split_at_mut(2);
+            close.copy_from_slice(b"}:");
+            if let Ok(uuid) = <&mut [u8; Uuid::TEXT_LEN]>::try_from(uuid) {
+                self.uuid.write(uuid);
+            }
+            t.len = at + 2 + Uuid::TEXT_LEN;
         }
         t
     }
@@ -224,14 +236,6 @@ pub struct IdText {
 
 impl IdText {
     const MAX: usize = 11 + Uuid::TEXT_LEN;
-
-    fn push(&mut self, part: &[u8]) {
-        let end = self.len.saturating_add(part.len()).min(IdText::MAX);
-        if let Some(dst) = self.buf.get_mut(self.len..end) {
-            dst.copy_from_slice(part.get(..end - self.len).unwrap_or_default());
-            self.len = end;
-        }
-    }
 
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
@@ -410,12 +414,12 @@ mod tests {
         let e = ExecId::parse(id, 256).unwrap();
         assert_eq!(e.partition, 12);
         assert_eq!(e.key().as_bytes(), id);
-        for p in [0u16, 7, 10, 255, 9999, 65535] {
+        for p in [0u16, 7, 9, 10, 99, 100, 255, 999, 1000, 9999, 10000, 65535] {
             let e = ExecId {
                 partition: p,
                 uuid: Uuid(5),
             };
-            assert!(e.key().starts_with(&format!("{{fp:{p}}}:")));
+            assert_eq!(e.key(), format!("{{fp:{p}}}:{}", e.uuid));
         }
         assert!(ExecId::parse(id, 12).is_none());
         for bad in [

@@ -231,7 +231,10 @@ impl PartitionIndex {
         };
         let lane_counts = lane.as_deref_mut().map(|l| &mut l.counts);
         count(&mut self.counts, lane_counts, from, to);
-        if lane.is_some_and(|l| l.is_unused()) {
+        // Only leaving the lane (a state or a queue entry gone, nothing
+        // counted in its place) can empty it.
+        let shrank = to.is_none() && (op == QueueOp::Remove || from.is_some());
+        if shrank && lane.is_some_and(|l| l.is_unused()) {
             self.lanes.remove(&e.lane);
         }
         head
@@ -342,27 +345,21 @@ impl PartitionIndex {
 /// and, when given, its lane's.
 fn count(
     all: &mut [u64; 12],
-    mut lane: Option<&mut [u64; 12]>,
+    lane: Option<&mut [u64; 12]>,
     from: Option<PublicState>,
     to: Option<PublicState>,
 ) {
-    if let Some(i) = from.map(|s| s as usize) {
-        for c in all
-            .get_mut(i)
-            .into_iter()
-            .chain(lane.as_mut().and_then(|l| l.get_mut(i)))
-        {
+    let step = |counts: &mut [u64; 12]| {
+        if let Some(c) = from.and_then(|s| counts.get_mut(s as usize)) {
             *c = c.saturating_sub(1);
         }
-    }
-    if let Some(i) = to.map(|s| s as usize) {
-        for c in all
-            .get_mut(i)
-            .into_iter()
-            .chain(lane.and_then(|l| l.get_mut(i)))
-        {
+        if let Some(c) = to.and_then(|s| counts.get_mut(s as usize)) {
             *c = c.saturating_add(1);
         }
+    };
+    step(all);
+    if let Some(l) = lane {
+        step(l);
     }
 }
 

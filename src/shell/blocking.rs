@@ -6,7 +6,7 @@ use std::os::raw::c_int;
 use redis_module::{raw, Context};
 
 use crate::core::requests;
-use crate::shell::globals::with_ready_keys;
+use crate::shell::globals::ready_keys;
 use crate::shell::handlers::try_claim;
 use crate::shell::{config, registry};
 
@@ -22,22 +22,22 @@ pub fn allowed(ctx: &Context) -> bool {
 
 pub fn block_claim(ctx: &Context, timeout_ms: u64) {
     let timeout = i64::try_from(timeout_ms).unwrap_or(i64::MAX);
-    with_ready_keys(|keys| {
-        if let Some(block) = unsafe { raw::RedisModule_BlockClientOnKeys } {
-            unsafe {
-                block(
-                    ctx.ctx,
-                    Some(on_ready),
-                    Some(on_timeout),
-                    None,
-                    timeout,
-                    keys.as_mut_ptr(),
-                    c_int::try_from(keys.len()).unwrap_or(0),
-                    std::ptr::null_mut(),
-                );
-            }
+    let keys = ready_keys();
+    if let Some(block) = unsafe { raw::RedisModule_BlockClientOnKeys } {
+        // The server only reads the array (it takes its own references).
+        unsafe {
+            block(
+                ctx.ctx,
+                Some(on_ready),
+                Some(on_timeout),
+                None,
+                timeout,
+                keys.as_ptr().cast_mut(),
+                c_int::try_from(keys.len()).unwrap_or(0),
+                std::ptr::null_mut(),
+            );
         }
-    });
+    }
 }
 
 /// Called when a partition key is signalled: re-parses the original

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use ahash::RandomState;
 
@@ -79,12 +79,16 @@ pub fn now_ms() -> u64 {
     u64::try_from(ms).unwrap_or(0)
 }
 
-/// The partition index key names, created once: claims open them and
-/// blocked claims wait on them.
-pub struct ReadyKeys(pub Vec<*mut raw::RedisModuleString>);
+/// The partition index key names, created once at load (the partition
+/// count cannot change after): claims open them and blocked claims wait on
+/// them. Set once, then only read, so reading takes no lock.
+pub struct ReadyKeys(Vec<*mut raw::RedisModuleString>);
+// SAFETY: the strings are created at load, never freed or changed, and the
+// server only touches them from its main thread.
 unsafe impl Send for ReadyKeys {}
+unsafe impl Sync for ReadyKeys {}
 
-static READY_KEYS: Mutex<Option<ReadyKeys>> = Mutex::new(None);
+static READY_KEYS: OnceLock<ReadyKeys> = OnceLock::new();
 
 pub fn init_ready_keys(partitions: u16) {
     let mut keys = Vec::with_capacity(partitions as usize);
@@ -97,20 +101,20 @@ pub fn init_ready_keys(partitions: u16) {
         };
         keys.push(s);
     }
-    *READY_KEYS.lock().unwrap_or_else(|p| p.into_inner()) = Some(ReadyKeys(keys));
+    // Loaded once per process: a second set cannot happen and is ignored.
+    let _ = READY_KEYS.set(ReadyKeys(keys));
 }
 
-pub fn with_ready_keys<R>(f: impl FnOnce(&mut [*mut raw::RedisModuleString]) -> R) -> R {
-    let mut g = READY_KEYS.lock().unwrap_or_else(|p| p.into_inner());
-    match g.as_mut() {
-        Some(k) => f(&mut k.0),
-        None => f(&mut []),
-    }
+pub fn ready_keys() -> &'static [*mut raw::RedisModuleString] {
+    READY_KEYS.get().map_or(&[], |k| &k.0)
 }
 
 /// The cached key name of partition `p`'s index, if the cache covers it.
 pub fn index_key_string(p: u16) -> Option<*mut raw::RedisModuleString> {
-    with_ready_keys(|keys| keys.get(p as usize).copied().filter(|k| !k.is_null()))
+    ready_keys()
+        .get(usize::from(p))
+        .copied()
+        .filter(|k| !k.is_null())
 }
 
 /// Cluster mode is fixed when the server starts; read once at load.

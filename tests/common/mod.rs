@@ -130,7 +130,16 @@ impl Server {
                 let info: Result<String, _> = redis::cmd("INFO").arg("server").query(&mut c);
                 if let (Ok(info), Some(child)) = (info, self.child.as_ref()) {
                     let pid = format!("process_id:{}", child.id());
-                    if info.lines().any(|l| l.trim() == pid) {
+                    // Nor is our own process answering: a restart must have
+                    // finished loading its data (DEBUG DIGEST and INFO answer
+                    // while loading, over a partial dataset).
+                    let mut loaded = || {
+                        redis::cmd("INFO")
+                            .arg("persistence")
+                            .query::<String>(&mut c)
+                            .is_ok_and(|p| p.lines().any(|l| l.trim() == "loading:0"))
+                    };
+                    if info.lines().any(|l| l.trim() == pid) && loaded() {
                         return true;
                     }
                 }

@@ -17,9 +17,7 @@ use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
 use crate::core::index::{Head, PartitionIndex};
 use crate::core::partition::Partition;
 use crate::core::requests::{self, Acquire, AskOrigin, Claim, Origin};
-use crate::shell::globals::{
-    cluster_mode, lane_name, now_ms, with_hints, with_minter, with_ready_keys,
-};
+use crate::shell::globals::{cluster_mode, lane_name, now_ms, ready_keys, with_hints, with_minter};
 use crate::shell::keys;
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
@@ -146,13 +144,11 @@ fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
 
 /// Tells blocked claimers that partition `p` has new eligible work.
 fn signal_ready(ctx: &Context, p: u16) {
-    with_ready_keys(|keys| {
-        if let (Some(&k), Some(f)) = (keys.get(p as usize), unsafe {
-            raw::RedisModule_SignalKeyAsReady
-        }) {
-            unsafe { f(ctx.ctx, k) };
-        }
-    });
+    if let (Some(&k), Some(f)) = (ready_keys().get(usize::from(p)), unsafe {
+        raw::RedisModule_SignalKeyAsReady
+    }) {
+        unsafe { f(ctx.ctx, k) };
+    }
 }
 
 fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet) {
