@@ -61,8 +61,9 @@ pub struct Moved {
     pub head: Head,
     /// The record became claimable.
     pub now_claimable: bool,
-    /// The earliest entry of a due-time set changed, so the partition's
-    /// next due time may have (most transitions add behind the first).
+    /// A due-time set has a new earliest entry, so the partition may
+    /// fall due sooner than the node timer knows (most transitions add
+    /// behind the first).
     pub due: bool,
 }
 
@@ -100,8 +101,12 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
         (b.retention, after.retention, &mut idx.retention),
     ] {
         if old != new {
+            // Only an earlier due time matters at once. A removed first
+            // entry leaves the node timer's recorded time early; a firing
+            // then finds nothing due and records the real one, which
+            // costs far less than recomputing on every complete.
             if let Some(t) = old {
-                due |= set.remove(t, u);
+                set.remove(t, u);
             }
             if let Some(t) = new {
                 due |= set.insert(t, u);

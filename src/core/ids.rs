@@ -50,19 +50,21 @@ fn hex8(x: u64) -> (u64, u32) {
     (bad, v as u32)
 }
 
-/// The eight lowercase hex digits of `v`, first digit first: the inverse
-/// of `hex8`. Spreads the nibbles one per byte, then adds '0', and 39 more
-/// to the bytes holding 10 or above (which is where adding 6 carries into
-/// bit 4).
-fn hex8_text(v: u32) -> [u8; 8] {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut x = u64::from(v);
-    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
-    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
-    x = (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f;
-    let letters = ((x + ONES * 6) >> 4) & ONES;
-    (x + ONES * u64::from(b'0') + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
-}
+/// Every byte's two lowercase hex digits: formatting a uuid is then one
+/// lookup and one two-byte store per byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [DIGITS[i >> 4], DIGITS[i & 15]];
+        i += 1;
+    }
+    t
+};
+
+/// Where each of a uuid's sixteen bytes goes in its text form.
+const TEXT_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
 /// A 128-bit identifier printed as a lowercase hyphenated UUID. Aligned to
 /// 8 bytes, not a `u128`'s 16, so records and map entries holding one pack
@@ -110,18 +112,17 @@ impl Uuid {
     /// Writes the text form into `out`.
     #[inline(always)]
     fn write(&self, out: &mut [u8; Uuid::TEXT_LEN]) {
-        let v = { self.0 };
-        let [a, b, c, d] = [96, 64, 32, 0].map(|shift| hex8_text((v >> shift) as u32));
-        out[..8].copy_from_slice(&a);
-        out[8] = b'-';
-        out[9..13].copy_from_slice(&b[..4]);
-        out[13] = b'-';
-        out[14..18].copy_from_slice(&b[4..]);
-        out[18] = b'-';
-        out[19..23].copy_from_slice(&c[..4]);
-        out[23] = b'-';
-        out[24..28].copy_from_slice(&c[4..]);
-        out[28..].copy_from_slice(&d);
+        let bytes = { self.0 }.to_be_bytes();
+        for (&b, &at) in bytes.iter().zip(TEXT_AT.iter()) {
+            if let Some(dst) = out.get_mut(at..at + 2) {
+                dst.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+            }
+        }
+        for at in [8, 13, 18, 23] {
+            if let Some(d) = out.get_mut(at) {
+                *d = b'-';
+            }
+        }
     }
 
     pub fn write_to(&self, out: &mut String) {

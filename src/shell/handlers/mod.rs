@@ -69,18 +69,35 @@ pub fn db(ctx: &Context) -> c_int {
     unsafe { raw::RedisModule_GetSelectedDb.map_or(0, |f| f(ctx.ctx)) }
 }
 
-/// At most two pinned values (the time and one more): no allocation.
-type Pins<'a> = smallvec::SmallVec<[(&'a CStr, u64); 2]>;
+/// At most two pinned values (the time and one more), in a fixed array:
+/// built on every write, replicated or not, so no growth checks.
+struct Pins<'a> {
+    items: [(&'a CStr, u64); 2],
+    len: usize,
+}
+
+impl<'a> std::ops::Deref for Pins<'a> {
+    type Target = [(&'a CStr, u64)];
+    fn deref(&self) -> &Self::Target {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+}
 
 /// The values a replica must not compute itself: `AT now` unless the call
-/// already carried its time, then any extra pinned values.
+/// already carried its time, then any extra pinned values (one at most).
 fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Pins<'a> {
-    let mut v = Pins::new();
-    if at.is_none() {
-        v.push((c"AT", now));
+    debug_assert!(extra.len() <= 1, "one extra pinned value at most");
+    let mut p = Pins {
+        items: [(c"AT", now); 2],
+        len: usize::from(at.is_none()),
+    };
+    if let Some(&x) = extra.first() {
+        if let Some(slot) = p.items.get_mut(p.len) {
+            *slot = x;
+            p.len += 1;
+        }
     }
-    v.extend_from_slice(extra);
-    v
+    p
 }
 
 /// Replicates the call, its arguments passed by reference (client payloads
