@@ -102,7 +102,7 @@ impl Uuid {
     }
 
     /// The hyphenated text form, on the stack. Hot path (every claim
-    /// reply has three ids): eight digits at a time.
+    /// reply has three ids): one table lookup per byte.
     pub fn text(&self) -> [u8; Uuid::TEXT_LEN] {
         let mut out = [0u8; Uuid::TEXT_LEN];
         self.write(&mut out);

@@ -99,14 +99,13 @@ impl DueSet {
         self.first() == Some((t, uuid))
     }
 
-    /// Removes an entry; true when it was the earliest.
-    pub fn remove(&mut self, t: u64, uuid: Uuid) -> bool {
+    /// Removes an entry. The earliest, the usual one (a lease ending in
+    /// claim order), is popped without a search.
+    pub fn remove(&mut self, t: u64, uuid: Uuid) {
         if self.first() == Some((t, uuid)) {
             self.0.pop_last();
-            true
         } else {
             self.0.remove(&Reverse((t, uuid)));
-            false
         }
     }
 

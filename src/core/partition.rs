@@ -33,6 +33,10 @@ pub struct Partition {
     order: BTreeMap<Reverse<u64>, Uuid>,
 }
 
+/// Bytes a record costs beyond itself: its hash slot (with the table's
+/// spare room) and its entry in the admission order.
+const RECORD_OVERHEAD: usize = 40 + 48;
+
 /// The header's encoding version (records carry their own).
 const ENCODING: u8 = 1;
 
@@ -128,10 +132,6 @@ impl Partition {
     /// Adds one persisted record (after the header) and indexes it.
     pub fn load_record(&mut self, buf: &[u8]) -> Result<(), DecodeError> {
         let mut e = Execution::decode(buf)?;
-        // Share the lane's name with its other loaded executions.
-        if let Some((name, _)) = self.index.lanes.get_key_value(&*e.lane) {
-            e.lane = name.clone();
-        }
         if e.id.partition != self.index.partition {
             return Err(DecodeError("record belongs to another partition"));
         }
@@ -145,6 +145,10 @@ impl Partition {
             return Err(DecodeError("two records share a sequence"));
         };
         o.insert(e.id.uuid);
+        // Share the lane's name with its other loaded executions.
+        if let Some((name, _)) = self.index.lanes.get_key_value(&*e.lane) {
+            e.lane = name.clone();
+        }
         engine::admit(&mut self.index, v.insert(Box::new(e)));
         Ok(())
     }
@@ -209,7 +213,7 @@ impl Partition {
             + self
                 .records
                 .values()
-                .map(|e| e.mem_usage() + 40 + 48)
+                .map(|e| e.mem_usage() + RECORD_OVERHEAD)
                 .sum::<usize>()
     }
 }
