@@ -1,9 +1,10 @@
 //! Process-wide state of the module. Valkey runs commands on one thread;
-//! the mutexes are uncontended and only make the statics sound.
+//! the locks are uncontended and only make the statics sound.
 
+use std::cell::UnsafeCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use ahash::RandomState;
 
@@ -12,19 +13,60 @@ use redis_module::raw;
 use crate::core::hints::ClaimHints;
 use crate::core::ids::{index_key, Minter};
 
-static HINTS: Mutex<Option<ClaimHints>> = Mutex::new(None);
-static MINTER: Mutex<Option<Minter>> = Mutex::new(None);
+/// A value behind a spin lock. Everything that reaches these statics runs
+/// on the server's main thread, so the lock is never contended and is
+/// there to make the static sound: another thread would wait, not race.
+/// A `Mutex` costs several times more on every command (it also tracks
+/// poisoning, which cannot matter here: a panic takes the server down).
+/// Not reentrant: `f` must not take the same lock.
+pub struct SpinLock<T> {
+    busy: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: `with` hands out the value only while holding `busy`.
+unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+impl<T> SpinLock<T> {
+    pub const fn new(value: T) -> SpinLock<T> {
+        SpinLock {
+            busy: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        while self
+            .busy
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+        /// Releases on the way out, also if `f` unwinds.
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(&self.busy);
+        // SAFETY: `busy` is ours until `_unlock` drops.
+        f(unsafe { &mut *self.value.get() })
+    }
+}
+
+static HINTS: SpinLock<Option<ClaimHints>> = SpinLock::new(None);
+static MINTER: SpinLock<Option<Minter>> = SpinLock::new(None);
 
 /// Runs `f` with the node's claim hints.
 pub fn with_hints<R>(f: impl FnOnce(&mut ClaimHints) -> R) -> R {
-    let mut g: MutexGuard<Option<ClaimHints>> = HINTS.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(ClaimHints::default))
+    HINTS.with(|h| f(h.get_or_insert_with(ClaimHints::default)))
 }
 
 /// Runs `f` with the id minter, seeding it on first use.
 pub fn with_minter<R>(f: impl FnOnce(&mut Minter) -> R) -> R {
-    let mut g = MINTER.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(|| Minter::new(seed())))
+    MINTER.with(|m| f(m.get_or_insert_with(|| Minter::new(seed()))))
 }
 
 fn seed() -> u64 {
@@ -55,22 +97,23 @@ struct LaneNames {
     sweep_at: usize,
 }
 
-static LANE_NAMES: Mutex<Option<LaneNames>> = Mutex::new(None);
+static LANE_NAMES: SpinLock<Option<LaneNames>> = SpinLock::new(None);
 
 /// The shared name of `lane`.
 pub fn lane_name(lane: &str) -> Arc<str> {
-    let mut g = LANE_NAMES.lock().unwrap_or_else(|p| p.into_inner());
-    let l = g.get_or_insert_with(LaneNames::default);
-    if let Some(name) = l.names.get(lane) {
-        return name.clone();
-    }
-    if l.names.len() >= l.sweep_at {
-        l.names.retain(|n| Arc::strong_count(n) > 1);
-        l.sweep_at = l.names.len().saturating_mul(2).max(64);
-    }
-    let name: Arc<str> = Arc::from(lane);
-    l.names.insert(name.clone());
-    name
+    LANE_NAMES.with(|g| {
+        let l = g.get_or_insert_with(LaneNames::default);
+        if let Some(name) = l.names.get(lane) {
+            return name.clone();
+        }
+        if l.names.len() >= l.sweep_at {
+            l.names.retain(|n| Arc::strong_count(n) > 1);
+            l.sweep_at = l.names.len().saturating_mul(2).max(64);
+        }
+        let name: Arc<str> = Arc::from(lane);
+        l.names.insert(name.clone());
+        name
+    })
 }
 
 /// Wall clock in ms as the server sees it.

@@ -7,21 +7,22 @@
 use std::collections::BTreeSet;
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use redis_module::raw;
 
 use crate::core::codec::{Reader, Writer};
+use crate::shell::globals::SpinLock;
 
-static PAUSED: Mutex<BTreeSet<Box<str>>> = Mutex::new(BTreeSet::new());
+static PAUSED: SpinLock<BTreeSet<Box<str>>> = SpinLock::new(BTreeSet::new());
 /// Fast path: claims skip the lock while no lane is paused.
 static ANY_PAUSED: AtomicBool = AtomicBool::new(false);
 
 fn with<R>(f: impl FnOnce(&mut BTreeSet<Box<str>>) -> R) -> R {
-    let mut g = PAUSED.lock().unwrap_or_else(|p| p.into_inner());
-    let r = f(&mut g);
-    ANY_PAUSED.store(!g.is_empty(), Ordering::Relaxed);
-    r
+    PAUSED.with(|s| {
+        let r = f(s);
+        ANY_PAUSED.store(!s.is_empty(), Ordering::Relaxed);
+        r
+    })
 }
 
 /// Pauses (true) or resumes a lane; returns whether anything changed.

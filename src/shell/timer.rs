@@ -7,7 +7,6 @@
 
 use std::os::raw::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use redis_module::{raw, Context, ContextFlags};
@@ -15,7 +14,7 @@ use redis_module::{raw, Context, ContextFlags};
 use crate::core::engine::{self, DueEffect, Env};
 use crate::core::index::PartitionIndex;
 use crate::core::requests::DueBatch;
-use crate::shell::globals::now_ms;
+use crate::shell::globals::{now_ms, SpinLock};
 use crate::shell::{handlers, keys, propagation, workers};
 
 /// Due entries handled per firing, and the time a firing may take, so a
@@ -84,7 +83,7 @@ impl State {
     }
 }
 
-static STATE: Mutex<Option<State>> = Mutex::new(None);
+static STATE: SpinLock<Option<State>> = SpinLock::new(None);
 
 /// The longest a timer firing has held the event loop (µs), and how many
 /// firings did work: shown by FF.VERSION so the bound is observable.
@@ -92,8 +91,7 @@ pub static MAX_FIRING_US: AtomicU64 = AtomicU64::new(0);
 pub static FIRINGS: AtomicU64 = AtomicU64::new(0);
 
 fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    let mut g = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(State::default))
+    STATE.with(|s| f(s.get_or_insert_with(State::default)))
 }
 
 /// Records a partition's earliest due time and arms the timer for it.

@@ -5,7 +5,6 @@
 //! lapses is marked dead by the node timer, which revokes its leases here.
 
 use std::os::raw::c_int;
-use std::sync::Mutex;
 
 use redis_module::Context;
 
@@ -14,17 +13,16 @@ use crate::core::caps::CapSet;
 use crate::core::engine;
 use crate::core::requests::{self, Origin};
 use crate::core::workers::{Registry, Worker};
-use crate::shell::globals::now_ms;
+use crate::shell::globals::{now_ms, SpinLock};
 use crate::shell::handlers::{after_move, db, origin};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::{config, keys, propagation, timer};
 
-static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+static REGISTRY: SpinLock<Option<Registry>> = SpinLock::new(None);
 
 pub fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
-    let mut g = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(Registry::default))
+    REGISTRY.with(|r| f(r.get_or_insert_with(Registry::default)))
 }
 
 const TTL_MAX_MS: u64 = 7 * 24 * 3600 * 1000;
