@@ -17,6 +17,9 @@ struct Opts {
     rounds: usize,
     delayed_jobs: usize,
     stall_jobs: usize,
+    /// Only the lifecycle passes (scripts/profile: the instruction counts
+    /// then cover exactly what the ratio compares).
+    lifecycle_only: bool,
 }
 
 fn opts() -> Opts {
@@ -27,6 +30,7 @@ fn opts() -> Opts {
         rounds: 3,
         delayed_jobs: 10_000,
         stall_jobs: 1_000_000,
+        lifecycle_only: false,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -39,6 +43,13 @@ fn opts() -> Opts {
             "--rounds" => o.rounds = v.parse::<usize>().expect("rounds").max(1),
             "--delayed-jobs" => o.delayed_jobs = v.parse::<usize>().expect("delayed-jobs").max(1),
             "--stall-jobs" => o.stall_jobs = v.parse::<usize>().expect("stall-jobs").max(1),
+            "--phases" => {
+                o.lifecycle_only = match v.as_str() {
+                    "all" => false,
+                    "lifecycle" => true,
+                    other => panic!("--phases is all or lifecycle, not {other}"),
+                }
+            }
             other => panic!("unknown option {other}"),
         }
         i += 2;
@@ -509,6 +520,9 @@ fn main() {
     );
     let ratio = ff.server_us_per_job / list.server_us_per_job.max(1e-9);
     println!("ratio flowfabric/list server time: {ratio:.2}");
+    if o.lifecycle_only {
+        return;
+    }
     let retry_us = retry_run(&o);
     println!("retry lifecycle (submit, claim, fail, claim, complete): {retry_us:.2} server us/job");
     let (p50, p99, max) = delay_lateness(&o);
