@@ -26,7 +26,8 @@ pub struct Env {
 /// Where a record belongs in its partition's index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Placement {
-    queued: bool,
+    /// The queue key, while claimable.
+    queued: Option<QueueKey>,
     delay: Option<u64>,
     lease: Option<u64>,
     deadline: Option<u64>,
@@ -37,7 +38,7 @@ struct Placement {
 fn placement(e: &Execution) -> Placement {
     let terminal = e.is_terminal();
     Placement {
-        queued: e.is_claimable(),
+        queued: e.is_claimable().then(|| QueueKey::of(e)),
         delay: if e.lifecycle == LifecyclePhase::Runnable
             && e.eligibility == EligibilityState::NotEligibleUntilTime
         {
@@ -68,37 +69,51 @@ pub struct Moved {
 }
 
 fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> Moved {
-    let after = placement(e);
+    shift(idx, e, before, Some(placement(e)))
+}
+
+/// Moves a record's index entries from one placement to another (`None`:
+/// not in the index). Inlined: on the hot path `after` is always there.
+#[inline(always)]
+fn shift(
+    idx: &mut PartitionIndex,
+    e: &Execution,
+    before: Option<Placement>,
+    after: Option<Placement>,
+) -> Moved {
     let u = e.id.uuid;
-    let b = before.unwrap_or(Placement {
-        queued: false,
+    // Outside the index: no entries (its state is counted from `before`
+    // and `after` themselves, never from this).
+    let nowhere = Placement {
+        queued: None,
         delay: None,
         lease: None,
         deadline: None,
         retention: None,
-        public: after.public,
-    });
-    let op = match (b.queued, after.queued) {
-        (false, true) => QueueOp::Add,
-        (true, false) => QueueOp::Remove,
+        public: e.public,
+    };
+    let (b, a) = (before.unwrap_or(nowhere), after.unwrap_or(nowhere));
+    let op = match (b.queued, a.queued) {
+        (None, Some(_)) => QueueOp::Add,
+        (Some(old), None) => QueueOp::Remove(old),
+        (Some(old), Some(new)) if old != new => QueueOp::Move(old),
         _ => QueueOp::Keep,
     };
-    let (from, to) = match before {
-        None => (None, Some(after.public)),
-        Some(_) if b.public != after.public => (Some(b.public), Some(after.public)),
-        _ => (None, None),
+    let (from, to) = match (before, after) {
+        (Some(b), Some(a)) if b.public == a.public => (None, None),
+        _ => (before.map(|p| p.public), after.map(|p| p.public)),
     };
-    let head = if op == QueueOp::Keep && to.is_none() {
+    let head = if op == QueueOp::Keep && from.is_none() && to.is_none() {
         Head::Unchanged
     } else {
         idx.update_lane(e, op, from, to)
     };
     let mut due = false;
     for (old, new, set) in [
-        (b.delay, after.delay, &mut idx.delayed),
-        (b.lease, after.lease, &mut idx.lease_expiry),
-        (b.deadline, after.deadline, &mut idx.deadlines),
-        (b.retention, after.retention, &mut idx.retention),
+        (b.delay, a.delay, &mut idx.delayed),
+        (b.lease, a.lease, &mut idx.lease_expiry),
+        (b.deadline, a.deadline, &mut idx.deadlines),
+        (b.retention, a.retention, &mut idx.retention),
     ] {
         if old != new {
             // Only an earlier due time matters at once. A removed first
@@ -115,7 +130,7 @@ fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> M
     }
     Moved {
         head,
-        now_claimable: after.queued && !b.queued,
+        now_claimable: a.queued.is_some() && b.queued.is_none(),
         due,
     }
 }
@@ -231,26 +246,7 @@ pub fn set_priority(
     priority: u16,
     env: &Env,
 ) -> (Result<(), RevokeError>, Moved) {
-    let old = QueueKey::of(e);
-    let r = e.set_priority(priority, env.now);
-    if r.is_ok() && QueueKey::of(e) != old {
-        let removed = idx.remove_queued(&e.lane, &e.caps, &old);
-        let added = idx.enqueue(e);
-        let head = if (removed, added) == (Head::Unchanged, Head::Unchanged) {
-            Head::Unchanged
-        } else {
-            Head::Now(idx.head(&e.lane, &e.caps).map(|(k, _)| k))
-        };
-        return (
-            r,
-            Moved {
-                head,
-                now_claimable: false,
-                due: false,
-            },
-        );
-    }
-    (r, Moved::default())
+    transition(idx, e, |e| e.set_priority(priority, env.now))
 }
 
 pub fn report_progress(
@@ -330,23 +326,7 @@ pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env)
 
 /// Drops a record's entries from the index (the record is being removed).
 pub fn forget(idx: &mut PartitionIndex, e: &Execution) {
-    let p = placement(e);
-    let op = if p.queued {
-        QueueOp::Remove
-    } else {
-        QueueOp::Keep
-    };
-    for (t, set) in [
-        (p.delay, &mut idx.delayed),
-        (p.lease, &mut idx.lease_expiry),
-        (p.deadline, &mut idx.deadlines),
-        (p.retention, &mut idx.retention),
-    ] {
-        if let Some(t) = t {
-            set.remove(t, e.id.uuid);
-        }
-    }
-    idx.update_lane(e, op, Some(p.public), None);
+    shift(idx, e, Some(placement(e)), None);
 }
 
 #[cfg(test)]

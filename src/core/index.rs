@@ -162,12 +162,15 @@ impl Lane {
     }
 }
 
-/// A change to a lane's queue membership.
+/// A change to a lane's queue membership. Entries leave under the key
+/// they were queued with; they join under the record's current one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QueueOp {
     Keep,
     Add,
-    Remove,
+    Remove(QueueKey),
+    /// Still queued, under a new key (a priority change).
+    Move(QueueKey),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -225,26 +228,37 @@ impl PartitionIndex {
         };
         let head = match (op, lane.as_deref_mut()) {
             (QueueOp::Add, Some(l)) => lane_enqueue(l, &e.caps, QueueKey::of(e), e.id.uuid),
-            (QueueOp::Remove, Some(l)) => lane_remove(l, &e.caps, &QueueKey::of(e)),
+            (QueueOp::Remove(old), Some(l)) => lane_remove(l, &e.caps, &old),
+            (QueueOp::Move(old), Some(l)) => {
+                let removed = lane_remove(l, &e.caps, &old);
+                // The entry is at the head now if it went first; otherwise
+                // the head is whatever the removal left.
+                match lane_enqueue(l, &e.caps, QueueKey::of(e), e.id.uuid) {
+                    Head::Unchanged => removed,
+                    added => added,
+                }
+            }
             _ => Head::Unchanged,
         };
         let lane_counts = lane.as_deref_mut().map(|l| &mut l.counts);
         count(&mut self.counts, lane_counts, from, to);
         // Only leaving the lane (a state or a queue entry gone, nothing
         // counted in its place) can empty it.
-        let shrank = to.is_none() && (op == QueueOp::Remove || from.is_some());
+        let shrank = to.is_none() && (matches!(op, QueueOp::Remove(_)) || from.is_some());
         if shrank && lane.is_some_and(|l| l.is_unused()) {
             self.lanes.remove(&e.lane);
         }
         head
     }
 
+    #[cfg(test)]
     pub fn enqueue(&mut self, e: &Execution) -> Head {
         self.update_lane(e, QueueOp::Add, None, None)
     }
 
+    #[cfg(test)]
     pub fn dequeue(&mut self, e: &Execution) -> Head {
-        self.update_lane(e, QueueOp::Remove, None, None)
+        self.update_lane(e, QueueOp::Remove(QueueKey::of(e)), None, None)
     }
 
     /// Drops one queue entry (also an orphan whose record is gone or not

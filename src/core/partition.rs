@@ -325,6 +325,40 @@ mod tests {
     }
 
     #[test]
+    fn a_priority_change_moves_the_queue_entry() {
+        use crate::core::engine::{self, Env};
+        use crate::core::index::{Head, QueueKey};
+        let mut p = Partition::new(1, 4);
+        for u in 1..=3 {
+            exec(&mut p, u, 0, None);
+        }
+        let gpu = CapSet::parse_required(b"gpu").unwrap();
+        let head = |p: &Partition| p.index.head("l", &gpu).map(|(_, u)| u);
+        let env = Env {
+            now: 300,
+            retention_ms: 0,
+            max_reclaims: 1,
+        };
+        let (idx, e) = p.record_mut(Uuid(3)).unwrap();
+        let (r, moved) = engine::set_priority(idx, e, 5, &env);
+        assert!(r.is_ok());
+        assert_eq!(moved.head, Head::Now(Some(QueueKey::of(e))));
+        assert_eq!(head(&p), Some(Uuid(3)));
+        // Back below the others: the head is the oldest of them again.
+        let first = p.get(Uuid(1)).map(QueueKey::of);
+        let (idx, e) = p.record_mut(Uuid(3)).unwrap();
+        let (_, moved) = engine::set_priority(idx, e, 0, &env);
+        assert_eq!(moved.head, Head::Now(first));
+        assert_eq!(head(&p), Some(Uuid(1)));
+        let (idx, e) = p.record_mut(Uuid(2)).unwrap();
+        let (_, moved) = engine::set_priority(idx, e, 0, &env);
+        assert_eq!(moved.head, Head::Unchanged, "no change, no move");
+        let mut w = Writer::default();
+        p.encode(&mut w);
+        assert_eq!(Partition::decode(&w.buf).unwrap().index, p.index);
+    }
+
+    #[test]
     fn corrupt_input_is_an_error() {
         let p = sample();
         let mut w = Writer::default();
