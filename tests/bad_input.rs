@@ -172,6 +172,8 @@ fn sweep_changes_nothing() {
         vec![b"FF.CANCEL", id, b"AT", b"1"],
         vec![b"FF.CANCEL", id, b"BOGUS"],
         vec![b"FF.DELAY", id, lease, ep, att],
+        vec![b"FF.WAITCHILDREN", id, lease, ep],
+        vec![b"FF.WAITCHILDREN", id, lease, ep, att, b"LEASE", b"100"],
         vec![b"FF.DELAY", id, lease, ep, att, b"-1"],
         vec![b"FF.DELAY", id, lease, b"2", att, b"5"],
         vec![b"FF.REVOKE"],

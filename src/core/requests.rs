@@ -367,8 +367,14 @@ pub struct Renew {
     pub at: Option<u64>,
 }
 
-/// `FF.RENEW id lease_id lease_epoch attempt_id [LEASE ms]`.
-pub fn parse_renew(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Renew> {
+/// `FF.RENEW id lease_id lease_epoch attempt_id [LEASE ms]`; without
+/// `with_lease` (FF.WAITCHILDREN) just the fenced id.
+pub fn parse_renew(
+    args: &[&[u8]],
+    limits: &Limits,
+    origin: Origin,
+    with_lease: bool,
+) -> CmdResult<Renew> {
     let mut a = Args::new(args);
     let id = parse_exec_id(a.next("execution id")?, limits)?;
     let fence = parse_fence(&mut a)?;
@@ -381,7 +387,7 @@ pub fn parse_renew(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult
     while let Some(opt) = a.peek() {
         a.next("option")?;
         match keyword(opt).as_deref() {
-            Some("LEASE") => r.lease_ms = parse_lease(a.next("LEASE")?)?,
+            Some("LEASE") if with_lease => r.lease_ms = parse_lease(a.next("LEASE")?)?,
             Some("AT") => pinned_time(&mut a, origin, &mut r.at)?,
             _ => return Err(unknown(opt)),
         }

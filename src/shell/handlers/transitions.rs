@@ -4,7 +4,7 @@
 use super::*;
 
 pub fn renew(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
+    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx), true)?;
     let expires = transition_cmd(call, c"FF.RENEW", &req.id, req.at, |idx, e, env| {
         engine::renew(idx, e, &req.fence, req.lease_ms, env)
     })?;
@@ -87,7 +87,7 @@ pub fn delay(call: &Call) -> CmdResult<()> {
 }
 
 pub fn wait_children(call: &Call) -> CmdResult<()> {
-    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx))?;
+    let req = requests::parse_renew(call.args, &config::limits(), origin(call.ctx), false)?;
     transition_cmd(call, c"FF.WAITCHILDREN", &req.id, req.at, |idx, e, env| {
         engine::wait_for_children(idx, e, &req.fence, env)
     })?;
