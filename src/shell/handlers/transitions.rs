@@ -40,7 +40,7 @@ pub fn fail(call: &Call) -> CmdResult<()> {
             .map(|d| now.saturating_add(d)),
     };
     let (r, moved) = engine::fail(idx, e, &req.fence, req.reason, retry_at, &timer::env(now));
-    let changed = r.as_ref().map_or_else(|(_, changed)| *changed, |_| true);
+    let changed = r.as_ref().map_or_else(Refusal::changed, |_| true);
     let extra = [(c"RETRY_AT", retry_at.unwrap_or(0))];
     let pinned_extra: &[(&CStr, u64)] = if req.retry_at.is_some() { &[] } else { &extra };
     finish(
