@@ -4,9 +4,9 @@
 //! server will drop what it builds: a standalone primary with AOF off and no
 //! replication backlog propagates nothing. Such a node skips it. The rule is
 //! conservative: in cluster mode, once AOF has been on, or once a
-//! replication backlog has been seen (it appears when a replica first syncs, before the fork
-//! whose snapshot carries every earlier write), every write is replicated
-//! until restart. The backlog is checked when a fork child is born, when the
+//! replication backlog has been seen (it appears when a replica first
+//! syncs, before the fork whose snapshot carries every earlier write),
+//! every write is replicated until restart. The backlog is checked when a fork child is born, when the
 //! replication role changes, after loading, and at start.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,9 +15,10 @@ use crate::shell::{config, globals, lanes};
 pub const TAG_PARTITION: u8 = b'P';
 pub const TAG_EXEC: u8 = b'E';
 
-/// Encoding version passed to the server. Version 1 was the layout with one
-/// key per execution (pre-release builds); it is refused with a message.
-const ENCVER: i32 = 2;
+/// Encoding version passed to the server (and shown by FF.VERSION).
+/// Version 1 was the layout with one key per execution (pre-release
+/// builds); it is refused with a message.
+pub const ENCVER: i32 = 2;
 
 const fn methods(
     rdb_load: raw::RedisModuleTypeLoadFunc,

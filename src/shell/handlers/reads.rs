@@ -167,7 +167,7 @@ pub fn version(call: &Call) -> CmdResult<()> {
         .bulk("version", VERSION.as_bytes())
         .uint("timer_firings", firings)
         .uint("timer_max_firing_us", max_firing)
-        .uint("encoding", 1)
+        .uint("encoding", u64::from(types::ENCVER.unsigned_abs()))
         .uint("partitions", u64::from(l.partitions))
         .uint("lease_ms", l.default_lease_ms)
         .uint("max_payload_bytes", l.max_payload_bytes as u64);
