@@ -14,7 +14,7 @@ use crate::core::engine;
 use crate::core::requests::{self, Origin};
 use crate::core::workers::{Registry, Worker};
 use crate::shell::globals::{now_ms, SpinLock};
-use crate::shell::handlers::{after_move, db, origin};
+use crate::shell::handlers::{after_move, db, origin, pins, replicate_with};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::{config, keys, propagation, timer};
@@ -91,25 +91,9 @@ pub fn register(call: &Call) -> CmdResult<()> {
     }
     with(|r| r.register(instance, w));
     timer::note_workers_due(call.ctx);
-    replicate(call, at.is_none(), now);
+    replicate_with(call, c"FF.REGISTER", &pins(at, now, &[]));
     Reply(call.ctx.ctx).ok();
     Ok(())
-}
-
-fn replicate(call: &Call, add_at: bool, now: u64) {
-    if !propagation::needed(call.ctx) {
-        return;
-    }
-    if add_at {
-        let mut args: Vec<Vec<u8>> = call.args.iter().map(|a| a.to_vec()).collect();
-        args.push(b"AT".to_vec());
-        args.push(now.to_string().into_bytes());
-        let name = crate::shell::handlers::current_name(call);
-        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        call.ctx.replicate(&name, refs.as_slice());
-    } else {
-        call.ctx.replicate_verbatim();
-    }
 }
 
 /// `FF.HEARTBEAT instance`.
@@ -121,7 +105,7 @@ pub fn heartbeat(call: &Call) -> CmdResult<()> {
     };
     with(|r| r.heartbeat(instance, now)).map_err(|e| CmdError(e.message().into()))?;
     timer::note_workers_due(call.ctx);
-    replicate(call, at.is_none(), now);
+    replicate_with(call, c"FF.HEARTBEAT", &pins(at, now, &[]));
     Reply(call.ctx.ctx).ok();
     Ok(())
 }
@@ -136,7 +120,7 @@ pub fn mark_dead(call: &Call) -> CmdResult<()> {
     with(|r| r.mark_dead(instance, now)).map_err(|e| CmdError(e.message().into()))?;
     let revoked = revoke_leases_of(call.ctx, instance, now);
     timer::note_workers_due(call.ctx);
-    replicate(call, at.is_none(), now);
+    replicate_with(call, c"FF.MARKDEAD", &pins(at, now, &[]));
     Reply(call.ctx.ctx).uint(revoked as u64);
     Ok(())
 }

@@ -43,11 +43,6 @@ pub use transitions::{
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The name the call was made with (for replicating it).
-pub fn current_name(call: &Call) -> String {
-    call.ctx.current_command_name().unwrap_or_default()
-}
-
 /// Only the primary's stream and the AOF may carry pinned values.
 pub fn replicated(ctx: &Context) -> bool {
     let f = ctx.get_flags();
@@ -71,7 +66,7 @@ pub fn db(ctx: &Context) -> c_int {
 
 /// At most two pinned values (the time and one more), in a fixed array:
 /// built on every write, replicated or not, so no growth checks.
-struct Pins<'a> {
+pub(crate) struct Pins<'a> {
     items: [(&'a CStr, u64); 2],
     len: usize,
 }
@@ -85,7 +80,7 @@ impl<'a> std::ops::Deref for Pins<'a> {
 
 /// The values a replica must not compute itself: `AT now` unless the call
 /// already carried its time, then any extra pinned values (one at most).
-fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Pins<'a> {
+pub(crate) fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Pins<'a> {
     debug_assert!(extra.len() <= 1, "one extra pinned value at most");
     let mut p = Pins {
         items: [(c"AT", now); 2],
@@ -155,7 +150,7 @@ fn replicate_call(call: &Call, name: &CStr, first: Option<&[u8]>, pins: &[(&CStr
     };
 }
 
-fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
+pub(crate) fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
     replicate_call(call, name, None, pins);
 }
 
