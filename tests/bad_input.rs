@@ -285,11 +285,7 @@ fn client_bytes_round_trip_unchanged() {
     let ns: Vec<u8> = redis::from_redis_value(&f["namespace"]).unwrap();
     assert_eq!(ns, b"n\0s\xff");
     let result = b"r\0\xff".as_slice();
-    let _: String = redis::cmd("FF.COMPLETE")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
+    let _: String = fenced("FF.COMPLETE", &j)
         .arg("RESULT")
         .arg(result)
         .query(&mut c)

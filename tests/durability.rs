@@ -75,13 +75,7 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
                 complete(&mut c, j, Some(&format!("result-{i}"))).unwrap();
             }
             1 => {
-                let _: i64 = redis::cmd("FF.RENEW")
-                    .arg(&j.id)
-                    .arg(&j.lease_id)
-                    .arg(j.epoch)
-                    .arg(&j.attempt_id)
-                    .query(&mut c)
-                    .unwrap();
+                let _: i64 = fenced("FF.RENEW", j).query(&mut c).unwrap();
             }
             _ => {}
         }
@@ -96,20 +90,10 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
     );
     let j = claim(&mut c, "w", &[lf.as_str()], &[]).unwrap();
     assert_eq!(j.id, retried);
-    let _: redis::Value = redis::cmd("FF.FAIL")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
-        .query(&mut c)
-        .unwrap();
+    let _: redis::Value = fenced("FF.FAIL", &j).query(&mut c).unwrap();
     submit(&mut c, &lf, "g", &[]);
     let j = claim(&mut c, "w", &[lf.as_str()], &[]).unwrap();
-    let _: redis::Value = redis::cmd("FF.FAIL")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
+    let _: redis::Value = fenced("FF.FAIL", &j)
         .arg("REASON")
         .arg("x")
         .query(&mut c)
@@ -125,11 +109,7 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
     // Delay, revoke and priority changes.
     let parked = submit(&mut c, &ld, "p", &[]);
     let j = claim(&mut c, "w", &[ld.as_str()], &[]).unwrap();
-    let _: String = redis::cmd("FF.DELAY")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
+    let _: String = fenced("FF.DELAY", &j)
         .arg(4_000_000_000_000u64)
         .query(&mut c)
         .unwrap();
@@ -159,14 +139,7 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
     let replayed = submit(&mut c, &ld, "z", &["PRIORITY", "9000"]);
     let j = claim(&mut c, "w", &[ld.as_str()], &[]).unwrap();
     assert_eq!(j.id, replayed);
-    let _: String = redis::cmd("FF.PROGRESS")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
-        .arg(50)
-        .query(&mut c)
-        .unwrap();
+    let _: String = fenced("FF.PROGRESS", &j).arg(50).query(&mut c).unwrap();
     complete(&mut c, &j, Some("z")).unwrap();
     let _: String = redis::cmd("FF.REPLAY")
         .arg(&replayed)
@@ -218,12 +191,8 @@ fn info(c: &mut redis::Connection, section: &str) -> String {
 #[test]
 fn replica_digest_matches_primary() {
     let primary = start(&[]);
-    let replica = start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let replica = Server::start_replica(&primary, &LONG_LEASE);
     let mut r = replica.conn();
-    wait_for(
-        || info(&mut r, "replication").contains("master_link_status:up"),
-        "replica link",
-    );
     let ids = workload(&primary, "rep");
     let mut p = primary.conn();
     let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
@@ -422,12 +391,8 @@ fn replica_attaching_under_load(sync_args: &[&str]) {
         })
     };
     std::thread::sleep(Duration::from_millis(50));
-    let replica = start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let replica = Server::start_replica(&primary, &LONG_LEASE);
     let mut r = replica.conn();
-    wait_for(
-        || info(&mut r, "replication").contains("master_link_status:up"),
-        "replica link",
-    );
     std::thread::sleep(Duration::from_millis(100));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = writer.join().unwrap();

@@ -39,11 +39,7 @@ fn submit_claim_renew_complete_read() {
 
     let before = n(&j.fields, "lease_expires_at");
     std::thread::sleep(Duration::from_millis(5));
-    let renewed: i64 = redis::cmd("FF.RENEW")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
+    let renewed: i64 = fenced("FF.RENEW", &j)
         .arg("LEASE")
         .arg(10_000)
         .query(&mut c)

@@ -9,11 +9,7 @@ fn progress_is_fenced_and_shown() {
     let mut c = srv.conn();
     let id = submit(&mut c, "q", "x", &[]);
     let j = claim(&mut c, "w", &["q"], &[]).unwrap();
-    let ok: String = redis::cmd("FF.PROGRESS")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
+    let ok: String = fenced("FF.PROGRESS", &j)
         .arg(40)
         .arg("MESSAGE")
         .arg("halfway-ish")
@@ -31,13 +27,7 @@ fn progress_is_fenced_and_shown() {
         .arg(50)
         .query::<String>(&mut c);
     assert_eq!(e.unwrap_err().code(), Some("STALE_LEASE"));
-    let e = redis::cmd("FF.PROGRESS")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
-        .arg(101)
-        .query::<String>(&mut c);
+    let e = fenced("FF.PROGRESS", &j).arg(101).query::<String>(&mut c);
     assert!(e.is_err());
 }
 
@@ -292,13 +282,7 @@ fn waiting_for_children_parks_until_released() {
     let mut c = srv.conn();
     let id = submit(&mut c, "q", "parent", &[]);
     let j = claim(&mut c, "w", &["q"], &[]).unwrap();
-    let ok: String = redis::cmd("FF.WAITCHILDREN")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
-        .query(&mut c)
-        .unwrap();
+    let ok: String = fenced("FF.WAITCHILDREN", &j).query(&mut c).unwrap();
     assert_eq!(ok, "OK");
     let f = get(&mut c, &id);
     assert_eq!(s(&f, "public_state"), "waiting_children");

@@ -24,11 +24,7 @@ fn now_ms(c: &mut redis::Connection) -> u64 {
 }
 
 fn fail(c: &mut redis::Connection, j: &Job, reason: &str) -> redis::Value {
-    redis::cmd("FF.FAIL")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
+    fenced("FF.FAIL", j)
         .arg("REASON")
         .arg(reason)
         .query(c)
@@ -326,19 +322,8 @@ fn retention_removes_terminal_executions() {
 #[test]
 fn timer_effects_replicate_exactly() {
     let primary = Server::start(&["--flowfabric.retention-ms", "40"]);
-    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let replica = Server::start_replica(&primary, &[]);
     let mut r = replica.conn();
-    wait_until(
-        || {
-            redis::cmd("INFO")
-                .arg("replication")
-                .query::<String>(&mut r)
-                .unwrap()
-                .contains("master_link_status:up")
-        },
-        Duration::from_secs(10),
-        "link",
-    );
     let mut c = primary.conn();
     let now = now_ms(&mut c);
     for i in 0..20 {
@@ -395,14 +380,7 @@ fn delay_parks_and_resumes_the_attempt() {
     let id = submit(&mut c, "q", "x", &[]);
     let j = claim(&mut c, "w", &["q"], &[]).unwrap();
     let until = now_ms(&mut c) + 40;
-    let ok: String = redis::cmd("FF.DELAY")
-        .arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id)
-        .arg(until)
-        .query(&mut c)
-        .unwrap();
+    let ok: String = fenced("FF.DELAY", &j).arg(until).query(&mut c).unwrap();
     assert_eq!(ok, "OK");
     let f = get(&mut c, &id);
     assert_eq!(s(&f, "public_state"), "delayed");
@@ -497,19 +475,8 @@ fn attempt_timeout_ends_a_running_attempt() {
 #[test]
 fn dead_worker_leases_are_revoked() {
     let primary = Server::start(&[]);
-    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let replica = Server::start_replica(&primary, &[]);
     let mut r = replica.conn();
-    wait_until(
-        || {
-            redis::cmd("INFO")
-                .arg("replication")
-                .query::<String>(&mut r)
-                .unwrap()
-                .contains("master_link_status:up")
-        },
-        Duration::from_secs(10),
-        "link",
-    );
     let mut c = primary.conn();
     let ok: String = redis::cmd("FF.REGISTER")
         .arg("w1-i")

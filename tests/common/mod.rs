@@ -62,6 +62,27 @@ impl Server {
         Self::start_in(fresh_dir("srv"), extra)
     }
 
+    /// A replica of `primary`, returned once its link to the primary is up.
+    pub fn start_replica(primary: &Server, extra: &[&str]) -> Server {
+        let port = primary.port.to_string();
+        let mut args = vec!["--replicaof", "127.0.0.1", port.as_str()];
+        args.extend_from_slice(extra);
+        let replica = Server::start(&args);
+        let mut r = replica.conn();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut r)
+                .unwrap_or_default();
+            if info.contains("master_link_status:up") {
+                return replica;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("replica link did not come up; log: {}", replica.log());
+    }
+
     pub fn start_in(dir: PathBuf, extra: &[&str]) -> Server {
         let mut s = Server {
             port: 0,
@@ -362,15 +383,22 @@ pub fn complete(
     j: &Job,
     result: Option<&str>,
 ) -> redis::RedisResult<String> {
-    let mut cmd = redis::cmd("FF.COMPLETE");
-    cmd.arg(&j.id)
-        .arg(&j.lease_id)
-        .arg(j.epoch)
-        .arg(&j.attempt_id);
+    let mut cmd = fenced("FF.COMPLETE", j);
     if let Some(r) = result {
         cmd.arg("RESULT").arg(r);
     }
     cmd.query(c)
+}
+
+/// A holder's fenced call on `j` (`name id lease_id epoch attempt_id`);
+/// options go after.
+pub fn fenced(name: &str, j: &Job) -> redis::Cmd {
+    let mut cmd = redis::cmd(name);
+    cmd.arg(&j.id)
+        .arg(&j.lease_id)
+        .arg(j.epoch)
+        .arg(&j.attempt_id);
+    cmd
 }
 
 pub fn get(c: &mut redis::Connection, id: &str) -> Fields {
