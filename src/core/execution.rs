@@ -854,20 +854,16 @@ impl Execution {
     /// The holder parks its execution until `until` and gives up the lease;
     /// the attempt is interrupted and resumes at the next claim.
     pub fn delay(&mut self, fence: &Fence, until: u64, now: u64) -> Result<(), (LeaseError, bool)> {
-        self.check_fence(fence, now)?;
-        if let Some(a) = self.attempts.last_mut() {
-            a.state = AttemptLifecycle::Suspended;
-        }
-        self.lifecycle = LifecyclePhase::Runnable;
-        self.ownership = OwnershipState::Unowned;
-        self.eligibility = EligibilityState::NotEligibleUntilTime;
-        self.blocking = BlockingReason::WaitingForDelay;
-        self.attempt_state = AttemptState::AttemptInterrupted;
-        self.public = PublicState::Delayed;
+        self.suspend(
+            fence,
+            (
+                EligibilityState::NotEligibleUntilTime,
+                BlockingReason::WaitingForDelay,
+                PublicState::Delayed,
+            ),
+            now,
+        )?;
         self.extra.get_or_insert_with(Box::default).delay_until = Some(until);
-        self.lease = None;
-        self.last_transition_at = now;
-        self.last_mutation_at = now;
         Ok(())
     }
 
@@ -875,16 +871,33 @@ impl Execution {
     /// attempt suspended; it resumes when the children are done (flows, a
     /// later issue) or an operator releases it with FF.UNBLOCK.
     pub fn wait_for_children(&mut self, fence: &Fence, now: u64) -> Result<(), (LeaseError, bool)> {
+        self.suspend(
+            fence,
+            (
+                EligibilityState::BlockedByDependencies,
+                BlockingReason::WaitingForChildren,
+                PublicState::WaitingChildren,
+            ),
+            now,
+        )
+    }
+
+    /// The holder gives up its lease and parks the execution as `parked`
+    /// says; the attempt is suspended and resumes under the next claim.
+    fn suspend(
+        &mut self,
+        fence: &Fence,
+        parked: (EligibilityState, BlockingReason, PublicState),
+        now: u64,
+    ) -> Result<(), (LeaseError, bool)> {
         self.check_fence(fence, now)?;
         if let Some(a) = self.attempts.last_mut() {
             a.state = AttemptLifecycle::Suspended;
         }
         self.lifecycle = LifecyclePhase::Runnable;
         self.ownership = OwnershipState::Unowned;
-        self.eligibility = EligibilityState::BlockedByDependencies;
-        self.blocking = BlockingReason::WaitingForChildren;
+        (self.eligibility, self.blocking, self.public) = parked;
         self.attempt_state = AttemptState::AttemptInterrupted;
-        self.public = PublicState::WaitingChildren;
         self.lease = None;
         self.last_transition_at = now;
         self.last_mutation_at = now;
