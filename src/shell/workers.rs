@@ -8,10 +8,9 @@ use std::os::raw::c_int;
 
 use redis_module::Context;
 
-use crate::core::args::{parse_u64, Args, CmdError, CmdResult};
-use crate::core::caps::CapSet;
+use crate::core::args::{CmdError, CmdResult};
 use crate::core::engine;
-use crate::core::requests::{self, Origin};
+use crate::core::requests;
 use crate::core::workers::{Registry, Worker};
 use crate::shell::globals::{now_ms, SpinLock};
 use crate::shell::handlers::{after_move, db, origin, pins, replicate_with};
@@ -25,71 +24,21 @@ pub fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
     REGISTRY.with(|r| f(r.get_or_insert_with(Registry::default)))
 }
 
-const TTL_MAX_MS: u64 = 7 * 24 * 3600 * 1000;
-
-/// Splits off a trailing pinned `AT ms` (only from the primary or AOF).
-fn pinned_at<'a>(args: &'a [&'a [u8]], origin: Origin) -> CmdResult<(&'a [&'a [u8]], Option<u64>)> {
-    match args {
-        [rest @ .., at, t] if at.eq_ignore_ascii_case(b"AT") => {
-            if !origin.is_replicated() {
-                return Err(CmdError::syntax("AT is reserved for replication and AOF"));
-            }
-            Ok((rest, Some(parse_u64(t, "AT", requests::TIME_MAX_MS)?)))
-        }
-        _ => Ok((args, None)),
-    }
-}
-
-fn instance_arg(v: &[u8]) -> CmdResult<&[u8]> {
-    if v.is_empty()
-        || v.len() > requests::NAME_MAX_BYTES
-        || v.iter().any(|&b| b < 0x20 || b == 0x7f)
-    {
-        return Err(CmdError::syntax(
-            "worker instance id must be 1 to 256 bytes without control bytes",
-        ));
-    }
-    Ok(v)
-}
-
 /// `FF.REGISTER instance worker_id ttl_ms [CAPS csv] [LANES n lane ...]`.
 pub fn register(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
+    let (args, at) = requests::split_pinned_at(call.args, origin(call.ctx))?;
     let now = at.unwrap_or_else(now_ms);
-    let mut a = Args::new(args);
-    let instance = instance_arg(a.next("worker instance id")?)?;
-    let worker_id = instance_arg(a.next("worker id")?)?;
-    let ttl_ms = a.next_u64("ttl", TTL_MAX_MS)?;
-    if ttl_ms == 0 {
-        return Err(CmdError::syntax("ttl must be at least 1 ms"));
-    }
-    let mut w = Worker {
-        worker_id: worker_id.into(),
-        lanes: Vec::new(),
-        caps: CapSet::empty(),
-        ttl_ms,
+    let req = requests::parse_register(args)?;
+    let w = Worker {
+        worker_id: req.worker_id.into(),
+        lanes: req.lanes,
+        caps: req.caps,
+        ttl_ms: req.ttl_ms,
         registered_at: now,
         last_heartbeat: now,
         dead_at: None,
     };
-    while let Some(opt) = a.peek() {
-        a.next("option")?;
-        match crate::core::args::keyword(opt).as_deref() {
-            Some("CAPS") => {
-                w.caps = CapSet::parse_worker(a.next("CAPS")?).map_err(|e| {
-                    CmdError::new("INVALID_CAPABILITIES", format!("worker:{}", e.detail()))
-                })?
-            }
-            Some("LANES") => {
-                let n = a.next_u64("numlanes", requests::LANES_MAX)?;
-                for _ in 0..n {
-                    w.lanes.push(requests::lane_str(a.next("lane")?)?.into());
-                }
-            }
-            _ => return Err(CmdError::syntax("unknown option")),
-        }
-    }
-    with(|r| r.register(instance, w));
+    with(|r| r.register(req.instance, w));
     timer::note_workers_due(call.ctx);
     replicate_with(call, c"FF.REGISTER", &pins(at, now, &[]));
     Reply(call.ctx.ctx).ok();
@@ -98,7 +47,7 @@ pub fn register(call: &Call) -> CmdResult<()> {
 
 /// `FF.HEARTBEAT instance`.
 pub fn heartbeat(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
+    let (args, at) = requests::split_pinned_at(call.args, origin(call.ctx))?;
     let now = at.unwrap_or_else(now_ms);
     let [instance] = args else {
         return Err(CmdError::syntax("wrong number of arguments"));
@@ -112,7 +61,7 @@ pub fn heartbeat(call: &Call) -> CmdResult<()> {
 
 /// `FF.MARKDEAD instance`: marks the worker dead and revokes its leases.
 pub fn mark_dead(call: &Call) -> CmdResult<()> {
-    let (args, at) = pinned_at(call.args, origin(call.ctx))?;
+    let (args, at) = requests::split_pinned_at(call.args, origin(call.ctx))?;
     let now = at.unwrap_or_else(now_ms);
     let [instance] = args else {
         return Err(CmdError::syntax("wrong number of arguments"));
