@@ -596,28 +596,21 @@ fn timer_effects_survive_an_aof_restart() {
     );
     std::thread::sleep(Duration::from_millis(100));
     let before = digest(&mut c);
-    let states: Vec<redis::Value> = ids
-        .iter()
-        .map(|id| {
-            redis::cmd("FF.GET")
-                .arg(id)
-                .query::<redis::Value>(&mut c)
-                .unwrap_or(redis::Value::Nil)
-        })
-        .collect();
+    let read_all = |c: &mut redis::Connection| -> Vec<redis::Value> {
+        ids.iter()
+            .map(|id| {
+                redis::cmd("FF.GET")
+                    .arg(id)
+                    .query::<redis::Value>(c)
+                    .unwrap_or(redis::Value::Nil)
+            })
+            .collect()
+    };
+    let states = read_all(&mut c);
     drop(c);
     srv.kill();
     srv.restart();
     let mut c = srv.conn();
     assert_eq!(digest(&mut c), before);
-    let after: Vec<redis::Value> = ids
-        .iter()
-        .map(|id| {
-            redis::cmd("FF.GET")
-                .arg(id)
-                .query::<redis::Value>(&mut c)
-                .unwrap_or(redis::Value::Nil)
-        })
-        .collect();
-    assert_eq!(states, after);
+    assert_eq!(states, read_all(&mut c));
 }
