@@ -149,11 +149,7 @@ pub fn claim(call: &Call) -> CmdResult<()> {
 
 pub fn acquire(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
-    if !replicated(ctx) {
-        return Err(CmdError::syntax(
-            "FF.ACQUIRE is internal: only the primary and the AOF send it",
-        ));
-    }
+    internal_only(ctx, "FF.ACQUIRE")?;
     let limits = config::limits();
     let a = requests::parse_acquire(call.args, &limits)?;
     let (_key, idx, e) = keys::require_exec(ctx, &a.id)?;

@@ -49,6 +49,16 @@ pub fn replicated(ctx: &Context) -> bool {
     f.contains(ContextFlags::REPLICATED) || f.contains(ContextFlags::LOADING)
 }
 
+/// Refuses an internal command (`name`) unless the primary or the AOF sent it.
+fn internal_only(ctx: &Context, name: &str) -> CmdResult<()> {
+    if replicated(ctx) {
+        return Ok(());
+    }
+    Err(CmdError::syntax(format!(
+        "{name} is internal: only the primary and the AOF send it"
+    )))
+}
+
 impl AskOrigin for Context {
     fn is_replicated(&self) -> bool {
         replicated(self)

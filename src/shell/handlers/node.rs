@@ -32,11 +32,7 @@ pub fn resume(call: &Call) -> CmdResult<()> {
 }
 
 pub fn due(call: &Call) -> CmdResult<()> {
-    if !replicated(call.ctx) {
-        return Err(CmdError::syntax(
-            "FF.DUE is internal: only the primary and the AOF send it",
-        ));
-    }
+    internal_only(call.ctx, "FF.DUE")?;
     let batch = requests::parse_due(call.args, &config::limits())?;
     let n = timer::process_partition(call.ctx, db(call.ctx), &batch, None);
     if propagation::needed(call.ctx) {
@@ -48,11 +44,7 @@ pub fn due(call: &Call) -> CmdResult<()> {
 
 pub fn loadrec(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
-    if !replicated(ctx) {
-        return Err(CmdError::syntax(
-            "FF.LOADREC is internal: only AOF loading and the primary send it",
-        ));
-    }
+    internal_only(ctx, "FF.LOADREC")?;
     let ([_, blob], Some(&key_arg)) = (call.args, call.argv.first()) else {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
