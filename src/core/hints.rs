@@ -50,6 +50,11 @@ impl Heads {
     }
 
     fn swap(&mut self, a: usize, b: usize) {
+        // Callers pass positions inside the heap; checked all the same, as a
+        // panic here would take the server down.
+        if a.max(b) >= self.heap.len() {
+            return;
+        }
         self.heap.swap(a, b);
         self.place(a);
         self.place(b);
@@ -97,9 +102,10 @@ impl Heads {
                 }
             }
             (Some(i), None) => {
-                let last = self.heap.len() - 1;
-                self.swap(i, last);
-                self.heap.pop();
+                if i < self.heap.len() {
+                    self.swap(i, self.heap.len() - 1);
+                    self.heap.pop();
+                }
                 if let Some(s) = self.pos.get_mut(usize::from(partition)) {
                     *s = 0;
                 }
