@@ -30,7 +30,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning(&format!("flowfabric: {}", e.replace('\0', "")));
         return Status::Err;
     }
-    globals::init_ready_keys(config::partitions());
+    globals::init_index_keys(config::partitions());
     globals::init_cluster_mode(ctx);
     shell::propagation::init(ctx);
     shell::timer::init(ctx);

@@ -3,20 +3,9 @@
 //! removes terminal executions after retention. Short times, no long sleeps.
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-
-fn wait_until(mut f: impl FnMut() -> bool, within: Duration, what: &str) -> Duration {
-    let t = Instant::now();
-    while t.elapsed() < within {
-        if f() {
-            return t.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("{what} did not happen within {within:?}");
-}
 
 fn now_ms(c: &mut redis::Connection) -> u64 {
     let (s, us): (u64, u64) = redis::cmd("TIME").query(c).unwrap();

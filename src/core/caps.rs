@@ -67,6 +67,9 @@ impl CapSet {
         if csv.is_empty() {
             return Ok(CapSet::empty());
         }
+        if let Some(c) = Self::canonical(csv) {
+            return Ok(c);
+        }
         let mut tokens: Vec<&[u8]> = Vec::new();
         for t in csv.split(|&b| b == b',') {
             if t.is_empty() {
@@ -94,6 +97,26 @@ impl CapSet {
         }
     }
 
+    /// `csv` as it is when it is already canonical (tokens valid, sorted,
+    /// unique): one pass instead of a sort, for the worker that sends the
+    /// same set on every claim.
+    fn canonical(csv: &[u8]) -> Option<CapSet> {
+        let mut prev: Option<&[u8]> = None;
+        let mut n = 0;
+        for t in csv.split(|&b| b == b',') {
+            n += 1;
+            if t.is_empty() || n > CAPS_MAX_TOKENS || t.iter().any(|&b| b <= 0x20 || b == 0x7f) {
+                return None;
+            }
+            if prev.is_some_and(|p| p >= t) {
+                return None;
+            }
+            prev = Some(t);
+        }
+        let s = std::str::from_utf8(csv).ok()?;
+        Some(CapSet(s.into()))
+    }
+
     /// True when every token of `self` is in `offered`. Both are sorted.
     pub fn is_subset_of(&self, offered: &CapSet) -> bool {
         if self.is_empty() {
@@ -118,12 +141,66 @@ impl CapSet {
         true
     }
 
+    /// How many tokens the set has.
+    pub fn len(&self) -> usize {
+        self.tokens().count()
+    }
+
     pub fn from_canonical(s: String) -> Result<CapSet, CapsError> {
         let parsed = Self::parse_required(s.as_bytes())?;
         if parsed.0.as_ref() != s {
             return Err(CapsError::EmptyToken);
         }
         Ok(parsed)
+    }
+}
+
+/// A capability set split into its tokens once, to check many
+/// requirements against it (a worker's offer against every set of a lane)
+/// in O(tokens needed × log tokens offered) each.
+#[derive(Clone, Debug)]
+pub struct Offer {
+    caps: CapSet,
+    /// Byte ranges of the tokens in `caps`, in (sorted) token order.
+    spans: Box<[(u16, u16)]>,
+}
+
+impl Offer {
+    pub fn new(caps: &CapSet) -> Offer {
+        let mut spans = Vec::new();
+        let mut start = 0usize;
+        for t in caps.0.split(',') {
+            let end = start + t.len();
+            if !t.is_empty() {
+                // Sets are at most CAPS_MAX_BYTES (4096) long.
+                spans.push((start as u16, end as u16));
+            }
+            start = end + 1;
+        }
+        Offer {
+            caps: caps.clone(),
+            spans: spans.into_boxed_slice(),
+        }
+    }
+
+    pub fn caps(&self) -> &CapSet {
+        &self.caps
+    }
+
+    fn token(&self, span: (u16, u16)) -> &str {
+        self.caps
+            .0
+            .get(usize::from(span.0)..usize::from(span.1))
+            .unwrap_or_default()
+    }
+
+    /// True when every token `need` requires is offered.
+    pub fn covers(&self, need: &CapSet) -> bool {
+        need.tokens().all(|t| {
+            self.spans
+                .binary_search_by(|&sp| self.token(sp).cmp(t))
+                .is_ok()
+        })
     }
 }
 
@@ -161,6 +238,51 @@ mod tests {
             Err(CapsError::TooManyBytes)
         );
         assert!(CapSet::parse_required(&vec![b'a'; 4096]).is_ok());
+    }
+
+    #[test]
+    fn canonical_input_is_taken_as_is_and_agrees_with_a_sort() {
+        for csv in [
+            "a",
+            "a,b",
+            "b,a",
+            "a,a",
+            "a,,b",
+            "x1,x10,x2",
+            "x2,x10",
+            ",a",
+            "a b",
+        ] {
+            let sorted = CapSet::parse_worker(csv.as_bytes());
+            let mut toks: Vec<&str> = csv.split(',').filter(|t| !t.is_empty()).collect();
+            toks.sort_unstable();
+            toks.dedup();
+            if let Ok(c) = &sorted {
+                assert_eq!(c.as_str(), toks.join(","), "{csv}");
+            }
+            assert_eq!(
+                CapSet::parse_required(csv.as_bytes()).is_ok(),
+                !csv.contains(' ') && !csv.split(',').any(str::is_empty),
+                "{csv}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_offer_covers_what_subset_says() {
+        let sets = ["", "a", "b", "a,b", "a,c", "b,c,d", "x10", "x2,x10"];
+        for w in sets {
+            let worker = CapSet::parse_worker(w.as_bytes()).unwrap();
+            let offer = Offer::new(&worker);
+            for n in sets {
+                let need = CapSet::parse_required(n.as_bytes()).unwrap_or_default();
+                assert_eq!(
+                    offer.covers(&need),
+                    need.is_subset_of(&worker),
+                    "{n} in {w}"
+                );
+            }
+        }
     }
 
     #[test]

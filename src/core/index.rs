@@ -5,7 +5,9 @@
 //! load and never stored.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ahash::RandomState;
 use std::sync::Arc;
 
 use crate::core::caps::CapSet;
@@ -150,11 +152,21 @@ pub enum Due {
 /// state, and its eligible queues, one per required capability set. Kept
 /// together so a transition finds both with one lookup. A lane exists while
 /// it has executions.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Lane {
     pub counts: [u64; 12],
-    pub queues: BTreeMap<CapSet, Queue>,
+    /// Hashed, not ordered: a lane may have thousands of capability sets,
+    /// and every claim and submit looks one up.
+    pub queues: HashMap<CapSet, Queue, RandomState>,
 }
+
+impl PartialEq for Lane {
+    fn eq(&self, other: &Lane) -> bool {
+        self.counts == other.counts && self.queues == other.queues
+    }
+}
+
+impl Eq for Lane {}
 
 impl Lane {
     fn is_unused(&self) -> bool {

@@ -2,10 +2,10 @@
 pub mod args;
 pub mod blob;
 pub mod caps;
+pub mod claims;
 pub mod codec;
 pub mod engine;
 pub mod execution;
-pub mod hints;
 pub mod ids;
 pub mod index;
 pub mod partition;

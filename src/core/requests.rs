@@ -7,7 +7,7 @@ use crate::core::args::{
     describe, keyword, parse_i64, parse_milli, parse_u64, Args, CmdError, CmdResult,
 };
 use crate::core::blob::Blob;
-use crate::core::caps::CapSet;
+use crate::core::caps::{CapSet, CapsError};
 use crate::core::execution::{Backoff, Fence, RetryPolicy, Spec, PRIORITY_MAX};
 use crate::core::ids::{ExecId, SubmitTarget, Uuid};
 use smallvec::SmallVec;
@@ -301,7 +301,18 @@ pub struct Claim<'a> {
 }
 
 /// `FF.CLAIM worker instance numlanes lane [lane ...] [CAPS csv] [LEASE ms] [BLOCK ms]`.
+#[cfg(test)]
 pub fn parse_claim<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Claim<'a>> {
+    parse_claim_with(args, limits, CapSet::parse_worker)
+}
+
+/// `FF.CLAIM ...`, with `worker_caps` turning the CAPS bytes into a set
+/// (the shell remembers the sets its workers send).
+pub fn parse_claim_with<'a>(
+    args: &'a [&'a [u8]],
+    limits: &Limits,
+    worker_caps: impl FnOnce(&[u8]) -> Result<CapSet, CapsError>,
+) -> CmdResult<Claim<'a>> {
     let mut a = Args::new(args);
     let worker_id = check_worker(a.next("worker id")?, "worker id")?;
     let worker_instance_id = check_worker(a.next("worker instance id")?, "worker instance id")?;
@@ -324,18 +335,19 @@ pub fn parse_claim<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Claim
         lease_ms: limits.default_lease_ms,
         block_ms: None,
     };
+    let mut caps = None;
     while let Some(opt) = a.peek() {
         a.next("option")?;
         match keyword(opt).as_deref() {
-            Some("CAPS") => {
-                c.caps = CapSet::parse_worker(a.next("CAPS")?).map_err(|e| {
-                    CmdError::new("INVALID_CAPABILITIES", format!("worker:{}", e.detail()))
-                })?
-            }
+            Some("CAPS") => caps = Some(a.next("CAPS")?),
             Some("LEASE") => c.lease_ms = parse_lease(a.next("LEASE")?)?,
             Some("BLOCK") => c.block_ms = Some(a.next_u64("BLOCK", TIME_MAX_MS)?),
             _ => return Err(unknown(opt)),
         }
+    }
+    if let Some(csv) = caps {
+        c.caps = worker_caps(csv)
+            .map_err(|e| CmdError::new("INVALID_CAPABILITIES", format!("worker:{}", e.detail())))?;
     }
     Ok(c)
 }

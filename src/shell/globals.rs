@@ -10,7 +10,8 @@ use ahash::RandomState;
 
 use redis_module::raw;
 
-use crate::core::hints::ClaimHints;
+use crate::core::caps::{CapSet, CapsError};
+use crate::core::claims::ClaimBoard;
 use crate::core::ids::{index_key, Minter};
 
 /// A value behind a spin lock. Everything that reaches these statics runs
@@ -56,12 +57,12 @@ impl<T> SpinLock<T> {
     }
 }
 
-static HINTS: SpinLock<Option<ClaimHints>> = SpinLock::new(None);
+static BOARD: SpinLock<Option<ClaimBoard<crate::shell::blocking::Blocked>>> = SpinLock::new(None);
 static MINTER: SpinLock<Option<Minter>> = SpinLock::new(None);
 
-/// Runs `f` with the node's claim hints.
-pub fn with_hints<R>(f: impl FnOnce(&mut ClaimHints) -> R) -> R {
-    HINTS.with(|h| f(h.get_or_insert_with(ClaimHints::default)))
+/// Runs `f` with the node's claim board (claim hints and blocked claimers).
+pub fn with_board<R>(f: impl FnOnce(&mut ClaimBoard<crate::shell::blocking::Blocked>) -> R) -> R {
+    BOARD.with(|h| f(h.get_or_insert_with(ClaimBoard::default)))
 }
 
 /// Runs `f` with the id minter, seeding it on first use.
@@ -123,17 +124,17 @@ pub fn now_ms() -> u64 {
 }
 
 /// The partition index key names, created once at load (the partition
-/// count cannot change after): claims open them and blocked claims wait on
-/// them. Set once, then only read, so reading takes no lock.
-pub struct ReadyKeys(Vec<*mut raw::RedisModuleString>);
+/// count cannot change after), so commands open them without building the
+/// name. Set once, then only read, so reading takes no lock.
+pub struct IndexKeys(Vec<*mut raw::RedisModuleString>);
 // SAFETY: the strings are created at load, never freed or changed, and the
 // server only touches them from its main thread.
-unsafe impl Send for ReadyKeys {}
-unsafe impl Sync for ReadyKeys {}
+unsafe impl Send for IndexKeys {}
+unsafe impl Sync for IndexKeys {}
 
-static READY_KEYS: OnceLock<ReadyKeys> = OnceLock::new();
+static INDEX_KEYS: OnceLock<IndexKeys> = OnceLock::new();
 
-pub fn init_ready_keys(partitions: u16) {
+pub fn init_index_keys(partitions: u16) {
     let mut keys = Vec::with_capacity(partitions as usize);
     for p in 0..partitions {
         let k = index_key(p);
@@ -145,16 +146,14 @@ pub fn init_ready_keys(partitions: u16) {
         keys.push(s);
     }
     // Loaded once per process: a second set cannot happen and is ignored.
-    let _ = READY_KEYS.set(ReadyKeys(keys));
-}
-
-pub fn ready_keys() -> &'static [*mut raw::RedisModuleString] {
-    READY_KEYS.get().map_or(&[], |k| &k.0)
+    let _ = INDEX_KEYS.set(IndexKeys(keys));
 }
 
 /// The cached key name of partition `p`'s index, if the cache covers it.
 pub fn index_key_string(p: u16) -> Option<*mut raw::RedisModuleString> {
-    ready_keys()
+    INDEX_KEYS
+        .get()
+        .map_or(&[][..], |k| &k.0)
         .get(usize::from(p))
         .copied()
         .filter(|k| !k.is_null())
@@ -173,4 +172,38 @@ pub fn init_cluster_mode(ctx: &redis_module::Context) {
 
 pub fn cluster_mode() -> bool {
     CLUSTER.load(Ordering::Relaxed)
+}
+
+/// Worker capability sets by the bytes a claim sent: a worker sends the
+/// same CAPS on every claim, and turning a long unsorted list into its
+/// canonical set means a sort. Bounded: emptied when full.
+struct WorkerCaps {
+    sets: std::collections::HashMap<Box<[u8]>, CapSet, RandomState>,
+}
+
+const WORKER_CAPS_MAX: usize = 1024;
+/// Shorter lists parse faster than they hash.
+const WORKER_CAPS_MIN_BYTES: usize = 64;
+
+static WORKER_CAPS: SpinLock<Option<WorkerCaps>> = SpinLock::new(None);
+
+/// The canonical set of a claim's CAPS bytes.
+pub fn worker_caps(csv: &[u8]) -> Result<CapSet, CapsError> {
+    if csv.len() < WORKER_CAPS_MIN_BYTES {
+        return CapSet::parse_worker(csv);
+    }
+    if let Some(c) = WORKER_CAPS.with(|w| w.as_ref().and_then(|w| w.sets.get(csv).cloned())) {
+        return Ok(c);
+    }
+    let c = CapSet::parse_worker(csv)?;
+    WORKER_CAPS.with(|w| {
+        let w = w.get_or_insert_with(|| WorkerCaps {
+            sets: std::collections::HashMap::default(),
+        });
+        if w.sets.len() >= WORKER_CAPS_MAX {
+            w.sets.clear();
+        }
+        w.sets.insert(csv.into(), c.clone());
+    });
+    Ok(c)
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::mem::MaybeUninit;
 
 use crate::core::args::CmdResult;
-use crate::shell::{handlers, workers};
+use crate::shell::{blocking, handlers, workers};
 
 /// One call of a command: its arguments (without the command name) as
 /// bytes, and the same arguments as the server's strings, so keys can be
@@ -165,7 +165,14 @@ fn dispatch(
 }
 
 fn run(context: &Context, call: &Call, h: Handler) -> c_int {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(call))) {
+    // The command first, then the hand-offs its transitions made possible
+    // (so what they replicate follows the command's own replication).
+    let step = || {
+        let r = h(call);
+        blocking::flush(context);
+        r
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             context.reply_error_string(&e.0);
@@ -220,6 +227,7 @@ fn command_flags(spec: &Value) -> Result<String, String> {
             "LOADING" => "allow-loading",
             "STALE" => "allow-stale",
             "NO_MANDATORY_KEYS" => "no-mandatory-keys",
+            "BLOCKING" => "blocking",
             other => return Err(format!("unknown command flag {other}")),
         });
     }

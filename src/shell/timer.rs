@@ -15,7 +15,7 @@ use crate::core::engine::{self, DueEffect, Env};
 use crate::core::index::PartitionIndex;
 use crate::core::requests::DueBatch;
 use crate::shell::globals::{now_ms, SpinLock};
-use crate::shell::{handlers, keys, propagation, workers};
+use crate::shell::{blocking, handlers, keys, propagation, workers};
 
 /// Due entries handled per firing, and the time a firing may take, so a
 /// million due items never stall the event loop.
@@ -109,6 +109,9 @@ pub fn rearm(ctx: &Context) {
         arm(ctx, d);
     }
     note_workers_due(ctx);
+    if blocking::pending() {
+        soon(ctx);
+    }
 }
 
 /// Set when data arrives outside a command (RDB load, RESTORE during slot
@@ -119,7 +122,20 @@ static NEED_REARM: AtomicBool = AtomicBool::new(false);
 /// asks for the timer to be armed at the next server cron tick.
 pub fn record_loaded(db: c_int, idx: &PartitionIndex) {
     record_due(db, idx);
+    request_soon();
+}
+
+/// Asks for a firing at the next server cron tick, from where no timer can
+/// be armed (a load callback).
+pub fn request_soon() {
     NEED_REARM.store(true, Ordering::Relaxed);
+}
+
+/// Arms the timer to fire about now: hand-offs left over from a command,
+/// grants to give back. A millisecond out, so a firing that re-arms this
+/// way never chains with itself inside one event-loop turn.
+pub fn soon(ctx: &Context) {
+    arm(ctx, now_ms().saturating_add(1));
 }
 
 unsafe extern "C" fn on_cron(
@@ -221,9 +237,7 @@ pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch, until: Option<I
         };
         match engine::on_due(idx, e, kind, &env) {
             DueEffect::Nothing => {}
-            DueEffect::Changed(moved) => {
-                handlers::after_move(ctx, db, idx, &e.lane, &e.caps, moved)
-            }
+            DueEffect::Changed(moved) => handlers::after_move(db, idx, &e.lane, &e.caps, moved),
             DueEffect::Remove => {
                 part.remove(uuid);
             }
@@ -237,12 +251,21 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
     let ctx = Context::new(ctx);
     with(|s| s.armed = None);
     let flags = ctx.get_flags();
-    if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) {
-        // Replicas apply the primary's FF.DUE; look again later in case of
-        // a promotion.
+    let paused = unsafe { raw::RedisModule_AvoidReplicaTraffic.is_some_and(|f| f() != 0) };
+    if !flags.contains(ContextFlags::MASTER) || flags.contains(ContextFlags::LOADING) || paused {
+        // Replicas apply the primary's FF.DUE; a paused server (CLIENT
+        // PAUSE WRITE, a failover) must not write or replicate. Look again
+        // later, when it may be a primary free to write.
         let first = with(|s| s.first().map(|(d, _, _)| d));
+        let later = now_ms().saturating_add(IDLE_RECHECK_MS);
         if let Some(d) = first {
-            arm(&ctx, d.max(now_ms().saturating_add(IDLE_RECHECK_MS)));
+            arm(&ctx, d.max(later));
+        }
+        if blocking::pending() || blocking::has_undelivered() {
+            arm(&ctx, later);
+        }
+        if paused {
+            note_workers_due(&ctx);
         }
         return;
     }
@@ -250,6 +273,8 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
     let now = now_ms();
     let mut budget = BATCH;
     let _measure = Measure(started);
+    handlers::give_back(&ctx, blocking::take_undelivered(), now);
+    blocking::flush(&ctx);
     workers::expire_lapsed(&ctx, now);
     note_workers_due(&ctx);
     loop {
@@ -284,6 +309,9 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
             batch.count = n;
             replicate_due(&ctx, &batch);
         }
+        // Work the batch made claimable goes to blocked claimers now,
+        // after the batch itself is replicated.
+        blocking::flush(&ctx);
     }
 }
 

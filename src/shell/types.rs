@@ -129,13 +129,22 @@ fn load_partition(rdb: *mut raw::RedisModuleIO) -> Result<Partition, String> {
     Ok(p)
 }
 
-/// Makes a loaded index's queue heads claimable.
+/// Makes a loaded index's queue heads claimable; work a blocked claimer
+/// can take (a partition arriving by slot migration) is noted for the
+/// timer to hand out, as loading runs outside any command.
 pub fn register_hints(db: c_int, idx: &PartitionIndex) {
-    globals::with_hints(|h| {
+    let mut wanted = false;
+    globals::with_board(|h| {
         for (lane, caps, head) in idx.heads() {
-            h.set(db, lane, caps, idx.partition, Some(head));
+            if h.set_head(db, lane, caps, idx.partition, Some(head)) {
+                crate::shell::blocking::note_wanted(db, lane, caps);
+                wanted = true;
+            }
         }
     });
+    if wanted {
+        crate::shell::timer::request_soon();
+    }
 }
 
 /// Header, then each record on its own: no buffer the size of the

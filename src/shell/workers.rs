@@ -98,7 +98,7 @@ pub fn revoke_leases_of(ctx: &Context, instance: &[u8], now: u64) -> usize {
             let (r, moved) = engine::revoke(idx, e, None, &env);
             if r.is_ok() {
                 n += 1;
-                after_move(ctx, db, idx, &e.lane, &e.caps, moved);
+                after_move(db, idx, &e.lane, &e.caps, moved);
             }
         }
         timer::note_due(ctx, db, &part.index);

@@ -454,3 +454,37 @@ pub fn records_in(c: &mut redis::Connection, tag: &str) -> usize {
         cursor = next;
     }
 }
+
+/// Polls `f` every 2 ms until it holds; panics after `within`.
+pub fn wait_until(mut f: impl FnMut() -> bool, within: Duration, what: &str) -> Duration {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if f() {
+            return t.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("{what} did not happen within {within:?}");
+}
+
+/// An `INFO` field as a number (0 when absent).
+pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many clients the server holds blocked.
+pub fn blocked_clients(c: &mut redis::Connection) -> u64 {
+    info_field(c, "clients", "blocked_clients")
+}
+
+/// A fresh connection to a port.
+pub fn connect(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}

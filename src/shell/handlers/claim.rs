@@ -1,6 +1,7 @@
 //! FF.CLAIM and its replicated outcome FF.ACQUIRE: pick the best claimable
-//! execution through the claim hints, check it against the partition's index,
-//! and start its attempt under a new lease.
+//! execution through the claim board, check it against the partition's
+//! index, and start its attempt under a new lease. A claim that finds
+//! nothing may wait (`BLOCK`) among the board's blocked claimers.
 
 use super::*;
 
@@ -8,11 +9,10 @@ use super::*;
 /// elements (each costs the server a few hundred instructions): execution
 /// id, payload, attempt index, attempt id, lease id, lease epoch, lease
 /// expiry (ms). The attempt's type is in FF.GET; index 0 is the first.
-fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, id: &[u8]) {
-    let r = Reply(ctx.ctx);
+pub fn reply_grant(r: &Reply, id: &[u8], payload: &[u8], g: &Grant) {
     r.array(7);
     r.bulk(id);
-    r.bulk(&e.payload);
+    r.bulk(payload);
     r.uint(u64::from(g.attempt_index));
     r.bulk(&g.attempt_id.text());
     r.bulk(&g.lease_id.text());
@@ -23,9 +23,6 @@ fn reply_grant(ctx: &Context, e: &Execution, g: &Grant, id: &[u8]) {
 /// Replicates a decided claim as FF.ACQUIRE, formatting its values straight
 /// into the server's strings.
 fn replicate_acquire(ctx: &Context, a: &Acquire, id: &[u8]) {
-    if !propagation::needed(ctx) {
-        return;
-    }
     let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
@@ -53,14 +50,17 @@ fn replicate_acquire(ctx: &Context, a: &Acquire, id: &[u8]) {
     };
 }
 
-/// Applies a decided claim to the record and index; shared by the primary
-/// (after choosing) and by replicas and AOF replaying FF.ACQUIRE.
-fn apply_acquire(
+/// Applies a decided claim to the record and index and replicates it;
+/// shared by the primary (after choosing) and by replicas and AOF
+/// replaying FF.ACQUIRE. `granted` sees the result (to reply, or to hand
+/// it to a blocked claimer).
+fn apply_acquire<T>(
     ctx: &Context,
     idx: &mut PartitionIndex,
     e: &mut Execution,
     a: &Acquire,
-) -> CmdResult<()> {
+    granted: impl FnOnce(&[u8], &Execution, &Grant) -> T,
+) -> CmdResult<T> {
     let (g, moved) = engine::acquire(idx, e, a);
     let g = g.map_err(|err| match err {
         ClaimError::NotLeaseable => {
@@ -73,23 +73,28 @@ fn apply_acquire(
     settle(ctx, idx, e, moved);
     let id = a.id.text();
     replicate_acquire(ctx, a, id.as_bytes());
-    reply_grant(ctx, e, &g, id.as_bytes());
-    Ok(())
+    Ok(granted(id.as_bytes(), e, &g))
 }
 
 /// How many stale hints or orphaned queue entries one claim may clear
 /// before giving up; each is removed, so the work is amortised.
 const MAX_PROBES: usize = 64;
 
-/// Claims the best matching execution; false when there is none.
-pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
+/// Claims the best matching execution at `now`; `None` when there is none.
+pub fn try_claim<T>(
+    ctx: &Context,
+    c: &Claim,
+    now: u64,
+    granted: impl FnOnce(&[u8], &Execution, &Grant) -> T,
+) -> CmdResult<Option<T>> {
     let db = db(ctx);
     for _ in 0..MAX_PROBES {
-        let Some(cand) = with_hints(|h| h.best(db, c.lanes.iter().copied(), &c.caps)) else {
-            return Ok(false);
+        let Some(cand) = with_board(|h| h.best(db, c.lanes.iter().copied(), &c.caps)) else {
+            return Ok(None);
         };
-        let drop_hint =
-            |head| with_hints(|h| h.set(db, cand.lane, &cand.caps, cand.partition, head));
+        let drop_hint = |head| {
+            with_board(|h| h.set_head(db, cand.lane, &cand.caps, cand.partition, head));
+        };
         let key = keys::open_partition(ctx, cand.partition);
         let Ok(Some(p)) = keys::partition(&key) else {
             drop_hint(None);
@@ -125,24 +130,27 @@ pub fn try_claim(ctx: &Context, c: &Claim) -> CmdResult<bool> {
             lease_ms: c.lease_ms,
             lease_id,
             attempt_id,
-            at: now_ms(),
+            at: now,
         };
-        apply_acquire(ctx, idx, e, &a)?;
-        return Ok(true);
+        return apply_acquire(ctx, idx, e, &a, granted).map(Some);
     }
-    Ok(false)
+    Ok(None)
 }
 
 pub fn claim(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
-    let mut c = requests::parse_claim(call.args, &config::limits())?;
+    let mut c = requests::parse_claim_with(call.args, &config::limits(), worker_caps)?;
+    let asked = c.lanes.clone();
     c.lanes.retain(|l| !lanes::is_paused(l));
-    if try_claim(ctx, &c)? {
+    let r = Reply(ctx.ctx);
+    let granted = |id: &[u8], e: &Execution, g: &Grant| reply_grant(&r, id, &e.payload, g);
+    if try_claim(ctx, &c, now_ms(), granted)?.is_some() {
         return Ok(());
     }
     match c.block_ms {
-        Some(ms) if blocking::allowed(ctx) => blocking::block_claim(ctx, ms),
-        _ => Reply(ctx.ctx).null(),
+        // A paused lane is waited on too: FF.RESUME hands its work out.
+        Some(ms) if blocking::allowed(ctx) => blocking::block_claim(ctx, &c, &asked, ms),
+        _ => r.null(),
     }
     Ok(())
 }
@@ -153,5 +161,8 @@ pub fn acquire(call: &Call) -> CmdResult<()> {
     let limits = config::limits();
     let a = requests::parse_acquire(call.args, &limits)?;
     let (_key, idx, e) = keys::require_exec(ctx, &a.id)?;
-    apply_acquire(ctx, idx, e, &a)
+    let r = Reply(ctx.ctx);
+    apply_acquire(ctx, idx, e, &a, |id, e, g| {
+        reply_grant(&r, id, &e.payload, g)
+    })
 }

@@ -17,7 +17,9 @@ use crate::core::ids::{idempotency_key, lane_partition, ExecId, SubmitTarget};
 use crate::core::index::{Head, PartitionIndex};
 use crate::core::partition::Partition;
 use crate::core::requests::{self, Acquire, AskOrigin, Claim, Origin};
-use crate::shell::globals::{cluster_mode, lane_name, now_ms, ready_keys, with_hints, with_minter};
+use crate::shell::globals::{
+    cluster_mode, lane_name, now_ms, with_board, with_minter, worker_caps,
+};
 use crate::shell::keys;
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
@@ -30,15 +32,15 @@ mod reads;
 mod submit;
 mod transitions;
 
-pub use claim::{acquire, claim, try_claim};
+pub use claim::{acquire, claim, reply_grant, try_claim};
 pub use node::{due, loadrec, pause, resume};
 pub use reads::{
     get, get_tags, lanes_cmd, leases, list, partition, paused, payload, result, version,
 };
 pub use submit::submit;
 pub use transitions::{
-    block, cancel, complete, delay, fail, priority, progress, renew, replay, revoke, set_tags,
-    unblock, wait_children,
+    block, cancel, complete, delay, fail, give_back, priority, progress, renew, replay, revoke,
+    set_tags, unblock, wait_children,
 };
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -164,34 +166,25 @@ pub(crate) fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
     replicate_call(call, name, None, pins);
 }
 
-/// Tells blocked claimers that partition `p` has new eligible work.
-fn signal_ready(ctx: &Context, p: u16) {
-    if let (Some(&k), Some(f)) = (ready_keys().get(usize::from(p)), unsafe {
-        raw::RedisModule_SignalKeyAsReady
-    }) {
-        unsafe { f(ctx.ctx, k) };
-    }
-}
-
 fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet) {
     let head = idx.head(lane, caps).map(|(k, _)| k);
-    with_hints(|h| h.set(db, lane, caps, idx.partition, head));
+    let wanted = with_board(|h| h.set_head(db, lane, caps, idx.partition, head));
+    if wanted {
+        blocking::note_wanted(db, lane, caps);
+    }
 }
 
-/// Keeps claim hints and blocked claimers in step with a transition.
-pub fn after_move(
-    ctx: &Context,
-    db: c_int,
-    idx: &PartitionIndex,
-    lane: &str,
-    caps: &CapSet,
-    moved: Moved,
-) {
-    if let Head::Now(head) = moved.head {
-        with_hints(|h| h.set(db, lane, caps, idx.partition, head));
-    }
-    if moved.now_claimable {
-        signal_ready(ctx, idx.partition);
+/// Keeps the claim board in step with a transition, and notes work a
+/// blocked claimer can take (handed out by `blocking::flush`).
+pub fn after_move(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet, moved: Moved) {
+    let wanted = match moved.head {
+        Head::Now(head) => with_board(|h| h.set_head(db, lane, caps, idx.partition, head)),
+        // More work behind an unchanged head: a second claimer may take it.
+        Head::Unchanged if moved.now_claimable => with_board(|h| h.wants(db, lane, caps)),
+        Head::Unchanged => false,
+    };
+    if wanted {
+        blocking::note_wanted(db, lane, caps);
     }
 }
 
@@ -199,7 +192,7 @@ pub fn after_move(
 /// time may have moved.
 fn settle(ctx: &Context, idx: &PartitionIndex, e: &Execution, moved: Moved) {
     let db = db(ctx);
-    after_move(ctx, db, idx, &e.lane, &e.caps, moved);
+    after_move(db, idx, &e.lane, &e.caps, moved);
     if moved.due {
         timer::note_due(ctx, db, idx);
     }

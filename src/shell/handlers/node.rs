@@ -21,11 +21,7 @@ pub fn resume(call: &Call) -> CmdResult<()> {
     }
     if changed {
         // Waiting claimers may now take this lane's work.
-        let db = db(call.ctx);
-        let parts = with_hints(|h| h.partitions_with(db, lane));
-        for p in parts {
-            signal_ready(call.ctx, p);
-        }
+        blocking::note_lane(lane);
     }
     Reply(call.ctx.ctx).uint(u64::from(changed));
     Ok(())

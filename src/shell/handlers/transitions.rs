@@ -165,3 +165,29 @@ pub fn block(call: &Call) -> CmdResult<()> {
 pub fn unblock(call: &Call) -> CmdResult<()> {
     operate(call, c"FF.UNBLOCK", engine::Op::Unblock, false)
 }
+
+/// Revokes leases granted to blocked claimers that vanished before their
+/// reply went out (from the timer), replicated as FF.REVOKE with the lease
+/// and time pinned: the work is claimable again at once rather than when
+/// the lease runs out.
+pub fn give_back(ctx: &Context, grants: Vec<(c_int, ExecId, crate::core::ids::Uuid)>, now: u64) {
+    let env = timer::env(now);
+    for (db, id, lease) in grants {
+        if let Some(select) = unsafe { raw::RedisModule_SelectDb } {
+            unsafe { select(ctx.ctx, db) };
+        }
+        let Ok((_key, idx, e)) = keys::require_exec(ctx, &id) else {
+            continue;
+        };
+        let (r, moved) = engine::revoke(idx, e, Some(lease), &env);
+        after_move(db, idx, &e.lane, &e.caps, moved);
+        if moved.due {
+            timer::note_due(ctx, db, idx);
+        }
+        if r.is_ok() {
+            let (text, lease, at) = (id.text(), lease.text(), now.to_string());
+            let args: [&[u8]; 5] = [text.as_bytes(), b"LEASE", &lease, b"AT", at.as_bytes()];
+            ctx.replicate("FF.REVOKE", &args[..]);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Benchmark: FlowFabric's lifecycle against a plain list queue on the same
+//! server, in one run, plus blocking claims, capability routing and the
+//! node timer. Server cost comes from INFO commandstats (usec per call) and
+//! from the server main thread's CPU time (/proc schedstat), which also
+//! counts the argument and reply work a command does outside its own
+//! timing. Run through scripts/bench, which starts the server with the
+//! durable configuration valkey.conf.example ships (AOF, fsync every
+//! second).
+//!
+//! Last line of output: one JSON object for scripts to read.
+
+mod claims;
+mod lifecycle;
+mod server;
+mod timers;
+
+use lifecycle::{ff_run, list_run, median, retry_run, Run, PAYLOAD};
+
+pub struct Opts {
+    port: u16,
+    jobs: usize,
+    workers: usize,
+    rounds: usize,
+    delayed_jobs: usize,
+    stall_jobs: usize,
+    /// Blocked claimers for the wake-up latency, and how many wake-ups.
+    waiters: usize,
+    wakes: usize,
+    /// Distinct capability sets on the lane for the routing claims.
+    capsets: usize,
+    /// Which phases run: `all`, `lifecycle` (scripts/profile: the
+    /// instruction counts then cover exactly what the ratio compares) or
+    /// one other phase by name, for profiling it alone.
+    phases: String,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts {
+        port: 6379,
+        jobs: 10_000,
+        workers: 4,
+        rounds: 3,
+        delayed_jobs: 10_000,
+        stall_jobs: 1_000_000,
+        waiters: 1000,
+        wakes: 2000,
+        capsets: 10_000,
+        phases: "all".into(),
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i + 1 < args.len() {
+        let v = &args[i + 1];
+        let n = || v.parse::<usize>().expect("a number").max(1);
+        match args[i].as_str() {
+            "--port" => o.port = v.parse().expect("port"),
+            "--jobs" => o.jobs = n(),
+            "--workers" => o.workers = n(),
+            "--rounds" => o.rounds = n(),
+            "--delayed-jobs" => o.delayed_jobs = n(),
+            "--stall-jobs" => o.stall_jobs = n(),
+            "--waiters" => o.waiters = n(),
+            "--wakes" => o.wakes = n(),
+            "--capsets" => o.capsets = n().min(19_900),
+            "--phases" => {
+                assert!(
+                    ["all", "lifecycle", "wake", "capsets"].contains(&v.as_str()),
+                    "--phases is all, lifecycle, wake or capsets, not {v}"
+                );
+                o.phases = v.clone();
+            }
+            other => panic!("unknown option {other}"),
+        }
+        i += 2;
+    }
+    o
+}
+
+fn main() {
+    let o = opts();
+    match o.phases.as_str() {
+        "wake" => {
+            let w = claims::wake_latency(&o);
+            println!(
+                "wake p50 {:.3} ms p99 {:.3} ms, unrelated ratio {:.3}",
+                w.p50_ms, w.p99_ms, w.unrelated_ratio
+            );
+            return;
+        }
+        "capsets" => {
+            let c = claims::capsets(&o);
+            println!(
+                "capsets all {:.2} one {:.2} none {:.2} first {:.0} us; plain lane {:.2}",
+                c.all_us, c.one_us, c.none_us, c.first_claim_us, c.plain_us
+            );
+            return;
+        }
+        _ => {}
+    }
+    println!(
+        "bench: {} jobs, {} B payload, {} worker connections, port {}",
+        o.jobs, PAYLOAD, o.workers, o.port
+    );
+    // A first pass of each warms the server's heap, so neither measured pass
+    // pays for growing it (page faults would land inside command time).
+    ff_run(&o);
+    list_run(&o);
+    // Measured passes alternate so a noisy stretch of the machine hits both;
+    // each side reports its median pass by server time.
+    let mut ffs = Vec::new();
+    let mut lists = Vec::new();
+    for _ in 0..o.rounds {
+        ffs.push(ff_run(&o));
+        lists.push(list_run(&o));
+    }
+    let spread = |runs: &[Run]| {
+        let v: Vec<String> = runs
+            .iter()
+            .map(|r| format!("{:.2}/{:.2}", r.server_us_per_job, r.cpu_us_per_job))
+            .collect();
+        v.join(" ")
+    };
+    println!(
+        "passes (server us/job, commandstats/CPU): flowfabric [{}], list [{}]",
+        spread(&ffs),
+        spread(&lists)
+    );
+    let ff = median(ffs);
+    let list = median(lists);
+    for (label, r) in [("flowfabric", &ff), ("list queue", &list)] {
+        println!(
+            "{label:>11}: {:.2} server us/job (commandstats), {:.2} us/job main-thread CPU, {:.0} jobs/s end to end, {:.0} B/pending job beyond payload",
+            r.server_us_per_job, r.cpu_us_per_job, r.jobs_per_s, r.bytes_pending
+        );
+        for (k, us) in &r.breakdown {
+            println!("             {k:<12} {us:.2} us/call");
+        }
+    }
+    println!(
+        "flowfabric: {:.0} B/completed job beyond payload and result",
+        ff.bytes_done
+    );
+    let ratio = ff.server_us_per_job / list.server_us_per_job.max(1e-9);
+    let cpu_ratio = ff.cpu_us_per_job / list.cpu_us_per_job.max(1e-9);
+    println!(
+        "ratio flowfabric/list: {ratio:.2} by commandstats, {cpu_ratio:.2} by main-thread CPU"
+    );
+    if o.phases == "lifecycle" {
+        return;
+    }
+    let wake = claims::wake_latency(&o);
+    println!(
+        "wake-up with {} claimers blocked on one lane: submit to reply p50 {:.3} ms, p99 {:.3} ms over {} wake-ups",
+        o.waiters, wake.p50_ms, wake.p99_ms, o.wakes
+    );
+    println!(
+        "submit to an unrelated lane: {:.3} us CPU with no claimers, {:.3} us with {} blocked elsewhere (ratio {:.3})",
+        wake.unrelated_us_idle, wake.unrelated_us_waiting, o.waiters, wake.unrelated_ratio
+    );
+    let caps = claims::capsets(&o);
+    println!(
+        "claim on a lane with {} capability sets: {:.2} us (worker matching all), {:.2} us (one), {:.2} us (none); a new worker set's first claim {:.0} us; the same claims on a lane without sets {:.2} us",
+        caps.sets, caps.all_us, caps.one_us, caps.none_us, caps.first_claim_us, caps.plain_us
+    );
+    let retry_us = retry_run(&o);
+    println!("retry lifecycle (submit, claim, fail, claim, complete): {retry_us:.2} server us/job");
+    let (p50, p99, max) = timers::delay_lateness(&o);
+    println!(
+        "timer lateness over {} delayed jobs: p50 {p50} ms, p99 {p99} ms, max {max} ms",
+        o.delayed_jobs
+    );
+    let (stall, idle, took, in_time, firing_us) = timers::timer_stall(&o);
+    println!(
+        "timer stall: {} jobs due at once promoted in {took} ms; longest PING meanwhile {stall:.2} ms (idle server beforehand: {idle:.2} ms); longest timer firing {firing_us} us{}",
+        o.stall_jobs,
+        if in_time { "" } else { " (submission overran the due time)" }
+    );
+    let json = [
+        (
+            "ff_server_us_per_job",
+            format!("{:.3}", ff.server_us_per_job),
+        ),
+        (
+            "list_server_us_per_job",
+            format!("{:.3}", list.server_us_per_job),
+        ),
+        ("ff_list_ratio", format!("{ratio:.3}")),
+        (
+            "ff_server_cpu_us_per_job",
+            format!("{:.3}", ff.cpu_us_per_job),
+        ),
+        (
+            "list_server_cpu_us_per_job",
+            format!("{:.3}", list.cpu_us_per_job),
+        ),
+        ("ff_list_cpu_ratio", format!("{cpu_ratio:.3}")),
+        ("ff_jobs_per_s", format!("{:.0}", ff.jobs_per_s)),
+        ("list_jobs_per_s", format!("{:.0}", list.jobs_per_s)),
+        (
+            "ff_bytes_per_pending_job",
+            format!("{:.0}", ff.bytes_pending),
+        ),
+        (
+            "ff_bytes_per_completed_job",
+            format!("{:.0}", ff.bytes_done),
+        ),
+        (
+            "list_bytes_per_pending_job",
+            format!("{:.0}", list.bytes_pending),
+        ),
+        ("wake_p50_ms_1000_waiters", format!("{:.3}", wake.p50_ms)),
+        ("wake_p99_ms_1000_waiters", format!("{:.3}", wake.p99_ms)),
+        (
+            "unrelated_submit_cpu_ratio",
+            format!("{:.3}", wake.unrelated_ratio),
+        ),
+        ("claim_us_10k_capsets_all", format!("{:.3}", caps.all_us)),
+        ("claim_us_10k_capsets_one", format!("{:.3}", caps.one_us)),
+        ("claim_us_10k_capsets_none", format!("{:.3}", caps.none_us)),
+        (
+            "claim_us_10k_capsets_first",
+            format!("{:.0}", caps.first_claim_us),
+        ),
+        ("claim_us_plain_lane", format!("{:.3}", caps.plain_us)),
+        ("retry_server_us_per_job", format!("{retry_us:.3}")),
+        ("delay_lateness_p50_ms", p50.to_string()),
+        ("delay_lateness_p99_ms", p99.to_string()),
+        ("delay_lateness_max_ms", max.to_string()),
+        ("timer_stall_max_ms", format!("{stall:.3}")),
+        ("idle_ping_max_ms", format!("{idle:.3}")),
+        (
+            "timer_max_firing_ms",
+            format!("{:.3}", firing_us as f64 / 1000.0),
+        ),
+    ];
+    let fields: Vec<String> = json.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    println!("{{{}}}", fields.join(","));
+}
