@@ -32,7 +32,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     }
     globals::init_index_keys(config::partitions());
     globals::init_cluster_mode(ctx);
-    shell::propagation::init(ctx);
+    shell::events::init(ctx);
     shell::timer::init(ctx);
     Status::Ok
 }

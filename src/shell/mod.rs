@@ -2,12 +2,12 @@
 pub mod blocking;
 pub mod config;
 pub mod describe;
+pub mod events;
 pub mod globals;
 pub mod handlers;
 pub mod held;
 pub mod keys;
 pub mod lanes;
-pub mod propagation;
 pub mod registry;
 pub mod reply;
 pub mod timer;

@@ -15,7 +15,7 @@ use crate::core::engine::{self, DueEffect, Env};
 use crate::core::index::PartitionIndex;
 use crate::core::requests::DueBatch;
 use crate::shell::globals::{now_ms, SpinLock};
-use crate::shell::{blocking, handlers, keys, propagation, workers};
+use crate::shell::{blocking, handlers, keys, workers};
 
 /// Due entries handled per firing, and the time a firing may take, so a
 /// million due items never stall the event loop.
@@ -305,7 +305,7 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
         };
         let n = process_partition(&ctx, db, &batch, Some(started + BUDGET));
         budget = budget.saturating_sub(n);
-        if n > 0 && propagation::needed_outside_command(&ctx) {
+        if n > 0 {
             batch.count = n;
             replicate_due(&ctx, &batch);
         }

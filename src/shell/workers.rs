@@ -16,7 +16,7 @@ use crate::shell::globals::{now_ms, SpinLock};
 use crate::shell::handlers::{after_move, db, origin, pins, replicate_with};
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
-use crate::shell::{config, keys, propagation, timer};
+use crate::shell::{config, keys, timer};
 
 static REGISTRY: SpinLock<Option<Registry>> = SpinLock::new(None);
 
@@ -113,10 +113,8 @@ pub fn expire_lapsed(ctx: &Context, now: u64) {
     for instance in lapsed {
         if with(|r| r.mark_dead(&instance, now)).is_ok() {
             revoke_leases_of(ctx, &instance, now);
-            if propagation::needed_outside_command(ctx) {
-                let at = now.to_string();
-                ctx.replicate("FF.MARKDEAD", &[&instance[..], b"AT", at.as_bytes()][..]);
-            }
+            let at = now.to_string();
+            ctx.replicate("FF.MARKDEAD", &[&instance[..], b"AT", at.as_bytes()][..]);
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::shell::keys;
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::types::{self, TAG_EXEC, TAG_PARTITION};
-use crate::shell::{blocking, config, held, lanes, propagation, timer};
+use crate::shell::{blocking, config, held, lanes, timer};
 
 mod claim;
 mod node;
@@ -111,9 +111,6 @@ pub(crate) fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> 
 /// are not copied), with `first` replacing its first argument, followed by
 /// the pinned values.
 fn replicate_call(call: &Call, name: &CStr, first: Option<&[u8]>, pins: &[(&CStr, u64)]) {
-    if !propagation::needed(call.ctx) {
-        return;
-    }
     let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };

@@ -6,9 +6,7 @@ use super::*;
 pub fn pause(call: &Call) -> CmdResult<()> {
     let lane = lane_arg(call)?;
     let changed = lanes::set_paused(lane, true);
-    if propagation::needed(call.ctx) {
-        call.ctx.replicate_verbatim();
-    }
+    call.ctx.replicate_verbatim();
     Reply(call.ctx.ctx).uint(u64::from(changed));
     Ok(())
 }
@@ -16,9 +14,7 @@ pub fn pause(call: &Call) -> CmdResult<()> {
 pub fn resume(call: &Call) -> CmdResult<()> {
     let lane = lane_arg(call)?;
     let changed = lanes::set_paused(lane, false);
-    if propagation::needed(call.ctx) {
-        call.ctx.replicate_verbatim();
-    }
+    call.ctx.replicate_verbatim();
     if changed {
         // Waiting claimers may now take this lane's work.
         blocking::note_lane(lane);
@@ -31,9 +27,7 @@ pub fn due(call: &Call) -> CmdResult<()> {
     internal_only(call.ctx, "FF.DUE")?;
     let batch = requests::parse_due(call.args, &config::limits())?;
     let n = timer::process_partition(call.ctx, db(call.ctx), &batch, None);
-    if propagation::needed(call.ctx) {
-        call.ctx.replicate_verbatim();
-    }
+    call.ctx.replicate_verbatim();
     Reply(call.ctx.ctx).uint(n as u64);
     Ok(())
 }
@@ -73,9 +67,7 @@ pub fn loadrec(call: &Call) -> CmdResult<()> {
         }
         _ => return Err(CmdError::syntax("unknown record tag")),
     }
-    if propagation::needed(ctx) {
-        ctx.replicate_verbatim();
-    }
+    ctx.replicate_verbatim();
     Reply(ctx.ctx).ok();
     Ok(())
 }
