@@ -8,57 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn cluster_info(srv: &Server) -> String {
-    redis::cmd("CLUSTER")
-        .arg("INFO")
-        .query(&mut srv.conn())
-        .unwrap()
-}
-
-fn form_cluster() -> Vec<Server> {
-    let nodes: Vec<Server> = (0..3)
-        .map(|_| {
-            Server::start(&[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "5000",
-            ])
-        })
-        .collect();
-    let mut first = nodes[0].conn();
-    for n in &nodes[1..] {
-        let _: () = redis::cmd("CLUSTER")
-            .arg("MEET")
-            .arg("127.0.0.1")
-            .arg(n.port)
-            .query(&mut first)
-            .unwrap();
-    }
-    for (n, (lo, hi)) in nodes.iter().zip([(0, 5460), (5461, 10922), (10923, 16383)]) {
-        let _: () = redis::cmd("CLUSTER")
-            .arg("ADDSLOTSRANGE")
-            .arg(lo)
-            .arg(hi)
-            .query(&mut n.conn())
-            .unwrap();
-    }
-    let t = Instant::now();
-    while !nodes
-        .iter()
-        .all(|n| cluster_info(n).contains("cluster_state:ok"))
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "cluster did not become ok"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    nodes
-}
-
 #[test]
 fn cluster_submit_claim_complete_loses_nothing() {
     let nodes = form_cluster();

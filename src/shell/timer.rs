@@ -23,6 +23,9 @@ const BATCH: usize = 1000;
 const BUDGET: Duration = Duration::from_millis(1);
 /// How often a replica (or a loading server) looks again.
 const IDLE_RECHECK_MS: u64 = 100;
+/// How often a primary whose writes are paused looks again: what fell due
+/// during the pause is handled within this of its end.
+const PAUSED_RECHECK_MS: u64 = 5;
 
 #[derive(Default)]
 struct State {
@@ -257,15 +260,20 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
         // PAUSE WRITE, a failover) must not write or replicate. Look again
         // later, when it may be a primary free to write.
         let first = with(|s| s.first().map(|(d, _, _)| d));
-        let later = now_ms().saturating_add(IDLE_RECHECK_MS);
+        let recheck = if paused {
+            PAUSED_RECHECK_MS
+        } else {
+            IDLE_RECHECK_MS
+        };
+        let later = now_ms().saturating_add(recheck);
         if let Some(d) = first {
             arm(&ctx, d.max(later));
         }
         if blocking::pending() || blocking::has_undelivered() {
             arm(&ctx, later);
         }
-        if paused {
-            note_workers_due(&ctx);
+        if let Some(d) = workers::with(|r| r.next_due()).filter(|_| paused) {
+            arm(&ctx, d.max(later));
         }
         return;
     }

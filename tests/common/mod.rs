@@ -488,3 +488,105 @@ pub fn connect(port: u16) -> redis::Connection {
         .get_connection()
         .unwrap()
 }
+
+pub fn cluster_info(srv: &Server) -> String {
+    redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query(&mut srv.conn())
+        .unwrap()
+}
+
+pub fn form_cluster() -> Vec<Server> {
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| {
+            Server::start(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+            ])
+        })
+        .collect();
+    let mut first = nodes[0].conn();
+    for n in &nodes[1..] {
+        let _: () = redis::cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(n.port)
+            .query(&mut first)
+            .unwrap();
+    }
+    for (n, (lo, hi)) in nodes.iter().zip([(0, 5460), (5461, 10922), (10923, 16383)]) {
+        let _: () = redis::cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(lo)
+            .arg(hi)
+            .query(&mut n.conn())
+            .unwrap();
+    }
+    let t = Instant::now();
+    while !nodes
+        .iter()
+        .all(|n| cluster_info(n).contains("cluster_state:ok"))
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "cluster did not become ok"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nodes
+}
+
+/// A cluster node started as a replica of `primary`, returned once its
+/// replication link is up.
+pub fn add_cluster_replica(nodes: &[Server], primary: &Server) -> Server {
+    let r = Server::start(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "5000",
+    ]);
+    let mut c = r.conn();
+    let _: () = redis::cmd("CLUSTER")
+        .arg("MEET")
+        .arg("127.0.0.1")
+        .arg(nodes[0].port)
+        .query(&mut c)
+        .unwrap();
+    let id: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut primary.conn())
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        let known: String = redis::cmd("CLUSTER").arg("NODES").query(&mut c).unwrap();
+        if known.contains(&id) {
+            let ok: redis::RedisResult<()> = redis::cmd("CLUSTER")
+                .arg("REPLICATE")
+                .arg(&id)
+                .query(&mut c);
+            if ok.is_ok() {
+                break;
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "replica did not join"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_until(
+        || {
+            let info: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap();
+            info.contains("master_link_status:up")
+        },
+        Duration::from_secs(30),
+        "cluster replica link",
+    );
+    r
+}
