@@ -38,7 +38,7 @@ fn load(port: u16, stop: Arc<AtomicBool>, seed: usize) -> std::thread::JoinHandl
             submit(&mut c, "load", "later", &["DELAY_UNTIL", &soon]);
             submit(&mut c, "short", "x", &[]);
             if let Some(j) = claim(&mut c, "lw", &["short"], &["LEASE", "15"]) {
-                if (n + seed) % 3 == 0 {
+                if (n + seed).is_multiple_of(3) {
                     // Kept: runs out, then a claim below reclaims it.
                     drop(j);
                 } else {

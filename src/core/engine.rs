@@ -66,6 +66,9 @@ pub struct Moved {
     /// fall due sooner than the node timer knows (most transitions add
     /// behind the first).
     pub due: bool,
+    /// The record gained (true) or lost (false) a live lease, held by its
+    /// current attempt's worker: the node's per-worker lease index follows.
+    pub leased: Option<bool>,
 }
 
 fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> Moved {
@@ -132,6 +135,11 @@ fn shift(
         head,
         now_claimable: a.queued.is_some() && b.queued.is_none(),
         due,
+        leased: match (b.lease.is_some(), a.lease.is_some()) {
+            (false, true) => Some(true),
+            (true, false) => Some(false),
+            _ => None,
+        },
     }
 }
 
@@ -145,6 +153,25 @@ fn transition<T>(
     let out = f(e);
     let moved = sync(idx, e, Some(before));
     (out, moved)
+}
+
+/// Runs a holder's fenced step. A lease that has run out is settled first,
+/// exactly as the timer would settle it (reclaimable, or failed once its
+/// reclaims are used up), and the holder gets LEASE_EXPIRED; the record
+/// changed, so the caller replicates the call (with the reclaim limit
+/// pinned).
+fn fenced<T>(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    env: &Env,
+    f: impl FnOnce(&mut Execution) -> Result<T, (LeaseError, bool)>,
+) -> (Result<T, (LeaseError, bool)>, Moved) {
+    transition(idx, e, |e| {
+        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+            return Err((LeaseError::Expired, true));
+        }
+        f(e)
+    })
 }
 
 /// Places a freshly created execution in the index.
@@ -177,7 +204,7 @@ pub fn renew(
     lease_ms: u64,
     env: &Env,
 ) -> (Result<u64, (LeaseError, bool)>, Moved) {
-    transition(idx, e, |e| e.renew(fence, lease_ms, env.now))
+    fenced(idx, e, env, |e| e.renew(fence, lease_ms, env.now))
 }
 
 pub fn complete(
@@ -187,7 +214,7 @@ pub fn complete(
     result: Option<Blob>,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
-    transition(idx, e, |e| e.complete(fence, result, env.now))
+    fenced(idx, e, env, |e| e.complete(fence, result, env.now))
 }
 
 pub fn fail(
@@ -198,7 +225,7 @@ pub fn fail(
     retry_at: Option<u64>,
     env: &Env,
 ) -> (Result<Option<u64>, (LeaseError, bool)>, Moved) {
-    transition(idx, e, |e| e.fail(fence, reason, retry_at, env.now))
+    fenced(idx, e, env, |e| e.fail(fence, reason, retry_at, env.now))
 }
 
 pub fn cancel(
@@ -207,8 +234,11 @@ pub fn cancel(
     fence: Option<&Fence>,
     reason: Option<Box<[u8]>>,
     env: &Env,
-) -> (Result<(), LeaseError>, Moved) {
-    transition(idx, e, |e| e.cancel(fence, reason, env.now))
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    match fence {
+        Some(_) => fenced(idx, e, env, |e| e.cancel(fence, reason, env.now)),
+        None => transition(idx, e, |e| e.cancel(None, reason, env.now)),
+    }
 }
 
 pub fn delay(
@@ -218,7 +248,7 @@ pub fn delay(
     until: u64,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
-    transition(idx, e, |e| e.delay(fence, until, env.now))
+    fenced(idx, e, env, |e| e.delay(fence, until, env.now))
 }
 
 pub fn wait_for_children(
@@ -227,7 +257,7 @@ pub fn wait_for_children(
     fence: &Fence,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
-    transition(idx, e, |e| e.wait_for_children(fence, env.now))
+    fenced(idx, e, env, |e| e.wait_for_children(fence, env.now))
 }
 
 pub fn revoke(
@@ -236,7 +266,7 @@ pub fn revoke(
     expected: Option<Uuid>,
     env: &Env,
 ) -> (Result<(), RevokeError>, Moved) {
-    transition(idx, e, |e| e.revoke(expected, env.now))
+    transition(idx, e, |e| e.revoke(expected, env.max_reclaims, env.now))
 }
 
 /// Re-queues a waiting execution under its new priority.
@@ -257,7 +287,9 @@ pub fn report_progress(
     message: Box<[u8]>,
     env: &Env,
 ) -> (Result<(), (LeaseError, bool)>, Moved) {
-    transition(idx, e, |e| e.report_progress(fence, pct, message, env.now))
+    fenced(idx, e, env, |e| {
+        e.report_progress(fence, pct, message, env.now)
+    })
 }
 
 /// Operator transitions on one execution (replay, block, unblock).
@@ -473,6 +505,77 @@ mod tests {
     }
 
     #[test]
+    fn a_fenced_call_settles_an_expired_lease_once_and_honours_max_reclaims() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let spec = Spec {
+            lane: "l".into(),
+            ..Spec::default()
+        };
+        let mut e = new_exec(&mut idx, spec, 0);
+        let g = {
+            let a = acq(&e, 2, 3, 0);
+            acquire(&mut idx, &mut e, &a)
+        }
+        .0
+        .unwrap();
+        // The lease (100 ms) ran out before the holder's renew arrived.
+        assert_eq!(
+            renew(&mut idx, &mut e, &fence(&g), 10, &env(150)).0,
+            Err((LeaseError::Expired, true))
+        );
+        assert!(e.is_reclaimable() && idx.eligible_len() == 1);
+        assert_eq!(
+            renew(&mut idx, &mut e, &fence(&g), 10, &env(151)).0,
+            Err((LeaseError::Expired, false)),
+            "settled once"
+        );
+        // One reclaim allowed (env's max_reclaims is 1): the reclaim's own
+        // lease running out ends it, whoever notices first.
+        let g2 = {
+            let a = acq(&e, 4, 5, 160);
+            acquire(&mut idx, &mut e, &a)
+        }
+        .0
+        .unwrap();
+        assert_eq!(
+            complete(&mut idx, &mut e, &fence(&g2), None, &env(300)).0,
+            Err((LeaseError::Expired, true))
+        );
+        assert_eq!(e.public, PublicState::Failed);
+        assert_eq!(e.reason(), Some(&b"max_reclaims_exceeded"[..]));
+        assert_eq!(idx.eligible_len(), 0);
+    }
+
+    #[test]
+    fn revoked_leases_count_toward_max_reclaims_and_refuse_a_fenced_cancel() {
+        let mut idx = PartitionIndex::new(0, 1);
+        let spec = Spec {
+            lane: "l".into(),
+            ..Spec::default()
+        };
+        let mut e = new_exec(&mut idx, spec, 0);
+        let g = {
+            let a = acq(&e, 2, 3, 0);
+            acquire(&mut idx, &mut e, &a)
+        }
+        .0
+        .unwrap();
+        revoke(&mut idx, &mut e, None, &env(10)).0.unwrap();
+        assert_eq!(
+            cancel(&mut idx, &mut e, Some(&fence(&g)), None, &env(11)).0,
+            Err((LeaseError::Revoked, false)),
+            "a revoked holder cannot cancel"
+        );
+        let a = acq(&e, 4, 5, 20);
+        acquire(&mut idx, &mut e, &a).0.unwrap();
+        assert_eq!(e.reclaim_count, 1);
+        revoke(&mut idx, &mut e, None, &env(30)).0.unwrap();
+        assert_eq!(e.public, PublicState::Failed, "no third attempt");
+        assert_eq!(e.reason(), Some(&b"max_reclaims_exceeded"[..]));
+        assert_eq!(idx.eligible_len(), 0);
+    }
+
+    #[test]
     fn fail_retries_with_backoff_then_fails() {
         let mut idx = PartitionIndex::new(0, 1);
         let retry = RetryPolicy {
@@ -556,7 +659,7 @@ mod tests {
             assert!(idx.deadlines.is_empty() && idx.retention.len() == 1);
             assert!(matches!(
                 cancel(&mut idx, &mut e, None, None, &env(11)).0,
-                Err(LeaseError::NotActive { .. })
+                Err((LeaseError::NotActive { .. }, false))
             ));
         }
     }

@@ -564,9 +564,9 @@ impl Execution {
         })
     }
 
-    /// Checks the fence in the reference's order. An expired lease is marked
-    /// reclaimable as a side effect; the returned flag says whether the
-    /// record changed, so the caller persists and replicates it.
+    /// Checks the fence in the reference's order (the engine settles a
+    /// lease that ran out before this runs, see `engine::fenced`); the flag
+    /// says whether the record changed (never, here).
     pub fn check_fence(&mut self, fence: &Fence, now: u64) -> Result<(), (LeaseError, bool)> {
         if self.lifecycle != LifecyclePhase::Active {
             return Err((self.not_active(), false));
@@ -575,9 +575,8 @@ impl Execution {
             return Err((LeaseError::Revoked, false));
         }
         let expires_at = self.lease.as_ref().map_or(0, |l| l.expires_at);
-        if expires_at <= now {
-            let changed = self.mark_expired(now);
-            return Err((LeaseError::Expired, changed));
+        if expires_at <= now || self.ownership == OwnershipState::LeaseExpiredReclaimable {
+            return Err((LeaseError::Expired, false));
         }
         let lease_id = self.lease.as_ref().map(|l| l.lease_id);
         let attempt_id = self.current_attempt().map(|a| a.attempt_id);
@@ -742,20 +741,19 @@ impl Execution {
 
     /// Cancels from any non-terminal state. With a fence, the caller must
     /// hold the current lease; without one it acts as an operator.
+    /// A holder's fence is checked like any fenced call's: a revoked or
+    /// expired lease refuses it (an expired one is marked on the way).
     pub fn cancel(
         &mut self,
         fence: Option<&Fence>,
         reason: Option<Box<[u8]>>,
         now: u64,
-    ) -> Result<(), LeaseError> {
+    ) -> Result<(), (LeaseError, bool)> {
         if self.is_terminal() {
-            return Err(self.not_active());
+            return Err((self.not_active(), false));
         }
         if let (Some(f), LifecyclePhase::Active) = (fence, self.lifecycle) {
-            let lease_id = self.lease.as_ref().map(|l| l.lease_id);
-            if lease_id != Some(f.lease_id) || self.lease_epoch != f.lease_epoch {
-                return Err(LeaseError::Stale);
-            }
+            self.check_fence(f, now)?;
         }
         self.end(
             TerminalOutcome::Cancelled,
@@ -808,14 +806,17 @@ impl Execution {
         true
     }
 
-    /// When the running attempt times out, if it has a timeout.
+    /// When the running attempt times out, if it has a timeout. The timeout
+    /// runs from the claim that holds (or last held) the lease, as in the
+    /// reference: an attempt parked by FF.DELAY and resumed by a later
+    /// claim gets its full timeout again; time parked does not count.
     pub fn attempt_deadline(&self) -> Option<u64> {
         let timeout = self.extra.as_ref()?.attempt_timeout_ms?;
         if self.lifecycle != LifecyclePhase::Active {
             return None;
         }
-        let a = self.current_attempt()?;
-        Some(a.started_at.saturating_add(timeout))
+        let since = self.lease.as_ref()?.acquired_at;
+        Some(since.saturating_add(timeout))
     }
 
     /// The earliest time this execution must end: its deadline or its
@@ -904,14 +905,30 @@ impl Execution {
         Ok(())
     }
 
-    /// An operator takes the lease away; the work becomes reclaimable.
-    pub fn revoke(&mut self, expected: Option<Uuid>, now: u64) -> Result<(), RevokeError> {
+    /// An operator takes the lease away; the work becomes reclaimable, or,
+    /// once its reclaims are used up (as when leases run out), ends failed
+    /// with `max_reclaims_exceeded`.
+    pub fn revoke(
+        &mut self,
+        expected: Option<Uuid>,
+        max_reclaims: u32,
+        now: u64,
+    ) -> Result<(), RevokeError> {
         if self.lifecycle != LifecyclePhase::Active || self.ownership != OwnershipState::Leased {
             return Err(RevokeError::NoActiveLease);
         }
         let current = self.lease.as_ref().map(|l| l.lease_id);
         if expected.is_some() && expected != current {
             return Err(RevokeError::Stale);
+        }
+        if self.reclaim_count >= max_reclaims {
+            self.end(
+                TerminalOutcome::Failed,
+                AttemptLifecycle::InterruptedReclaimed,
+                Some(Box::from(&b"max_reclaims_exceeded"[..])),
+                now,
+            );
+            return Ok(());
         }
         self.ownership = OwnershipState::LeaseRevoked;
         self.blocking = BlockingReason::WaitingForWorker;
@@ -991,6 +1008,12 @@ impl Execution {
         self.completed_at = None;
         self.result = None;
         self.set_reason(None);
+        // The deadline bounded the first run; a replay is an operator's
+        // decision to run again, so it runs without one (the reference
+        // clears the deadline when the execution ends).
+        if let Some(x) = self.extra.as_mut() {
+            x.deadline_at = None;
+        }
         self.last_transition_at = now;
         self.last_mutation_at = now;
         Ok(())
@@ -1478,21 +1501,6 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn expired_lease_is_marked_once() {
-        let mut e = exec(0);
-        let g = e.claim(b"w", b"i", 10, Uuid(1), Uuid(2), 0).unwrap();
-        assert_eq!(
-            e.renew(&fence(&g), 10, 10),
-            Err((LeaseError::Expired, true))
-        );
-        assert_eq!(e.ownership, OwnershipState::LeaseExpiredReclaimable);
-        assert_eq!(
-            e.renew(&fence(&g), 10, 11),
-            Err((LeaseError::Expired, false))
-        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod execution;
 pub mod ids;
 pub mod index;
+pub mod leases;
 pub mod partition;
 pub mod requests;
 pub mod retry;

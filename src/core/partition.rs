@@ -129,8 +129,9 @@ impl Partition {
         Ok((p, count))
     }
 
-    /// Adds one persisted record (after the header) and indexes it.
-    pub fn load_record(&mut self, buf: &[u8]) -> Result<(), DecodeError> {
+    /// Adds one persisted record (after the header) and indexes it;
+    /// returns the record.
+    pub fn load_record(&mut self, buf: &[u8]) -> Result<&Execution, DecodeError> {
         let mut e = Execution::decode(buf)?;
         if e.id.partition != self.index.partition {
             return Err(DecodeError("record belongs to another partition"));
@@ -149,8 +150,9 @@ impl Partition {
         if let Some((name, _)) = self.index.lanes.get_key_value(&*e.lane) {
             e.lane = name.clone();
         }
-        engine::admit(&mut self.index, v.insert(Box::new(e)));
-        Ok(())
+        let e = v.insert(Box::new(e));
+        engine::admit(&mut self.index, e);
+        Ok(e)
     }
 
     /// The header then every record in admission order, each

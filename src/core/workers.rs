@@ -2,7 +2,7 @@
 //! capabilities and a liveness TTL. A worker whose heartbeat lapses (or
 //! that an operator marks dead) is dead; the shell then revokes its leases.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::core::caps::CapSet;
 use crate::core::codec::{DecodeError, Reader, Writer};
@@ -45,52 +45,77 @@ impl WorkerError {
     }
 }
 
+/// Workers by instance, with the live ones also ordered by when their
+/// heartbeat lapses, so a heartbeat and the timer's look at who lapsed are
+/// O(log workers), not a pass over all of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Registry {
-    pub workers: BTreeMap<Box<[u8]>, Worker>,
+    workers: BTreeMap<Box<[u8]>, Worker>,
+    lapses: BTreeSet<(u64, Box<[u8]>)>,
 }
 
 impl Registry {
-    pub fn register(&mut self, instance: &[u8], w: Worker) {
+    pub fn workers(&self) -> &BTreeMap<Box<[u8]>, Worker> {
+        &self.workers
+    }
+
+    /// Replaces `instance`'s entry, keeping the lapse order in step.
+    fn put(&mut self, instance: &[u8], w: Worker) {
+        if let Some(t) = self.workers.get(instance).and_then(Worker::expires_at) {
+            self.lapses.remove(&(t, instance.into()));
+        }
+        if let Some(t) = w.expires_at() {
+            self.lapses.insert((t, instance.into()));
+        }
         self.workers.insert(instance.into(), w);
     }
 
+    pub fn register(&mut self, instance: &[u8], w: Worker) {
+        self.put(instance, w);
+    }
+
     pub fn heartbeat(&mut self, instance: &[u8], now: u64) -> Result<(), WorkerError> {
-        let w = self
+        let mut w = self
             .workers
-            .get_mut(instance)
-            .ok_or(WorkerError::NotFound)?;
+            .get(instance)
+            .ok_or(WorkerError::NotFound)?
+            .clone();
         if w.dead_at.is_some() {
             return Err(WorkerError::Dead);
         }
         w.last_heartbeat = now;
+        self.put(instance, w);
         Ok(())
     }
 
     /// Marks a worker dead; false if it was dead already.
     pub fn mark_dead(&mut self, instance: &[u8], now: u64) -> Result<bool, WorkerError> {
-        let w = self
+        let mut w = self
             .workers
-            .get_mut(instance)
-            .ok_or(WorkerError::NotFound)?;
+            .get(instance)
+            .ok_or(WorkerError::NotFound)?
+            .clone();
         if w.dead_at.is_some() {
             return Ok(false);
         }
         w.dead_at = Some(now);
+        self.put(instance, w);
         Ok(true)
     }
 
     /// The earliest time a live worker's heartbeat lapses.
     pub fn next_due(&self) -> Option<u64> {
-        self.workers.values().filter_map(Worker::expires_at).min()
+        self.lapses.first().map(|(t, _)| *t)
     }
 
-    /// Live workers whose heartbeat has lapsed by `now`.
-    pub fn lapsed(&self, now: u64) -> Vec<Box<[u8]>> {
-        self.workers
+    /// Up to `max` live workers whose heartbeat has lapsed by `now`,
+    /// earliest first.
+    pub fn lapsed(&self, now: u64, max: usize) -> Vec<Box<[u8]>> {
+        self.lapses
             .iter()
-            .filter(|(_, w)| w.expires_at().is_some_and(|t| t <= now))
-            .map(|(k, _)| k.clone())
+            .take_while(|(t, _)| *t <= now)
+            .take(max)
+            .map(|(_, i)| i.clone())
             .collect()
     }
 
@@ -131,7 +156,7 @@ impl Registry {
                 last_heartbeat: r.u64()?,
                 dead_at: r.opt_u64()?,
             };
-            reg.workers.insert(instance, w);
+            reg.put(&instance, w);
         }
         Ok(reg)
     }
@@ -161,8 +186,10 @@ mod tests {
         assert_eq!(r.next_due(), Some(100));
         r.heartbeat(b"i1", 80).unwrap();
         assert_eq!(r.next_due(), Some(150));
-        assert_eq!(r.lapsed(150), vec![Box::from(&b"i2"[..])]);
+        assert_eq!(r.lapsed(150, 10), vec![Box::from(&b"i2"[..])]);
+        assert!(r.lapsed(149, 10).is_empty());
         assert_eq!(r.mark_dead(b"i2", 150), Ok(true));
+        assert_eq!(r.next_due(), Some(180), "the dead no longer lapse");
         assert_eq!(r.mark_dead(b"i2", 151), Ok(false));
         assert_eq!(r.heartbeat(b"i2", 152), Err(WorkerError::Dead));
         assert_eq!(r.heartbeat(b"nope", 152), Err(WorkerError::NotFound));

@@ -20,6 +20,32 @@ pub struct Call<'a> {
     pub ctx: &'a Context,
     pub args: &'a [&'a [u8]],
     pub argv: &'a [*mut raw::RedisModuleString],
+    /// The reclaim limit the primary pinned (`... MAX_RECLAIMS n` at the
+    /// end of a replicated call, taken off `args` and `argv`): a transition
+    /// that may fail an execution for running out of reclaims decides with
+    /// the primary's setting, not the replica's.
+    pub max_reclaims: Option<u32>,
+}
+
+/// Takes a trailing `MAX_RECLAIMS n` off a replicated call. A client may
+/// not send it: its parser then refuses the unknown option.
+fn split_max_reclaims<'a, T>(
+    ctx: &Context,
+    args: &'a [&'a [u8]],
+    argv: &'a [T],
+) -> (&'a [&'a [u8]], &'a [T], Option<u32>) {
+    if let [rest @ .., key, n] = args {
+        if key.eq_ignore_ascii_case(b"MAX_RECLAIMS") && handlers::replicated(ctx) {
+            let n = std::str::from_utf8(n)
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok());
+            if let Some(n) = n {
+                let argv = argv.get(..rest.len()).unwrap_or(argv);
+                return (rest, argv, Some(n));
+            }
+        }
+    }
+    (args, argv, None)
 }
 
 type Handler = fn(&Call) -> CmdResult<()>;
@@ -72,7 +98,7 @@ pub static COMMANDS: &[CommandEntry] = &[
     entry!("ff.paused.json", handlers::paused),
     entry!("ff.list.json", handlers::list),
     entry!("ff.lanes.json", handlers::lanes_cmd),
-    entry!("ff.leases.json", handlers::leases),
+    entry!("ff.leases.json", workers::leases),
     entry!("ff.register.json", workers::register),
     entry!("ff.heartbeat.json", workers::heartbeat),
     entry!("ff.markdead.json", workers::mark_dead),
@@ -154,10 +180,16 @@ fn dispatch(
     let strings = unsafe { raw_strings(argv, argc) };
     unsafe {
         with_args(argv, argc, |args| {
+            let (args, argv, max_reclaims) = split_max_reclaims(
+                &context,
+                args.get(1..).unwrap_or(&[]),
+                strings.get(1..).unwrap_or(&[]),
+            );
             let call = Call {
                 ctx: &context,
-                args: args.get(1..).unwrap_or(&[]),
-                argv: strings.get(1..).unwrap_or(&[]),
+                args,
+                argv,
+                max_reclaims,
             };
             run(&context, &call, h)
         })

@@ -240,7 +240,7 @@ pub fn process_partition(ctx: &Context, db: c_int, b: &DueBatch, until: Option<I
         };
         match engine::on_due(idx, e, kind, &env) {
             DueEffect::Nothing => {}
-            DueEffect::Changed(moved) => handlers::after_move(db, idx, &e.lane, &e.caps, moved),
+            DueEffect::Changed(moved) => handlers::after_move(db, idx, e, moved),
             DueEffect::Remove => {
                 part.remove(uuid);
             }
@@ -283,7 +283,9 @@ unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *mut c_void)
     let _measure = Measure(started);
     handlers::give_back(&ctx, blocking::take_undelivered(), now);
     blocking::flush(&ctx);
-    workers::expire_lapsed(&ctx, now);
+    if workers::run_due(&ctx, now, started + BUDGET) {
+        soon(&ctx);
+    }
     note_workers_due(&ctx);
     loop {
         let Some((due, db, partition)) = with(|s| s.first()) else {

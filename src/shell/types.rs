@@ -99,6 +99,7 @@ unsafe extern "C" fn partition_load(rdb: *mut raw::RedisModuleIO, encver: c_int)
         Ok(p) => {
             let db = raw::RedisModule_GetDbIdFromIO.map_or(0, |f| f(rdb));
             register_hints(db, &p.index);
+            crate::shell::workers::leases_loaded(db, p.iter());
             crate::shell::timer::record_loaded(db, &p.index);
             Box::into_raw(Box::new(p)).cast()
         }

@@ -61,7 +61,8 @@ pub fn loadrec(call: &Call) -> CmdResult<()> {
         TAG_EXEC => {
             let p = keys::partition(&key)?
                 .ok_or_else(|| CmdError::syntax("record before its partition header"))?;
-            p.load_record(body).map_err(bad)?;
+            let e = p.load_record(body).map_err(bad)?;
+            workers::leases_loaded(db, std::iter::once(e));
             types::register_hints(db, &p.index);
             timer::note_due(ctx, db, &p.index);
         }

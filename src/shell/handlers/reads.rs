@@ -101,32 +101,6 @@ pub fn lanes_cmd(call: &Call) -> CmdResult<()> {
 }
 
 /// The live leases a worker instance holds on this node.
-pub fn leases(call: &Call) -> CmdResult<()> {
-    let [instance] = call.args else {
-        return Err(CmdError::syntax("wrong number of arguments"));
-    };
-    let mut found: Vec<(String, u64)> = Vec::new();
-    for p in 0..config::partitions() {
-        let key = keys::open_partition(call.ctx, p);
-        let Ok(Some(part)) = keys::partition(&key) else {
-            continue;
-        };
-        for (expires, uuid) in part.index.lease_expiry.iter() {
-            let held = part.get(uuid).and_then(Execution::current_attempt);
-            if held.is_some_and(|a| a.worker.instance() == *instance) {
-                found.push((ExecId { partition: p, uuid }.key(), expires));
-            }
-        }
-    }
-    let r = Reply(call.ctx.ctx);
-    r.array(found.len() * 2);
-    for (id, expires) in &found {
-        r.bulk(id.as_bytes());
-        r.uint(*expires);
-    }
-    Ok(())
-}
-
 fn read_exec<'a>(call: &Call) -> CmdResult<(keys::Key, &'a Execution)> {
     let [id] = call.args else {
         return Err(CmdError::syntax("wrong number of arguments"));
@@ -163,15 +137,41 @@ pub fn version(call: &Call) -> CmdResult<()> {
     let r = Reply(call.ctx.ctx);
     let max_firing = timer::MAX_FIRING_US.load(std::sync::atomic::Ordering::Relaxed);
     let firings = timer::FIRINGS.load(std::sync::atomic::Ordering::Relaxed);
-    Pairs::start(&r, 7)
-        .bulk("version", VERSION.as_bytes())
+    let counts = node_counts(call.ctx);
+    let p = Pairs::start(&r, 8);
+    p.bulk("version", VERSION.as_bytes())
         .uint("timer_firings", firings)
         .uint("timer_max_firing_us", max_firing)
         .uint("encoding", u64::from(types::ENCVER.unsigned_abs()))
         .uint("partitions", u64::from(l.partitions))
         .uint("lease_ms", l.default_lease_ms)
         .uint("max_payload_bytes", l.max_payload_bytes as u64);
+    let by_state = p.key("executions");
+    let states = Pairs::start(by_state, counts.len());
+    for (i, n) in counts.iter().enumerate() {
+        let name = u8::try_from(i)
+            .ok()
+            .and_then(PublicState::from_u8)
+            .map_or("unknown", PublicState::as_str);
+        states.uint(name, *n);
+    }
     Ok(())
+}
+
+/// Executions per public state over the partitions this node holds (in
+/// the current db): each partition keeps its counts, so one pass over the
+/// partitions, not over the executions.
+pub fn node_counts(ctx: &Context) -> [u64; 12] {
+    let mut total = [0u64; 12];
+    for p in 0..config::partitions() {
+        let key = keys::open_partition(ctx, p);
+        if let Ok(Some(part)) = keys::partition(&key) {
+            for (t, n) in total.iter_mut().zip(part.index.counts) {
+                *t = t.saturating_add(n);
+            }
+        }
+    }
+    total
 }
 
 pub fn partition(call: &Call) -> CmdResult<()> {
