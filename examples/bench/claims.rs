@@ -256,3 +256,117 @@ pub fn capsets(o: &Opts) -> CapSets {
         plain_us,
     }
 }
+
+pub struct Leases {
+    pub executions: usize,
+    /// Server us of FF.LEASES for a worker holding 10,000 leases and for
+    /// one holding none, of MEMORY USAGE of a partition key, and of the
+    /// FF.MARKDEAD of the big worker.
+    pub leases_big_us: f64,
+    pub leases_none_us: f64,
+    pub memory_usage_us: f64,
+    pub markdead_us: f64,
+    /// Until every lease of the dead worker was revoked (timer batches).
+    pub revoked_all_ms: f64,
+    pub timer_max_firing_us: u64,
+}
+
+fn cmd_us(
+    c: &mut redis::Connection,
+    name: &str,
+    calls: usize,
+    mut run: impl FnMut(&mut redis::Connection),
+) -> f64 {
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(c).unwrap();
+    for _ in 0..calls {
+        run(c);
+    }
+    let (us, n) = commandstats(c).get(name).copied().unwrap_or((0, 0));
+    us as f64 / n.max(1) as f64
+}
+
+/// `executions` jobs across all partitions, 10,000 of them leased by one
+/// worker: what FF.LEASES, MEMORY USAGE and FF.MARKDEAD cost.
+pub fn leases(o: &Opts) -> Leases {
+    let mut c = conn(o.port);
+    reset(&mut c);
+    for chunk in (0..o.lease_jobs).collect::<Vec<_>>().chunks(1000) {
+        let mut p = redis::pipe();
+        for &i in chunk {
+            p.cmd("FF.SUBMIT")
+                .arg(format!("{{fp:{}}}", i % 256))
+                .arg(if i < 10_000 { "held" } else { "idle" })
+                .arg("x")
+                .ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+    for who in ["big", "none"] {
+        let _: () = redis::cmd("FF.REGISTER")
+            .arg(format!("{who}-i"))
+            .arg(who)
+            .arg(3_600_000)
+            .query(&mut c)
+            .unwrap();
+    }
+    for _ in 0..10 {
+        let mut p = redis::pipe();
+        for _ in 0..1000 {
+            p.cmd("FF.CLAIM")
+                .arg("big")
+                .arg("big-i")
+                .arg(1)
+                .arg("held")
+                .arg("LEASE")
+                .arg(3_600_000)
+                .ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+    }
+    let leases_big_us = cmd_us(&mut c, "ff.leases", 5, |c| {
+        let v: Vec<redis::Value> = redis::cmd("FF.LEASES").arg("big-i").query(c).unwrap();
+        assert_eq!(v.len(), 20_000);
+    });
+    let leases_none_us = cmd_us(&mut c, "ff.leases", 200, |c| {
+        let _: Vec<redis::Value> = redis::cmd("FF.LEASES").arg("none-i").query(c).unwrap();
+    });
+    let memory_usage_us = cmd_us(&mut c, "memory|usage", 200, |c| {
+        let _: i64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg("ff:idx:{fp:7}")
+            .query(c)
+            .unwrap();
+    });
+    let t = Instant::now();
+    let markdead_us = cmd_us(&mut c, "ff.markdead", 1, |c| {
+        let n: i64 = redis::cmd("FF.MARKDEAD").arg("big-i").query(c).unwrap();
+        assert_eq!(n, 10_000);
+    });
+    loop {
+        let v: Vec<redis::Value> = redis::cmd("FF.LEASES").arg("big-i").query(&mut c).unwrap();
+        if v.is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "leases were not revoked"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let revoked_all_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let v: redis::Value = redis::cmd("FF.VERSION").query(&mut c).unwrap();
+    let redis::Value::Array(f) = v else { panic!() };
+    let i = f
+        .chunks(2)
+        .position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == "timer_max_firing_us")
+        .unwrap();
+    Leases {
+        executions: o.lease_jobs,
+        leases_big_us,
+        leases_none_us,
+        memory_usage_us,
+        markdead_us,
+        revoked_all_ms,
+        timer_max_firing_us: redis::from_redis_value(&f[i * 2 + 1]).unwrap(),
+    }
+}

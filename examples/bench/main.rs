@@ -28,6 +28,8 @@ pub struct Opts {
     wakes: usize,
     /// Distinct capability sets on the lane for the routing claims.
     capsets: usize,
+    /// Executions on the node while one worker holds 10,000 leases.
+    lease_jobs: usize,
     /// Which phases run: `all`, `lifecycle` (scripts/profile: the
     /// instruction counts then cover exactly what the ratio compares) or
     /// one other phase by name, for profiling it alone.
@@ -45,6 +47,7 @@ fn opts() -> Opts {
         waiters: 1000,
         wakes: 2000,
         capsets: 10_000,
+        lease_jobs: 1_000_000,
         phases: "all".into(),
     };
     let args: Vec<String> = std::env::args().collect();
@@ -62,10 +65,11 @@ fn opts() -> Opts {
             "--waiters" => o.waiters = n(),
             "--wakes" => o.wakes = n(),
             "--capsets" => o.capsets = n().min(19_900),
+            "--lease-jobs" => o.lease_jobs = n().max(10_000),
             "--phases" => {
                 assert!(
-                    ["all", "lifecycle", "wake", "capsets"].contains(&v.as_str()),
-                    "--phases is all, lifecycle, wake or capsets, not {v}"
+                    ["all", "lifecycle", "wake", "capsets", "leases"].contains(&v.as_str()),
+                    "--phases is all, lifecycle, wake, capsets or leases, not {v}"
                 );
                 o.phases = v.clone();
             }
@@ -85,6 +89,11 @@ fn main() {
                 "wake p50 {:.3} ms p99 {:.3} ms, unrelated ratio {:.3}",
                 w.p50_ms, w.p99_ms, w.unrelated_ratio
             );
+            return;
+        }
+        "leases" => {
+            let l = claims::leases(&o);
+            println!("leases: big {:.0} us, none {:.1} us, MEMORY USAGE {:.1} us, MARKDEAD {:.0} us, all revoked in {:.0} ms, longest firing {} us", l.leases_big_us, l.leases_none_us, l.memory_usage_us, l.markdead_us, l.revoked_all_ms, l.timer_max_firing_us);
             return;
         }
         "capsets" => {
@@ -162,6 +171,11 @@ fn main() {
         "claim on a lane with {} capability sets: {:.2} us (worker matching all), {:.2} us (one), {:.2} us (none); a new worker set's first claim {:.0} us; the same claims on a lane without sets {:.2} us",
         caps.sets, caps.all_us, caps.one_us, caps.none_us, caps.first_claim_us, caps.plain_us
     );
+    let leases = claims::leases(&o);
+    println!(
+        "with {} executions and one worker holding 10,000 leases: FF.LEASES {:.0} us (that worker), {:.1} us (a worker with none); MEMORY USAGE of a partition {:.1} us; FF.MARKDEAD {:.0} us, every lease revoked {:.0} ms later; longest timer firing {} us",
+        leases.executions, leases.leases_big_us, leases.leases_none_us, leases.memory_usage_us, leases.markdead_us, leases.revoked_all_ms, leases.timer_max_firing_us
+    );
     let retry_us = retry_run(&o);
     println!("retry lifecycle (submit, claim, fail, claim, complete): {retry_us:.2} server us/job");
     let (p50, p99, max) = timers::delay_lateness(&o);
@@ -222,6 +236,30 @@ fn main() {
             format!("{:.0}", caps.first_claim_us),
         ),
         ("claim_us_plain_lane", format!("{:.3}", caps.plain_us)),
+        (
+            "leases_us_10k_leases",
+            format!("{:.1}", leases.leases_big_us),
+        ),
+        (
+            "leases_us_no_leases",
+            format!("{:.2}", leases.leases_none_us),
+        ),
+        (
+            "memory_usage_us_1m_executions",
+            format!("{:.2}", leases.memory_usage_us),
+        ),
+        (
+            "markdead_us_10k_leases",
+            format!("{:.1}", leases.markdead_us),
+        ),
+        (
+            "markdead_all_revoked_ms",
+            format!("{:.1}", leases.revoked_all_ms),
+        ),
+        (
+            "markdead_timer_max_firing_ms",
+            format!("{:.3}", leases.timer_max_firing_us as f64 / 1000.0),
+        ),
         ("retry_server_us_per_job", format!("{retry_us:.3}")),
         ("delay_lateness_p50_ms", p50.to_string()),
         ("delay_lateness_p99_ms", p99.to_string()),

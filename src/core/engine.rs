@@ -143,14 +143,19 @@ fn shift(
     }
 }
 
-/// Runs `f` on the record and moves its index entries to match.
+/// Runs `f` on the record and moves its index entries (and its share of
+/// the partition's running byte count) to match.
 fn transition<T>(
     idx: &mut PartitionIndex,
     e: &mut Execution,
     f: impl FnOnce(&mut Execution) -> T,
 ) -> (T, Moved) {
-    let before = placement(e);
+    let (before, bytes) = (placement(e), e.mem_usage());
     let out = f(e);
+    idx.record_bytes = idx
+        .record_bytes
+        .saturating_sub(bytes)
+        .saturating_add(e.mem_usage());
     let moved = sync(idx, e, Some(before));
     (out, moved)
 }
@@ -176,6 +181,7 @@ fn fenced<T>(
 
 /// Places a freshly created execution in the index.
 pub fn admit(idx: &mut PartitionIndex, e: &Execution) -> Moved {
+    idx.record_bytes = idx.record_bytes.saturating_add(e.mem_usage());
     sync(idx, e, None)
 }
 
@@ -358,7 +364,18 @@ pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env)
 
 /// Drops a record's entries from the index (the record is being removed).
 pub fn forget(idx: &mut PartitionIndex, e: &Execution) {
+    idx.record_bytes = idx.record_bytes.saturating_sub(e.mem_usage());
     shift(idx, e, Some(placement(e)), None);
+}
+
+/// Sets or replaces tags (no index entry depends on them).
+pub fn set_tags(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    tags: crate::core::execution::Tags,
+    env: &Env,
+) -> (Result<usize, OpError>, Moved) {
+    transition(idx, e, |e| e.set_tags(tags, env.now))
 }
 
 #[cfg(test)]

@@ -203,6 +203,11 @@ pub struct PartitionIndex {
     /// Executions per public state, for INFO and listings (per lane in
     /// `lanes`).
     pub counts: [u64; 12],
+    /// Entries in the eligible queues, and the heap bytes of the records
+    /// (`Execution::mem_usage`), kept as running counts so MEMORY USAGE is
+    /// O(1) however many records the partition holds.
+    pub queued: usize,
+    pub record_bytes: usize,
 }
 
 impl PartitionIndex {
@@ -238,6 +243,11 @@ impl PartitionIndex {
             // Nothing of this lane is indexed: only the partition's counts.
             None => None,
         };
+        match op {
+            QueueOp::Add => self.queued = self.queued.saturating_add(1),
+            QueueOp::Remove(_) => self.queued = self.queued.saturating_sub(1),
+            QueueOp::Keep | QueueOp::Move(_) => {}
+        }
         let head = match (op, lane.as_deref_mut()) {
             (QueueOp::Add, Some(l)) => lane_enqueue(l, &e.caps, QueueKey::of(e), e.id.uuid),
             (QueueOp::Remove(old), Some(l)) => lane_remove(l, &e.caps, &old),
@@ -279,7 +289,10 @@ impl PartitionIndex {
         let Some(l) = self.lanes.get_mut(lane) else {
             return Head::Unchanged;
         };
+        let before = l.queues.get(caps).map_or(0, Queue::len);
         let head = lane_remove(l, caps, key);
+        let after = l.queues.get(caps).map_or(0, Queue::len);
+        self.queued = self.queued.saturating_sub(before - after.min(before));
         if l.is_unused() {
             self.lanes.remove(lane);
         }
@@ -348,16 +361,12 @@ impl PartitionIndex {
     }
 
     pub fn eligible_len(&self) -> usize {
-        self.lanes
-            .values()
-            .flat_map(|l| l.queues.values())
-            .map(|q| q.len())
-            .sum()
+        self.queued
     }
 
     pub fn mem_usage(&self) -> usize {
         std::mem::size_of::<PartitionIndex>()
-            + self.eligible_len() * 64
+            + self.queued * 64
             + (self.delayed.len()
                 + self.lease_expiry.len()
                 + self.deadlines.len()

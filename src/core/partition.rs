@@ -209,14 +209,10 @@ impl Partition {
         (ids, None)
     }
 
-    /// Approximate heap footprint, for MEMORY USAGE.
+    /// Approximate heap footprint, for MEMORY USAGE: O(1), from running
+    /// counts.
     pub fn mem_usage(&self) -> usize {
-        self.index.mem_usage()
-            + self
-                .records
-                .values()
-                .map(|e| e.mem_usage() + RECORD_OVERHEAD)
-                .sum::<usize>()
+        self.index.mem_usage() + self.index.record_bytes + self.records.len() * RECORD_OVERHEAD
     }
 }
 
@@ -315,6 +311,17 @@ mod tests {
         assert_eq!(q.index, p.index);
         let counted: u64 = p.index.lanes.values().flat_map(|l| l.counts).sum();
         assert_eq!(counted, p.records.len() as u64);
+        // The running counts MEMORY USAGE reads equal a recount.
+        let bytes: usize = p.iter().map(Execution::mem_usage).sum();
+        assert_eq!(p.index.record_bytes, bytes);
+        let queued: usize = p
+            .index
+            .lanes
+            .values()
+            .flat_map(|l| l.queues.values())
+            .map(|q| q.len())
+            .sum();
+        assert_eq!(p.index.queued, queued);
         p.remove(Uuid(1));
         for u in 3..=12 {
             p.remove(Uuid(u));

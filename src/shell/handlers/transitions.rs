@@ -141,12 +141,14 @@ pub fn progress(call: &Call) -> CmdResult<()> {
 
 pub fn set_tags(call: &Call) -> CmdResult<()> {
     let req = requests::parse_set_tags(call.args, &config::limits(), origin(call.ctx))?;
-    let now = req.at.unwrap_or_else(now_ms);
-    let (_key, _, e) = keys::require_exec(call.ctx, &req.id)?;
-    let n = e
-        .set_tags(req.tags, now)
-        .map_err(|err| CmdError(err.message().into()))?;
-    replicate_with(call, c"FF.SETTAGS", &pins(req.at, now, &[]));
+    let n = transition_cmd(
+        call,
+        c"FF.SETTAGS",
+        &req.id,
+        req.at,
+        false,
+        |idx, e, env| engine::set_tags(idx, e, req.tags, env),
+    )?;
     Reply(call.ctx.ctx).uint(n as u64);
     Ok(())
 }
