@@ -25,7 +25,17 @@ type Allocator = std::alloc::System;
 const ALLOCATOR: Allocator = std::alloc::System;
 
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
-    ctx.set_module_options(redis_module::ModuleOptions::HANDLE_IO_ERRORS);
+    // Load errors are reported, not aborted on; atomic slot migration is
+    // handled (see shell::migration).
+    if let Some(set) = unsafe { redis_module::raw::RedisModule_SetModuleOptions } {
+        let io = redis_module::raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as std::os::raw::c_int;
+        unsafe {
+            set(
+                ctx.ctx,
+                io | shell::migration::OPTION_HANDLE_ATOMIC_SLOT_MIGRATION,
+            )
+        };
+    }
     if let Err(e) = registry::register_all(ctx) {
         ctx.log_warning(&format!("flowfabric: {}", e.replace('\0', "")));
         return Status::Err;
@@ -33,6 +43,8 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     globals::init_index_keys(config::partitions());
     globals::init_cluster_mode(ctx);
     shell::events::init(ctx);
+    shell::migration::init(ctx);
+    config::init_databases(ctx);
     shell::timer::init(ctx);
     Status::Ok
 }

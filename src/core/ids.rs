@@ -20,6 +20,12 @@ pub fn crc16(bytes: &[u8]) -> u16 {
     crc
 }
 
+/// The cluster slot of partition `p`'s keys: their hash tag is `{fp:p}`,
+/// so the slot is the CRC16 of `fp:p`, as the server computes it.
+pub fn partition_slot(p: u16) -> u16 {
+    crc16(format!("fp:{p}").as_bytes()) & 0x3fff
+}
+
 /// The partition a solo (flow-less) execution on `lane` lives in.
 pub fn lane_partition(lane: &[u8], partitions: u16) -> u16 {
     crc16(lane) % partitions.max(1)

@@ -873,11 +873,21 @@ pub struct DueBatch {
 }
 
 /// `FF.DUE partition at count retention_ms max_reclaims`.
+/// The partition is named by its key (`ff:idx:{fp:N}`), so the command is
+/// routed with its slot (atomic slot migration forwards keyed commands
+/// only); an AOF written before names it by number, still accepted.
 pub fn parse_due(args: &[&[u8]], limits: &Limits) -> CmdResult<DueBatch> {
     let mut a = Args::new(args);
-    let p = a.next_u64("partition", u64::from(limits.partitions.saturating_sub(1)))?;
+    let first = a.next("partition")?;
+    let p = match partition_of_key(first, limits.partitions) {
+        Some(p) => p,
+        None => {
+            let max = u64::from(limits.partitions.saturating_sub(1));
+            u16::try_from(parse_u64(first, "partition", max)?).unwrap_or(0)
+        }
+    };
     let b = DueBatch {
-        partition: u16::try_from(p).unwrap_or(0),
+        partition: p,
         at: a.next_u64("at", TIME_MAX_MS)?,
         count: usize::try_from(a.next_u64("count", 1_000_000)?).unwrap_or(0),
         retention_ms: a.next_u64("retention", i64::MAX as u64)?,
@@ -887,6 +897,21 @@ pub fn parse_due(args: &[&[u8]], limits: &Limits) -> CmdResult<DueBatch> {
         return Err(CmdError::syntax("too many arguments"));
     }
     Ok(b)
+}
+
+/// The partition whose index key is `key` (`ff:idx:{fp:N}`, N below
+/// `partitions`).
+pub fn partition_of_key(key: &[u8], partitions: u16) -> Option<u16> {
+    let n = key.strip_prefix(b"ff:idx:{fp:")?.strip_suffix(b"}")?;
+    if n.is_empty()
+        || n.len() > 5
+        || !n.iter().all(u8::is_ascii_digit)
+        || (n.len() > 1 && n[0] == b'0')
+    {
+        return None;
+    }
+    let v: u32 = std::str::from_utf8(n).ok()?.parse().ok()?;
+    u16::try_from(v).ok().filter(|&p| p < partitions)
 }
 
 /// The replicated outcome of a claim: which execution, under which ids.
@@ -1036,6 +1061,26 @@ mod tests {
         for bad in ["i w 0", "i w 10 LANES 2 a", "i w 10 BOGUS", " w 10"] {
             assert!(parse_register(&split(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn due_names_its_partition_by_key_or_number() {
+        assert_eq!(partition_of_key(b"ff:idx:{fp:7}", 256), Some(7));
+        assert_eq!(partition_of_key(b"ff:idx:{fp:255}", 256), Some(255));
+        for bad in [
+            "ff:idx:{fp:256}",
+            "ff:idx:{fp:07}",
+            "ff:idx:{fp:}",
+            "ff:idx:{fp:1}x",
+            "{fp:1}",
+        ] {
+            assert_eq!(partition_of_key(bad.as_bytes(), 256), None, "{bad}");
+        }
+        let new = split("ff:idx:{fp:3} 100 5 0 10");
+        assert_eq!(parse_due(&new, &L).unwrap().partition, 3);
+        let old = split("3 100 5 0 10");
+        assert_eq!(parse_due(&old, &L).unwrap(), parse_due(&new, &L).unwrap());
+        assert!(parse_due(&split("ff:idx:{fp:999} 100 5 0 10"), &L).is_err());
     }
 
     #[test]

@@ -17,6 +17,30 @@ pub static RETENTION_MS: AtomicI64 = AtomicI64::new(86_400_000);
 /// How many times a lease may run out before the execution fails.
 pub static MAX_RECLAIMS: AtomicI64 = AtomicI64::new(100);
 
+/// The server's `databases`, read at load (it cannot change after).
+pub static DATABASES: AtomicI64 = AtomicI64::new(16);
+
+pub fn databases() -> i32 {
+    i32::try_from(DATABASES.load(Ordering::Relaxed))
+        .unwrap_or(16)
+        .max(1)
+}
+
+/// Reads `databases` from the server's configuration.
+pub fn init_databases(ctx: &redis_module::Context) {
+    let reply = ctx.call("CONFIG", &["GET", "databases"]);
+    if let Ok(redis_module::RedisValue::Array(v)) = reply {
+        if let Some(
+            redis_module::RedisValue::SimpleString(n) | redis_module::RedisValue::BulkString(n),
+        ) = v.get(1)
+        {
+            if let Ok(n) = n.parse::<i64>() {
+                DATABASES.store(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
 pub fn retention_ms() -> u64 {
     u64::try_from(RETENTION_MS.load(Ordering::Relaxed)).unwrap_or(0)
 }

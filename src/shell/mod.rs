@@ -8,6 +8,7 @@ pub mod handlers;
 pub mod held;
 pub mod keys;
 pub mod lanes;
+pub mod migration;
 pub mod registry;
 pub mod reply;
 pub mod timer;

@@ -166,6 +166,10 @@ pub fn init(ctx: &Context) {
 
 /// Records a partition's earliest due time; says whether it changed.
 pub fn record_due(db: c_int, idx: &PartitionIndex) -> (bool, Option<u64>) {
+    if crate::shell::migration::is_importing(idx.partition) {
+        // The source's timer runs it until the import completes.
+        return (false, None);
+    }
     let due = idx.next_due(crate::shell::config::retention_ms());
     let changed = with(|s| s.set(db, idx.partition, due));
     (changed, due)
@@ -339,12 +343,14 @@ impl Drop for Measure {
 fn replicate_due(ctx: &Context, b: &DueBatch) {
     if let Some(f) = unsafe { raw::RedisModule_Replicate } {
         let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        let key = crate::core::ids::index_key(b.partition);
         unsafe {
             f(
                 ctx.ctx,
                 c"FF.DUE".as_ptr(),
-                c"lllll".as_ptr(),
-                i64::from(b.partition),
+                c"bllll".as_ptr(),
+                key.as_ptr(),
+                key.len(),
                 v(b.at),
                 v(b.count as u64),
                 v(b.retention_ms),

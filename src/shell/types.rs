@@ -134,6 +134,9 @@ fn load_partition(rdb: *mut raw::RedisModuleIO) -> Result<Partition, String> {
 /// can take (a partition arriving by slot migration) is noted for the
 /// timer to hand out, as loading runs outside any command.
 pub fn register_hints(db: c_int, idx: &PartitionIndex) {
+    if crate::shell::migration::is_importing(idx.partition) {
+        return;
+    }
     let mut wanted = false;
     globals::with_board(|h| {
         for (lane, caps, head) in idx.heads() {

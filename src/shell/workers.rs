@@ -70,6 +70,9 @@ pub fn lease_moved(db: c_int, e: &Execution, gained: bool) {
 pub fn leases_loaded<'a>(db: c_int, records: impl Iterator<Item = &'a Execution>) {
     with_leases(|l| {
         for e in records {
+            if crate::shell::migration::is_importing(e.id.partition) {
+                continue;
+            }
             if let (Some(_), OwnershipState::Leased) = (&e.lease, e.ownership) {
                 if let Some(a) = e.current_attempt() {
                     l.add(a.worker.instance(), (db, e.id.partition, e.id.uuid));

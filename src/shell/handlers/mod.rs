@@ -25,7 +25,7 @@ use crate::shell::keys;
 use crate::shell::registry::Call;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::types::{self, TAG_EXEC, TAG_PARTITION};
-use crate::shell::{blocking, config, held, lanes, timer, workers};
+use crate::shell::{blocking, config, held, lanes, migration, timer, workers};
 
 mod claim;
 mod node;
@@ -193,6 +193,10 @@ fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet) {
 /// transition of `e`, and notes work a blocked claimer can take (handed
 /// out by `blocking::flush`).
 pub fn after_move(db: c_int, idx: &PartitionIndex, e: &Execution, moved: Moved) {
+    if migration::is_importing(idx.partition) {
+        // Entered when the import completes.
+        return;
+    }
     if let Some(gained) = moved.leased {
         workers::lease_moved(db, e, gained);
     }

@@ -66,7 +66,7 @@ pub fn lanes_cmd(call: &Call) -> CmdResult<()> {
     }
     let mut totals: std::collections::BTreeMap<std::sync::Arc<str>, [u64; 12]> =
         std::collections::BTreeMap::new();
-    for p in 0..config::partitions() {
+    for p in (0..config::partitions()).filter(|&p| !migration::is_importing(p)) {
         let key = keys::open_partition(call.ctx, p);
         if let Ok(Some(part)) = keys::partition(&key) {
             for (lane, counts) in part.index.lanes.iter().map(|(n, l)| (n, &l.counts)) {
@@ -163,7 +163,7 @@ pub fn version(call: &Call) -> CmdResult<()> {
 /// partitions, not over the executions.
 pub fn node_counts(ctx: &Context) -> [u64; 12] {
     let mut total = [0u64; 12];
-    for p in 0..config::partitions() {
+    for p in (0..config::partitions()).filter(|&p| !migration::is_importing(p)) {
         let key = keys::open_partition(ctx, p);
         if let Ok(Some(part)) = keys::partition(&key) {
             for (t, n) in total.iter_mut().zip(part.index.counts) {
