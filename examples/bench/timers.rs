@@ -69,7 +69,18 @@ pub fn delay_lateness(o: &Opts) -> (u64, u64, u64) {
 /// round trip a concurrent client sees while the timer promotes them all.
 /// Returns (worst ping ms, ms until the last sampled job was promoted,
 /// whether submission finished before the due time).
-pub fn timer_stall(o: &Opts) -> (f64, f64, u64, bool, u64) {
+pub struct Stall {
+    pub worst_ping_ms: f64,
+    pub idle_ping_ms: f64,
+    pub promoted_ms: u64,
+    pub in_time: bool,
+    /// The longest timer firing since the server started, by the clock and
+    /// in the server thread's CPU time.
+    pub firing_us: u64,
+    pub firing_cpu_us: u64,
+}
+
+pub fn timer_stall(o: &Opts) -> Stall {
     let mut c = conn(o.port);
     reset(&mut c);
     // The same PING loop on the idle server first: the machine's own noise.
@@ -130,16 +141,19 @@ pub fn timer_stall(o: &Opts) -> (f64, f64, u64, bool, u64) {
     }
     let v: redis::Value = redis::cmd("FF.VERSION").query(&mut c).unwrap();
     let redis::Value::Array(f) = v else { panic!() };
-    let i = f
-        .chunks(2)
-        .position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == "timer_max_firing_us")
-        .unwrap();
-    let firing_us: u64 = redis::from_redis_value(&f[i * 2 + 1]).unwrap();
-    (
-        worst,
-        idle_worst,
-        last_promoted.saturating_sub(at),
+    let field = |name: &str| -> u64 {
+        let i = f
+            .chunks(2)
+            .position(|p| redis::from_redis_value::<String>(&p[0]).unwrap() == name)
+            .unwrap();
+        redis::from_redis_value(&f[i * 2 + 1]).unwrap()
+    };
+    Stall {
+        worst_ping_ms: worst,
+        idle_ping_ms: idle_worst,
+        promoted_ms: last_promoted.saturating_sub(at),
         in_time,
-        firing_us,
-    )
+        firing_us: field("timer_max_firing_us"),
+        firing_cpu_us: field("timer_max_firing_cpu_us"),
+    }
 }

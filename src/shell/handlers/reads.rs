@@ -137,11 +137,13 @@ pub fn version(call: &Call) -> CmdResult<()> {
     let r = Reply(call.ctx.ctx);
     let max_firing = timer::MAX_FIRING_US.load(std::sync::atomic::Ordering::Relaxed);
     let firings = timer::FIRINGS.load(std::sync::atomic::Ordering::Relaxed);
+    let max_cpu = timer::MAX_FIRING_CPU_US.load(std::sync::atomic::Ordering::Relaxed);
     let counts = node_counts(call.ctx);
-    let p = Pairs::start(&r, 8);
+    let p = Pairs::start(&r, 9);
     p.bulk("version", VERSION.as_bytes())
         .uint("timer_firings", firings)
         .uint("timer_max_firing_us", max_firing)
+        .uint("timer_max_firing_cpu_us", max_cpu)
         .uint("encoding", u64::from(types::ENCVER.unsigned_abs()))
         .uint("partitions", u64::from(l.partitions))
         .uint("lease_ms", l.default_lease_ms)
