@@ -1,17 +1,31 @@
 //! libflowfabric: FlowFabric's durable execution engine as a Valkey module.
 //!
-//! `core` is the functional core (plain Rust, unit-tested without a
-//! server); `shell` is the thin layer of command handlers and data-type
-//! callbacks around it.
+//! The functional core is its own crate (`flowfabric-core`, in `core/`:
+//! plain Rust, built and unit-tested without a server); `shell` is the thin
+//! layer of command handlers and server callbacks around it.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
-pub mod core;
 pub mod shell;
 
 use redis_module::configuration::ConfigurationFlags;
 use redis_module::{redis_module, Context, RedisString, Status};
 
-use shell::types::PARTITION_TYPE;
-use shell::{config, globals, registry};
+use shell::persistence::PARTITION_TYPE;
+use shell::{config, guard, node, registration, schedule, timer};
 
 /// Inside Valkey every allocation goes through the server's allocator, so
 /// `used_memory` and MEMORY USAGE see it; unit tests run without a server.
@@ -25,10 +39,13 @@ type Allocator = std::alloc::System;
 const ALLOCATOR: Allocator = std::alloc::System;
 
 fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    guard::install_panic_hook();
     // Load errors are reported, not aborted on; atomic slot migration is
     // handled (see shell::migration).
+    // SAFETY: a function pointer the server filled in at load.
     if let Some(set) = unsafe { redis_module::raw::RedisModule_SetModuleOptions } {
         let io = redis_module::raw::REDISMODULE_OPTIONS_HANDLE_IO_ERRORS as std::os::raw::c_int;
+        // SAFETY: `ctx` is the load context.
         unsafe {
             set(
                 ctx.ctx,
@@ -36,16 +53,16 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
             )
         };
     }
-    if let Err(e) = registry::register_all(ctx) {
+    if let Err(e) = registration::register_all(ctx) {
         ctx.log_warning(&format!("flowfabric: {}", e.replace('\0', "")));
         return Status::Err;
     }
-    globals::init_index_keys(config::partitions());
-    globals::init_cluster_mode(ctx);
+    node::init_index_keys(config::partitions());
+    node::init_cluster_mode(ctx);
     shell::events::init(ctx);
     shell::migration::init(ctx);
     config::init_databases(ctx);
-    shell::timer::init(ctx);
+    schedule::init(timer::on_timer);
     Status::Ok
 }
 

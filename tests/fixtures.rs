@@ -28,15 +28,51 @@ fn workload(c: &mut redis::Connection) -> Vec<String> {
         ids.push(got);
     };
     add(c, 1, "plain", &[]);
-    add(c, 2, "plain", &["PRIORITY", "7", "KIND", "mail", "NAMESPACE", "tenant-a"]);
-    add(c, 3, "caps", &["CAPS", "gpu,cuda", "TAG", "app.x", "1", "TAG", "app.y", "two"]);
+    add(
+        c,
+        2,
+        "plain",
+        &["PRIORITY", "7", "KIND", "mail", "NAMESPACE", "tenant-a"],
+    );
+    add(
+        c,
+        3,
+        "caps",
+        &[
+            "CAPS", "gpu,cuda", "TAG", "app.x", "1", "TAG", "app.y", "two",
+        ],
+    );
     add(c, 4, "later", &["DELAY_UNTIL", "4102444800000"]);
-    add(c, 5, "retry", &["MAX_RETRIES", "3", "BACKOFF", "EXPONENTIAL", "100", "5000", "2.5", "JITTER"]);
-    add(c, 6, "dl", &["DEADLINE", "4102444800000", "ATTEMPT_TIMEOUT", "60000"]);
+    add(
+        c,
+        5,
+        "retry",
+        &[
+            "MAX_RETRIES",
+            "3",
+            "BACKOFF",
+            "EXPONENTIAL",
+            "100",
+            "5000",
+            "2.5",
+            "JITTER",
+        ],
+    );
+    add(
+        c,
+        6,
+        "dl",
+        &["DEADLINE", "4102444800000", "ATTEMPT_TIMEOUT", "60000"],
+    );
     add(c, 7, "idem", &["IDEMPOTENCY", "k-7", "3600000"]);
     add(c, 8, "leased", &[]);
     add(c, 9, "done", &[]);
-    add(c, 10, "failed", &["MAX_RETRIES", "1", "BACKOFF", "FIXED", "50"]);
+    add(
+        c,
+        10,
+        "failed",
+        &["MAX_RETRIES", "1", "BACKOFF", "FIXED", "50"],
+    );
     add(c, 11, "blocked", &[]);
     add(c, 12, "cancelled", &[]);
     // Leases of almost a week (the longest allowed).
@@ -44,13 +80,32 @@ fn workload(c: &mut redis::Connection) -> Vec<String> {
         claim(c, "w", &[lane], &["LEASE", "600000000"]).unwrap()
     };
     let j = hold(c, "leased");
-    let _: String = fenced("FF.PROGRESS", &j).arg(40).arg("MESSAGE").arg("half").query(c).unwrap();
+    let _: String = fenced("FF.PROGRESS", &j)
+        .arg(40)
+        .arg("MESSAGE")
+        .arg("half")
+        .query(c)
+        .unwrap();
     let j = hold(c, "done");
     complete(c, &j, Some("the result")).unwrap();
     let j = hold(c, "failed");
-    let _: redis::Value = fenced("FF.FAIL", &j).arg("REASON").arg("boom").query(c).unwrap();
-    let _: String = redis::cmd("FF.BLOCK").arg(id(11)).arg("REASON").arg("held").query(c).unwrap();
-    let _: String = redis::cmd("FF.CANCEL").arg(id(12)).arg("REASON").arg("no").query(c).unwrap();
+    let _: redis::Value = fenced("FF.FAIL", &j)
+        .arg("REASON")
+        .arg("boom")
+        .query(c)
+        .unwrap();
+    let _: String = redis::cmd("FF.BLOCK")
+        .arg(id(11))
+        .arg("REASON")
+        .arg("held")
+        .query(c)
+        .unwrap();
+    let _: String = redis::cmd("FF.CANCEL")
+        .arg(id(12))
+        .arg("REASON")
+        .arg("no")
+        .query(c)
+        .unwrap();
     let _: i64 = redis::cmd("FF.PAUSE").arg("paused-lane").query(c).unwrap();
     let _: () = redis::cmd("FF.REGISTER")
         .arg("inst-1")
@@ -87,14 +142,21 @@ fn describe(c: &mut redis::Connection, ids: &[String]) -> Vec<String> {
         for k in keys {
             let v = &f[k];
             let shown = match v {
-                redis::Value::Array(items) => items.iter().map(|i| match i {
-                    redis::Value::Array(_) => {
-                        let mut a: Vec<String> = pairs(i.clone()).into_iter().map(|(k, v)| format!("{k}={}", text(&v))).collect();
-                        a.sort();
-                        format!("[{}]", a.join(" "))
-                    }
-                    x => text(x),
-                }).collect::<Vec<_>>().join(","),
+                redis::Value::Array(items) => items
+                    .iter()
+                    .map(|i| match i {
+                        redis::Value::Array(_) => {
+                            let mut a: Vec<String> = pairs(i.clone())
+                                .into_iter()
+                                .map(|(k, v)| format!("{k}={}", text(&v)))
+                                .collect();
+                            a.sort();
+                            format!("[{}]", a.join(" "))
+                        }
+                        x => text(x),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
                 x => text(x),
             };
             out.push(format!("{id} {k} {shown}"));
@@ -104,7 +166,10 @@ fn describe(c: &mut redis::Connection, ids: &[String]) -> Vec<String> {
     out.push(format!("paused {}", paused.join(",")));
     let workers: Vec<redis::Value> = redis::cmd("FF.WORKERS").query(c).unwrap();
     for w in workers {
-        let mut f: Vec<String> = pairs(w).into_iter().map(|(k, v)| format!("{k}={}", text(&v))).collect();
+        let mut f: Vec<String> = pairs(w)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", text(&v)))
+            .collect();
         f.sort();
         out.push(format!("worker {}", f.join(" ")));
     }
@@ -122,7 +187,11 @@ fn write_fixture() {
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
     std::fs::copy(srv.dir.join("dump.rdb"), dir.join("dump.rdb")).unwrap();
     std::fs::write(dir.join("ids.txt"), ids.join("\n") + "\n").unwrap();
-    std::fs::write(dir.join("expected.txt"), describe(&mut c, &ids).join("\n") + "\n").unwrap();
+    std::fs::write(
+        dir.join("expected.txt"),
+        describe(&mut c, &ids).join("\n") + "\n",
+    )
+    .unwrap();
 }
 
 /// A dead port: the fixture's server is a replica of nobody, so its timer

@@ -16,52 +16,34 @@
 
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
 
+use flowfabric_core::base::ids::{ExecId, Uuid};
+use flowfabric_core::claims::requests::Claim;
+use flowfabric_core::execution::{Execution, Grant};
+use flowfabric_core::partition::moves;
 use redis_module::{raw, Context};
 use smallvec::SmallVec;
 
-use crate::core::caps::CapSet;
-use crate::core::execution::{Execution, Grant};
-use crate::core::ids::{ExecId, Uuid};
-use crate::core::requests::Claim;
-use crate::shell::globals::{now_ms, with_board, SpinLock};
-use crate::shell::handlers::{db, reply_grant, try_claim};
+use crate::shell::call::{db, select_db};
+use crate::shell::claiming::{reply_grant, try_claim};
+use crate::shell::guard::guard;
+use crate::shell::node::{is_paused, now_ms, with_board, Blocked, Handle, SpinLock};
 use crate::shell::reply::Reply;
-use crate::shell::{lanes, timer};
+use crate::shell::{effects, keys, schedule};
 
 /// Hand-offs one command or timer firing makes; the rest continue in the
 /// next timer firing, so a burst of work and claimers cannot stall the
 /// event loop.
 const HANDOFFS_PER_FLUSH: usize = 256;
 
-/// The server's handle of a blocked client.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Handle(*mut raw::RedisModuleBlockedClient);
-// SAFETY: handles are only used on the server's main thread.
-unsafe impl Send for Handle {}
-
-/// What the shell keeps about a blocked claimer besides where it waits.
-pub struct Blocked {
-    handle: Handle,
-    worker_id: Box<[u8]>,
-    worker_instance_id: Box<[u8]>,
-    lease_ms: u64,
-}
-
 /// Waiter ids by blocked client, for the server's callbacks (which name
 /// the client, not the waiter).
-static BY_CLIENT: SpinLock<Option<HashMap<Handle, u64, ahash::RandomState>>> = SpinLock::new(None);
+type ByClient = HashMap<Handle, u64, ahash::RandomState>;
+static BY_CLIENT: SpinLock<Option<ByClient>> = SpinLock::new(None);
 
-fn by_client<R>(f: impl FnOnce(&mut HashMap<Handle, u64, ahash::RandomState>) -> R) -> R {
+fn by_client<R>(f: impl FnOnce(&mut ByClient) -> R) -> R {
     BY_CLIENT.with(|m| f(m.get_or_insert_with(HashMap::default)))
 }
-
-/// Work some blocked claimer may take: (db, lane, required caps).
-type Wanted = (c_int, Box<str>, CapSet);
-
-static PENDING: SpinLock<Vec<Wanted>> = SpinLock::new(Vec::new());
-static ANY_PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Leases granted to clients that vanished before the reply went out.
 static UNDELIVERED: SpinLock<Vec<(c_int, ExecId, Uuid)>> = SpinLock::new(Vec::new());
@@ -69,6 +51,7 @@ static UNDELIVERED: SpinLock<Vec<(c_int, ExecId, Uuid)>> = SpinLock::new(Vec::ne
 /// Blocking is not possible inside MULTI, scripts, or where the server
 /// denies it; those claims reply nil at once, as BLPOP does.
 pub fn allowed(ctx: &Context) -> bool {
+    // SAFETY: `ctx` is the live context of the current command.
     let f = unsafe { raw::RedisModule_GetContextFlags.map_or(0, |g| g(ctx.ctx)) };
     let deny = raw::REDISMODULE_CTX_FLAGS_MULTI
         | raw::REDISMODULE_CTX_FLAGS_LUA
@@ -80,6 +63,7 @@ pub fn allowed(ctx: &Context) -> bool {
 /// the lanes it asked for, paused ones included) or `timeout_ms` passes
 /// (0: no timeout).
 pub fn block_claim(ctx: &Context, c: &Claim, lanes: &[&str], timeout_ms: u64) {
+    // SAFETY: function pointers the server filled in at load.
     let (Some(block), Some(on_disconnect_set)) =
         (unsafe { raw::RedisModule_BlockClient }, unsafe {
             raw::RedisModule_SetDisconnectCallback
@@ -89,6 +73,8 @@ pub fn block_claim(ctx: &Context, c: &Claim, lanes: &[&str], timeout_ms: u64) {
         return;
     };
     let timeout = i64::try_from(timeout_ms).unwrap_or(i64::MAX);
+    // SAFETY: `ctx` is the live context of the current command; the
+    // callbacks are this module's `extern "C"` functions.
     let bc = unsafe {
         block(
             ctx.ctx,
@@ -102,6 +88,7 @@ pub fn block_claim(ctx: &Context, c: &Claim, lanes: &[&str], timeout_ms: u64) {
         Reply(ctx.ctx).null();
         return;
     }
+    // SAFETY: `bc` is the blocked client just created.
     unsafe { on_disconnect_set(bc, Some(on_disconnect)) };
     let handle = Handle(bc);
     let blocked = Blocked {
@@ -114,47 +101,24 @@ pub fn block_claim(ctx: &Context, c: &Claim, lanes: &[&str], timeout_ms: u64) {
     by_client(|m| m.insert(handle, id));
 }
 
-/// Notes that (db, lane, caps) has work a blocked claimer may take; the
-/// hand-off happens in `flush`, after the command has replicated itself,
-/// so FF.ACQUIRE follows what made the work claimable.
-pub fn note_wanted(db: c_int, lane: &str, caps: &CapSet) {
-    PENDING.with(|p| p.push((db, lane.into(), caps.clone())));
-    ANY_PENDING.store(true, Ordering::Relaxed);
-}
-
 /// Notes every set of `lane` with work and claimers that can take it (a
 /// lane was resumed).
 pub fn note_lane(lane: &str) {
     for (db, caps) in with_board(|b| b.wanted_on(lane)) {
-        note_wanted(db, lane, &caps);
+        effects::note_wanted(db, lane, &caps);
     }
-}
-
-/// True when hand-offs are pending (cheap: one atomic load).
-pub fn pending() -> bool {
-    ANY_PENDING.load(Ordering::Relaxed)
 }
 
 /// Hands noted work to blocked claimers, longest-waiting first, at most
 /// `HANDOFFS_PER_FLUSH` of them; the rest is left for the timer.
 pub fn flush(ctx: &Context) {
-    if !pending() {
+    if !effects::wanted_pending() {
         return;
     }
     let mut budget = HANDOFFS_PER_FLUSH;
     let home = db(ctx);
-    loop {
-        let next = PENDING.with(|p| {
-            let n = p.pop();
-            if p.is_empty() {
-                ANY_PENDING.store(false, Ordering::Relaxed);
-            }
-            n
-        });
-        let Some((wdb, lane, caps)) = next else {
-            break;
-        };
-        if lanes::is_paused(&lane) {
+    while let Some((wdb, lane, caps)) = effects::next_wanted() {
+        if is_paused(&lane) {
             continue;
         }
         if wdb != home {
@@ -173,16 +137,10 @@ pub fn flush(ctx: &Context) {
             select_db(ctx, home);
         }
         if budget == 0 {
-            note_wanted(wdb, &lane, &caps);
-            timer::soon(ctx);
+            effects::note_wanted(wdb, &lane, &caps);
+            schedule::soon(ctx);
             break;
         }
-    }
-}
-
-fn select_db(ctx: &Context, db: c_int) {
-    if let Some(select) = unsafe { raw::RedisModule_SelectDb } {
-        unsafe { select(ctx.ctx, db) };
     }
 }
 
@@ -207,7 +165,7 @@ fn serve(ctx: &Context, id: u64) -> bool {
             .lanes
             .iter()
             .map(|l| &**l)
-            .filter(|l| !lanes::is_paused(l))
+            .filter(|l| !is_paused(l))
             .collect();
         let c = Claim {
             worker_id: &w.data.worker_id,
@@ -231,8 +189,12 @@ fn serve(ctx: &Context, id: u64) -> bool {
         Ok(Some(outcome)) => {
             let handle = w.data.handle;
             by_client(|m| m.remove(&handle));
+            // SAFETY: a function pointer the server filled in at load.
             if let Some(unblock) = unsafe { raw::RedisModule_UnblockClient } {
                 let data = Box::into_raw(Box::new(outcome));
+                // SAFETY: `handle` is a client still blocked (it was on the
+                // board); the server passes `data` to `on_reply` and
+                // `on_free`, which takes it back.
                 unsafe { unblock(handle.0, data.cast()) };
             }
             true
@@ -250,16 +212,20 @@ unsafe extern "C" fn on_reply(
     _argv: *mut *mut raw::RedisModuleString,
     _argc: c_int,
 ) -> c_int {
-    let data = unsafe { raw::RedisModule_GetBlockedClientPrivateData.map(|f| f(ctx)) };
-    let outcome = data.and_then(|d| unsafe { d.cast::<Outcome>().as_mut() });
-    let r = Reply(ctx);
-    match outcome {
-        Some(o) => {
-            reply_grant(&r, &o.id, &o.payload, &o.grant);
-            o.delivered = true;
+    guard("a blocked claim's reply", (), || {
+        // SAFETY: `ctx` is the reply callback's context; its private data is
+        // the `Outcome` `serve` passed, alive until `on_free`.
+        let data = unsafe { raw::RedisModule_GetBlockedClientPrivateData.map(|f| f(ctx)) };
+        let outcome = data.and_then(|d| unsafe { d.cast::<Outcome>().as_mut() });
+        let r = Reply(ctx);
+        match outcome {
+            Some(o) => {
+                reply_grant(&r, &o.id, &o.payload, &o.grant);
+                o.delivered = true;
+            }
+            None => r.null(),
         }
-        None => r.null(),
-    }
+    });
     raw::REDISMODULE_OK as c_int
 }
 
@@ -269,10 +235,13 @@ unsafe extern "C" fn on_timeout(
     _argv: *mut *mut raw::RedisModuleString,
     _argc: c_int,
 ) -> c_int {
-    let bc = unsafe { raw::RedisModule_GetBlockedClientHandle.map(|f| f(ctx)) };
-    if let Some(bc) = bc.filter(|b| !b.is_null()) {
-        forget(bc);
-    }
+    guard("a blocked claim's timeout", (), || {
+        // SAFETY: `ctx` is the timeout callback's context.
+        let bc = unsafe { raw::RedisModule_GetBlockedClientHandle.map(|f| f(ctx)) };
+        if let Some(bc) = bc.filter(|b| !b.is_null()) {
+            forget(bc);
+        }
+    });
     raw::reply_with_null(ctx);
     raw::REDISMODULE_OK as c_int
 }
@@ -284,7 +253,7 @@ unsafe extern "C" fn on_disconnect(
     bc: *mut raw::RedisModuleBlockedClient,
 ) {
     if !bc.is_null() {
-        forget(bc);
+        guard("a blocked claim's disconnect", (), || forget(bc));
     }
 }
 
@@ -296,6 +265,8 @@ fn forget(bc: *mut raw::RedisModuleBlockedClient) {
         return;
     };
     with_board(|b| b.remove_waiter(id));
+    // SAFETY: a function pointer the server filled in at load; `bc` is
+    // blocked and was not unblocked before (it was still in `BY_CLIENT`).
     if let Some(unblock) = unsafe { raw::RedisModule_UnblockClient } {
         unsafe { unblock(bc, std::ptr::null_mut()) };
     }
@@ -307,18 +278,46 @@ unsafe extern "C" fn on_free(ctx: *mut raw::RedisModuleCtx, data: *mut c_void) {
     if data.is_null() {
         return;
     }
+    // SAFETY: `data` is the `Outcome` boxed in `serve`; the server frees
+    // each blocked client's data once.
     let o = unsafe { Box::from_raw(data.cast::<Outcome>()) };
-    if !o.delivered {
-        UNDELIVERED.with(|u| u.push((o.db, o.exec, o.grant.lease_id)));
-        timer::soon(&Context::new(ctx));
-    }
-}
-
-/// Grants whose client vanished, to be revoked.
-pub fn take_undelivered() -> Vec<(c_int, ExecId, Uuid)> {
-    UNDELIVERED.with(std::mem::take)
+    guard("freeing a blocked claim", (), || {
+        if !o.delivered {
+            UNDELIVERED.with(|u| u.push((o.db, o.exec, o.grant.lease_id)));
+            schedule::soon(&Context::new(ctx));
+        }
+    });
 }
 
 pub fn has_undelivered() -> bool {
     UNDELIVERED.with(|u| !u.is_empty())
+}
+
+/// Revokes leases granted to blocked claimers that vanished before their
+/// reply went out (from the timer), replicated as FF.REVOKE with the lease
+/// and time pinned: the work is claimable again at once rather than when
+/// the lease runs out.
+pub fn give_back(ctx: &Context, now: u64) {
+    let grants = UNDELIVERED.with(std::mem::take);
+    if grants.is_empty() {
+        return;
+    }
+    let env = schedule::env(now);
+    let home = db(ctx);
+    for (gdb, id, lease) in grants {
+        select_db(ctx, gdb);
+        let mut key = keys::open_partition(ctx, id.partition);
+        let Ok((idx, e)) = keys::exec_in(&mut key, &id) else {
+            continue;
+        };
+        let (r, moved) = moves::revoke(idx, e, Some(lease), &env);
+        effects::after_move(gdb, idx, e, moved);
+        if moved.due {
+            schedule::note_due(ctx, gdb, idx);
+        }
+        if r.is_ok() {
+            effects::replicate_revoke(ctx, &id, lease, &env);
+        }
+    }
+    select_db(ctx, home);
 }

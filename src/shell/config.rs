@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::core::requests::Limits;
+use flowfabric_core::base::limits::Limits;
 
 /// Number of flow partitions. Immutable after load: data is laid out by it,
 /// and each partition index records the count it was created under.

@@ -1,11 +1,11 @@
-//! Payloads kept as the server's own argument strings (see `core::blob`):
+//! Payloads kept as the server's own argument strings (see the core's `base::blob`):
 //! holding a string takes a reference instead of a copy.
 
 use std::ffi::c_void;
 
 use redis_module::raw;
 
-use crate::core::blob::{Blob, Held};
+use flowfabric_core::base::blob::{Blob, Held};
 
 /// Keeps `arg` (whose bytes are `bytes`) by reference, or copies `bytes`
 /// when the server cannot lend it.

@@ -1,24 +1,27 @@
 //! Opening the module's keys with typed errors: a key of another type is
-//! WRONGTYPE, never a crash.
+//! WRONGTYPE, never a crash. A partition borrowed from an open key lives no
+//! longer than the key (the server may free the value once the key closes).
 
 use std::os::raw::c_int;
 
+use flowfabric_core::base::errors::{CmdError, CmdResult, Code};
+use flowfabric_core::base::ids::{index_key, ExecId};
+use flowfabric_core::execution::Execution;
+use flowfabric_core::partition::{Partition, PartitionIndex};
 use redis_module::{raw, Context, RedisString};
 
-use crate::core::args::{CmdError, CmdResult};
-use crate::core::execution::Execution;
-use crate::core::ids::{index_key, ExecId};
-use crate::core::index::PartitionIndex;
-use crate::core::partition::Partition;
-use crate::shell::globals;
-use crate::shell::types::PARTITION_TYPE;
+use crate::shell::node;
+use crate::shell::persistence::PARTITION_TYPE;
 
 pub fn wrongtype() -> CmdError {
-    CmdError("WRONGTYPE Operation against a key holding the wrong kind of value".into())
+    CmdError::new(
+        Code::WrongType,
+        "Operation against a key holding the wrong kind of value",
+    )
 }
 
 pub fn not_found() -> CmdError {
-    CmdError::new("EXECUTION_NOT_FOUND", "no such execution")
+    CmdError::new(Code::ExecutionNotFound, "no such execution")
 }
 
 /// An open key, closed on drop. The module's own handle rather than the
@@ -28,41 +31,10 @@ pub struct Key(*mut raw::RedisModuleKey);
 
 impl Drop for Key {
     fn drop(&mut self) {
+        // SAFETY: a key this module opened and has not closed.
         if let (false, Some(close)) = (self.0.is_null(), unsafe { raw::RedisModule_CloseKey }) {
             unsafe { close(self.0) };
         }
-    }
-}
-
-impl Key {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_null()
-            || unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(self.0)) }
-                == raw::REDISMODULE_KEYTYPE_EMPTY as c_int
-    }
-
-    /// Deletes whatever the key holds.
-    pub fn delete(&self) {
-        if let (false, Some(del)) = (self.0.is_null(), unsafe { raw::RedisModule_DeleteKey }) {
-            unsafe { del(self.0) };
-        }
-    }
-
-    /// Stores a partition in the (empty) key.
-    pub fn set_partition(&self, p: Partition) -> CmdResult<()> {
-        let (Some(set), false) = (
-            unsafe { raw::RedisModule_ModuleTypeSetValue },
-            self.0.is_null(),
-        ) else {
-            return Err(wrongtype());
-        };
-        let value = Box::into_raw(Box::new(p));
-        if unsafe { set(self.0, partition_type(), value.cast()) } == raw::REDISMODULE_OK as c_int {
-            return Ok(());
-        }
-        // Not taken by the server: still ours to free.
-        drop(unsafe { Box::from_raw(value) });
-        Err(wrongtype())
     }
 }
 
@@ -71,6 +43,73 @@ fn partition_type() -> *mut raw::RedisModuleType {
         .raw_type
         .try_borrow()
         .map_or(std::ptr::null_mut(), |t| *t)
+}
+
+impl Key {
+    pub fn is_empty(&self) -> bool {
+        // SAFETY: an open key (or null, checked first).
+        self.0.is_null()
+            || unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(self.0)) }
+                == raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+    }
+
+    /// Deletes whatever the key holds.
+    pub fn delete(&mut self) {
+        // SAFETY: an open key, opened for writing.
+        if let (false, Some(del)) = (self.0.is_null(), unsafe { raw::RedisModule_DeleteKey }) {
+            unsafe { del(self.0) };
+        }
+    }
+
+    /// Stores a partition in the (empty) key.
+    pub fn set_partition(&mut self, p: Partition) -> CmdResult<()> {
+        // SAFETY: a function pointer the server filled in at load.
+        let (Some(set), false) = (
+            unsafe { raw::RedisModule_ModuleTypeSetValue },
+            self.0.is_null(),
+        ) else {
+            return Err(wrongtype());
+        };
+        let value = Box::into_raw(Box::new(p));
+        // SAFETY: an open key; on success the server owns `value` and frees
+        // it through the type's free callback.
+        if unsafe { set(self.0, partition_type(), value.cast()) } == raw::REDISMODULE_OK as c_int {
+            return Ok(());
+        }
+        // SAFETY: not taken by the server: still ours, from `Box::into_raw`.
+        drop(unsafe { Box::from_raw(value) });
+        Err(wrongtype())
+    }
+
+    /// The partition stored under the key, if any, borrowed for as long as
+    /// the key stays open.
+    pub fn partition(&mut self) -> CmdResult<Option<&mut Partition>> {
+        let ours = partition_type();
+        // SAFETY: function pointers the server filled in at load.
+        let (Some(get_type), Some(get_value)) =
+            (unsafe { raw::RedisModule_ModuleTypeGetType }, unsafe {
+                raw::RedisModule_ModuleTypeGetValue
+            })
+        else {
+            return Err(wrongtype());
+        };
+        if self.0.is_null() {
+            return Ok(None);
+        }
+        // Not ours when the key is empty or of another type: tell them apart.
+        // SAFETY: an open key.
+        if ours.is_null() || unsafe { get_type(self.0) } != ours {
+            return if self.is_empty() {
+                Ok(None)
+            } else {
+                Err(wrongtype())
+            };
+        }
+        // SAFETY: the key holds a value of our type, which is a `Partition`
+        // this module boxed; it stays valid while the key is open and the
+        // borrow of `self` ends first.
+        Ok(unsafe { get_value(self.0).cast::<Partition>().as_mut() })
+    }
 }
 
 pub fn open(ctx: &Context, name: &[u8]) -> Key {
@@ -88,71 +127,45 @@ pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
     ))
 }
 
-/// The partition stored under an open key, if any.
-pub fn partition<'a>(key: &Key) -> CmdResult<Option<&'a mut Partition>> {
-    let ours = partition_type();
-    let (Some(get_type), Some(get_value)) =
-        (unsafe { raw::RedisModule_ModuleTypeGetType }, unsafe {
-            raw::RedisModule_ModuleTypeGetValue
-        })
-    else {
-        return Err(wrongtype());
-    };
-    if key.0.is_null() {
-        return Ok(None);
-    }
-    // Not ours when the key is empty or of another type: tell them apart.
-    if ours.is_null() || unsafe { get_type(key.0) } != ours {
-        return if key.is_empty() {
-            Ok(None)
-        } else {
-            Err(wrongtype())
-        };
-    }
-    Ok(unsafe { get_value(key.0).cast::<Partition>().as_mut() })
-}
-
 pub fn open_partition(ctx: &Context, partition: u16) -> Key {
-    match globals::index_key_string(partition) {
+    match node::index_key_string(partition) {
         Some(s) => open_arg(ctx, s),
         None => open(ctx, index_key(partition).as_bytes()),
     }
 }
 
-/// Opens a partition, creating it under the configured partition count;
-/// refuses one laid out for another count.
-pub fn partition_or_create<'a>(
-    ctx: &Context,
+/// The partition under `key`, created under the configured partition count
+/// if the key is empty; one laid out for another count is refused.
+pub fn partition_or_create(
+    key: &mut Key,
     partition: u16,
     partitions: u16,
-) -> CmdResult<(Key, &'a mut Partition)> {
-    let key = open_partition(ctx, partition);
+) -> CmdResult<&mut Partition> {
     if key.is_empty() {
         key.set_partition(Partition::new(partition, partitions))?;
     }
-    let p = self::partition(&key)?.ok_or_else(wrongtype)?;
+    let p = key.partition()?.ok_or_else(wrongtype)?;
     if p.index.partitions != partitions {
         return Err(CmdError::new(
-            "PARTITION_MISMATCH",
+            Code::PartitionMismatch,
             format!(
                 "partition data was laid out for {} partitions; flowfabric.partitions is {}",
                 p.index.partitions, partitions
             ),
         ));
     }
-    Ok((key, p))
+    Ok(p)
 }
 
-/// An execution that must exist, with its partition's index.
-pub fn require_exec<'a>(
-    ctx: &Context,
+/// An execution that must exist in the partition under `key`, with the
+/// partition's index.
+pub fn exec_in<'k>(
+    key: &'k mut Key,
     id: &ExecId,
-) -> CmdResult<(Key, &'a mut PartitionIndex, &'a mut Execution)> {
-    let key = open_partition(ctx, id.partition);
-    let (idx, e) = partition(&key)?
+) -> CmdResult<(&'k mut PartitionIndex, &'k mut Execution)> {
+    key.partition()?
         .and_then(|p| p.record_mut(id.uuid))
-        .ok_or_else(not_found)?;
-    Ok((key, idx, e))
+        .ok_or_else(not_found)
 }
 
 /// A plain string value, if the key holds one.
@@ -172,6 +185,7 @@ pub fn write_expiring_string(ctx: &Context, name: &[u8], value: &[u8], expires_a
         return;
     }
     raw::string_set(key, v.inner);
+    // SAFETY: `key` is open for writing; closed just below.
     if let Some(f) = unsafe { raw::RedisModule_SetAbsExpire } {
         unsafe { f(key, i64::try_from(expires_at_ms).unwrap_or(i64::MAX)) };
     }

@@ -16,13 +16,14 @@
 //! keys are deleted by the server (stale hints are dropped when found).
 
 use std::os::raw::{c_char, c_int, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
 
+use flowfabric_core::base::ids::partition_slot;
 use redis_module::{raw, Context};
 
-use crate::core::ids::partition_slot;
-use crate::shell::globals::SpinLock;
-use crate::shell::{config, keys, timer, types, workers};
+use crate::shell::call::select_db;
+use crate::shell::guard::guard;
+use crate::shell::node::set_importing;
+use crate::shell::{config, effects, keys, schedule};
 
 /// The server event, its sub-events and data (from Valkey 9's
 /// valkeymodule.h, which the crate's bindings predate).
@@ -47,18 +48,10 @@ struct MigrationInfo {
     num_slot_ranges: u32,
 }
 
-/// Partitions whose slot is importing, by partition.
-static IMPORTING: SpinLock<Vec<bool>> = SpinLock::new(Vec::new());
-static ANY_IMPORTING: AtomicBool = AtomicBool::new(false);
-
-/// True while partition `p`'s slot is being imported (one atomic load when
-/// nothing is).
-pub fn is_importing(p: u16) -> bool {
-    ANY_IMPORTING.load(Ordering::Relaxed)
-        && IMPORTING.with(|v| v.get(usize::from(p)).copied().unwrap_or(false))
-}
-
 /// The slot ranges of an event.
+///
+/// # Safety
+/// `data` must be the event's `MigrationInfo` (or null).
 unsafe fn ranges(data: *mut c_void) -> Vec<(u16, u16)> {
     let Some(info) = (unsafe { data.cast::<MigrationInfo>().as_ref() }) else {
         return Vec::new();
@@ -85,48 +78,29 @@ fn partitions_in(ranges: &[(u16, u16)]) -> Vec<u16> {
         .collect()
 }
 
-fn set_importing(parts: &[u16], on: bool) {
-    IMPORTING.with(|v| {
-        if v.len() < usize::from(config::partitions()) {
-            v.resize(usize::from(config::partitions()), false);
-        }
-        for &p in parts {
-            if let Some(x) = v.get_mut(usize::from(p)) {
-                *x = on;
-            }
-        }
-        ANY_IMPORTING.store(v.iter().any(|&x| x), Ordering::Relaxed);
-    });
-}
-
 /// Enters imported partitions in the claim board, the timer and the lease
 /// index, in every db, as a load does.
 fn enter(ctx: &Context, parts: &[u16]) {
-    let select = unsafe { raw::RedisModule_SelectDb };
     for db in 0..config::databases() {
-        if let Some(f) = select {
-            if unsafe { f(ctx.ctx, db) } != raw::REDISMODULE_OK as c_int {
-                break;
-            }
+        if !select_db(ctx, db) {
+            break;
         }
         for &p in parts {
-            let key = keys::open_partition(ctx, p);
-            let Ok(Some(part)) = keys::partition(&key) else {
+            let mut key = keys::open_partition(ctx, p);
+            let Ok(Some(part)) = key.partition() else {
                 continue;
             };
-            types::register_hints(db, &part.index);
+            effects::register_hints(db, &part.index);
             let leased = part
                 .index
                 .lease_expiry
                 .iter()
                 .filter_map(|(_, u)| part.get(u));
-            workers::leases_loaded(db, leased);
-            timer::record_loaded(db, &part.index);
+            effects::leases_loaded(db, leased);
+            schedule::record_loaded(db, &part.index);
         }
     }
-    if let Some(f) = select {
-        unsafe { f(ctx.ctx, 0) };
-    }
+    select_db(ctx, 0);
 }
 
 unsafe extern "C" fn on_event(
@@ -135,26 +109,32 @@ unsafe extern "C" fn on_event(
     subevent: u64,
     data: *mut c_void,
 ) {
-    let parts = partitions_in(&unsafe { ranges(data) });
-    match subevent {
-        IMPORT_STARTED => set_importing(&parts, true),
-        IMPORT_ABORTED => set_importing(&parts, false),
-        IMPORT_COMPLETED => {
-            set_importing(&parts, false);
-            enter(&Context::new(ctx), &parts);
+    // SAFETY: the server passes this event's data, valid for the call.
+    let ranges = unsafe { ranges(data) };
+    guard("a slot migration event", (), || {
+        let parts = partitions_in(&ranges);
+        match subevent {
+            IMPORT_STARTED => set_importing(&parts, true),
+            IMPORT_ABORTED => set_importing(&parts, false),
+            IMPORT_COMPLETED => {
+                set_importing(&parts, false);
+                enter(&Context::new(ctx), &parts);
+            }
+            _ => {}
         }
-        _ => {}
-    }
+    });
 }
 
 /// Subscribes to the migration event where the server has it.
 pub fn init(ctx: &Context) {
+    // SAFETY: a function pointer the server filled in at load.
     if let Some(sub) = unsafe { raw::RedisModule_SubscribeToServerEvent } {
         let ev = raw::RedisModuleEvent {
             id: EVENT_ATOMIC_SLOT_MIGRATION,
             dataver: 1,
         };
         // An older server does not know the event: nothing to follow then.
+        // SAFETY: `ctx` is the load context; `on_event` is this module's.
         unsafe { sub(ctx.ctx, ev, Some(on_event)) };
     }
 }

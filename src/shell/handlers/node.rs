@@ -1,11 +1,24 @@
-//! Node-wide and internal commands: lane pause/resume, the timer's
-//! replicated batches, AOF records.
+//! Node-wide commands: lane pause and resume (claims on this node skip a
+//! paused lane), the paused list, and FF.VERSION (build, settings, the
+//! timer's bounds, executions per state).
 
-use super::*;
+use std::sync::atomic::Ordering;
+
+use flowfabric_core::base::errors::CmdResult;
+use flowfabric_core::base::state::{PublicState, StateCounts};
+use redis_module::Context;
+
+use crate::shell::call::{lane_arg, Call};
+use crate::shell::node::{is_importing, paused_lanes, set_paused};
+use crate::shell::persistence::ENCVER;
+use crate::shell::reply::{Pairs, Reply};
+use crate::shell::{blocking, config, keys, schedule};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn pause(call: &Call) -> CmdResult<()> {
     let lane = lane_arg(call)?;
-    let changed = lanes::set_paused(lane, true);
+    let changed = set_paused(lane, true);
     call.ctx.replicate_verbatim();
     Reply(call.ctx.ctx).uint(u64::from(changed));
     Ok(())
@@ -13,7 +26,7 @@ pub fn pause(call: &Call) -> CmdResult<()> {
 
 pub fn resume(call: &Call) -> CmdResult<()> {
     let lane = lane_arg(call)?;
-    let changed = lanes::set_paused(lane, false);
+    let changed = set_paused(lane, false);
     call.ctx.replicate_verbatim();
     if changed {
         // Waiting claimers may now take this lane's work.
@@ -23,52 +36,52 @@ pub fn resume(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
-pub fn due(call: &Call) -> CmdResult<()> {
-    internal_only(call.ctx, "FF.DUE")?;
-    let batch = requests::parse_due(call.args, &config::limits())?;
-    let n = timer::process_partition(call.ctx, db(call.ctx), &batch, None);
-    call.ctx.replicate_verbatim();
-    Reply(call.ctx.ctx).uint(n as u64);
+pub fn paused(call: &Call) -> CmdResult<()> {
+    let list = paused_lanes();
+    let r = Reply(call.ctx.ctx);
+    r.array(list.len());
+    for l in &list {
+        r.bulk(l.as_bytes());
+    }
     Ok(())
 }
 
-pub fn loadrec(call: &Call) -> CmdResult<()> {
-    let ctx = call.ctx;
-    internal_only(ctx, "FF.LOADREC")?;
-    let ([_, blob], Some(&key_arg)) = (call.args, call.argv.first()) else {
-        return Err(CmdError::syntax("wrong number of arguments"));
-    };
-    let bad = |e: DecodeError| CmdError::syntax(format!("record does not decode: {e}"));
-    let key = keys::open_arg(ctx, key_arg);
-    let (tag, body) = blob
-        .split_first()
-        .ok_or_else(|| CmdError::syntax("empty record"))?;
-    let db = db(ctx);
-    match *tag {
-        TAG_PARTITION => {
-            let (p, _) = Partition::decode_header(body).map_err(bad)?;
-            if p.index.partitions != config::partitions() {
-                return Err(CmdError::new(
-                    "PARTITION_MISMATCH",
-                    "record laid out for another partition count",
-                ));
-            }
-            if !key.is_empty() {
-                key.delete();
-            }
-            key.set_partition(p)?;
-        }
-        TAG_EXEC => {
-            let p = keys::partition(&key)?
-                .ok_or_else(|| CmdError::syntax("record before its partition header"))?;
-            let e = p.load_record(body).map_err(bad)?;
-            workers::leases_loaded(db, std::iter::once(e));
-            types::register_hints(db, &p.index);
-            timer::note_due(ctx, db, &p.index);
-        }
-        _ => return Err(CmdError::syntax("unknown record tag")),
+pub fn version(call: &Call) -> CmdResult<()> {
+    let l = config::limits();
+    let r = Reply(call.ctx.ctx);
+    let max_firing = schedule::MAX_FIRING_US.load(Ordering::Relaxed);
+    let firings = schedule::FIRINGS.load(Ordering::Relaxed);
+    let max_cpu = schedule::MAX_FIRING_CPU_US.load(Ordering::Relaxed);
+    let counts = node_counts(call.ctx);
+    let p = Pairs::start(&r, 9);
+    p.bulk("version", VERSION.as_bytes())
+        .uint("timer_firings", firings)
+        .uint("timer_max_firing_us", max_firing)
+        .uint("timer_max_firing_cpu_us", max_cpu)
+        .uint("encoding", u64::from(ENCVER.unsigned_abs()))
+        .uint("partitions", u64::from(l.partitions))
+        .uint("lease_ms", l.default_lease_ms)
+        .uint("max_payload_bytes", l.max_payload_bytes as u64);
+    let by_state = p.key("executions");
+    let states = Pairs::start(by_state, counts.len());
+    for (i, n) in counts.iter().enumerate() {
+        states.uint(PublicState::name_of(i), *n);
     }
-    ctx.replicate_verbatim();
-    Reply(ctx.ctx).ok();
     Ok(())
+}
+
+/// Executions per public state over the partitions this node holds (in
+/// the current db): each partition keeps its counts, so one pass over the
+/// partitions, not over the executions.
+fn node_counts(ctx: &Context) -> StateCounts {
+    let mut total = [0u64; PublicState::COUNT];
+    for p in (0..config::partitions()).filter(|&p| !is_importing(p)) {
+        let mut key = keys::open_partition(ctx, p);
+        if let Ok(Some(part)) = key.partition() {
+            for (t, n) in total.iter_mut().zip(part.index.counts) {
+                *t = t.saturating_add(n);
+            }
+        }
+    }
+    total
 }

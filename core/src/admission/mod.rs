@@ -1,0 +1,2 @@
+//! Admission: budgets and quotas (a later issue): a room laid out like
+//! `execution`.

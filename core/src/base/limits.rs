@@ -1,0 +1,35 @@
+//! Limits: the bounds every request is held to (the reference's, where it
+//! has them), and those that come from module configuration.
+
+pub const LANE_MAX_BYTES: usize = 64;
+pub const NAME_MAX_BYTES: usize = 256;
+pub const TAG_VALUE_MAX_BYTES: usize = 4096;
+pub const TAGS_MAX: usize = 64;
+/// Lanes one claim (or a worker's registration) may name: a claim looks
+/// each one up, so the bound keeps a claim's cost bounded.
+pub const LANES_MAX: u64 = 64;
+pub const LEASE_MAX_MS: u64 = 7 * 24 * 3600 * 1000;
+/// Times are unix ms; this is far past any real one and keeps sums safe.
+pub const TIME_MAX_MS: u64 = i64::MAX as u64 / 2;
+pub const TTL_MAX_MS: u64 = 365 * 24 * 3600 * 1000;
+pub const MAX_RETRIES_MAX: u64 = 10_000;
+/// Priorities are clamped to 0..=PRIORITY_MAX, as in the reference.
+pub const PRIORITY_MAX: i64 = 9000;
+/// The most executions one FF.LIST page returns.
+pub const LIST_COUNT_MAX: u64 = 10_000;
+/// The longest heartbeat lapse a worker may register with.
+pub const WORKER_TTL_MAX_MS: u64 = 7 * 24 * 3600 * 1000;
+/// How many times an execution may be replayed, as in the reference.
+pub const MAX_REPLAYS: u32 = 10;
+
+/// Limits that come from module configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub partitions: u16,
+    pub max_payload_bytes: usize,
+    pub default_lease_ms: u64,
+    /// How long terminal executions are kept (0: forever).
+    pub retention_ms: u64,
+    /// How many times a lease may run out before the execution fails.
+    pub max_reclaims: u32,
+}

@@ -1,0 +1,12 @@
+//! What every domain shares: the argument reader and its one options loop,
+//! codec primitives, ids, capability sets, state enums, limits and the
+//! error codes.
+
+pub mod args;
+pub mod blob;
+pub mod caps;
+pub mod codec;
+pub mod errors;
+pub mod ids;
+pub mod limits;
+pub mod state;

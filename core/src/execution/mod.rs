@@ -1,0 +1,21 @@
+//! The execution domain: one execution's record, its attempts and lease,
+//! the transitions a claim, its holder, the timer and an operator make,
+//! its retry policy, the requests that drive them, and its encoding.
+
+pub mod attempt;
+pub mod codec;
+pub mod errors;
+pub mod holder;
+pub mod lifecycle;
+pub mod operator;
+pub mod record;
+pub mod requests;
+pub mod retry;
+
+pub use attempt::{Attempt, Fence, Grant, Lease, WorkerName};
+pub use errors::{ClaimError, LeaseError, LeaseOutcome, OpError, RevokeError};
+pub use record::{Execution, Extra, Progress, Spec, Tag, Tags, DEFAULT_NAMESPACE};
+pub use retry::{Backoff, RetryPolicy};
+
+#[cfg(test)]
+mod tests;

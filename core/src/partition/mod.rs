@@ -1,0 +1,16 @@
+//! The partition domain: a partition's records and the index derived from
+//! them (eligible queues, due-time sets, per-state counts), the one place
+//! that moves index entries when a record changes (`moves`), its encoding
+//! and its requests.
+
+pub mod codec;
+pub mod index;
+pub mod moves;
+pub mod queue;
+pub mod records;
+pub mod requests;
+
+pub use index::PartitionIndex;
+pub use moves::{DueEffect, Env, Moved};
+pub use queue::{Due, Head, QueueKey};
+pub use records::Partition;

@@ -1,0 +1,384 @@
+//! Transitions that change an execution and its partition index together,
+//! so the two can never disagree. Every transition runs the same way: note
+//! where the record sits in the index, apply the record's own transition,
+//! then move its index entries (queue, due-time sets, per-state counts) to
+//! where the new state says they belong.
+
+use crate::base::blob::Blob;
+use crate::base::ids::Uuid;
+use crate::base::state::{EligibilityState, LifecyclePhase, OwnershipState, PublicState};
+use crate::execution::requests::Acquire;
+use crate::execution::{
+    ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError, Tags,
+};
+use crate::partition::index::{PartitionIndex, QueueOp};
+use crate::partition::queue::{Due, Head, QueueKey};
+
+/// Settings a transition needs besides the record.
+#[derive(Clone, Copy, Debug)]
+pub struct Env {
+    pub now: u64,
+    /// How long terminal executions are kept; 0 keeps them. Applied when
+    /// retention entries fall due, never stored.
+    pub retention_ms: u64,
+    pub max_reclaims: u32,
+}
+
+/// Where a record belongs in its partition's index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Placement {
+    /// The queue key, while claimable.
+    queued: Option<QueueKey>,
+    delay: Option<u64>,
+    lease: Option<u64>,
+    deadline: Option<u64>,
+    retention: Option<u64>,
+    public: PublicState,
+}
+
+fn placement(e: &Execution) -> Placement {
+    let terminal = e.is_terminal();
+    Placement {
+        queued: e.is_claimable().then(|| QueueKey::of(e)),
+        delay: if e.lifecycle == LifecyclePhase::Runnable
+            && e.eligibility == EligibilityState::NotEligibleUntilTime
+        {
+            e.delay_until()
+        } else {
+            None
+        },
+        lease: match (&e.lease, e.ownership) {
+            (Some(l), OwnershipState::Leased) => Some(l.expires_at),
+            _ => None,
+        },
+        deadline: e.expiry_due(),
+        retention: if terminal { e.completed_at } else { None },
+        public: e.public,
+    }
+}
+
+/// What a transition did to the queues, for claim hints and waiters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    pub head: Head,
+    /// The record became claimable.
+    pub now_claimable: bool,
+    /// A due-time set has a new earliest entry, so the partition may
+    /// fall due sooner than the node timer knows (most transitions add
+    /// behind the first).
+    pub due: bool,
+    /// The record gained (true) or lost (false) a live lease, held by its
+    /// current attempt's worker: the node's per-worker lease index follows.
+    pub leased: Option<bool>,
+}
+
+fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> Moved {
+    shift(idx, e, before, Some(placement(e)))
+}
+
+/// Moves a record's index entries from one placement to another (`None`:
+/// not in the index). Inlined: on the hot path `after` is always there.
+#[inline(always)]
+fn shift(
+    idx: &mut PartitionIndex,
+    e: &Execution,
+    before: Option<Placement>,
+    after: Option<Placement>,
+) -> Moved {
+    let u = e.id.uuid;
+    // Outside the index: no entries (its state is counted from `before`
+    // and `after` themselves, never from this).
+    let nowhere = Placement {
+        queued: None,
+        delay: None,
+        lease: None,
+        deadline: None,
+        retention: None,
+        public: e.public,
+    };
+    let (b, a) = (before.unwrap_or(nowhere), after.unwrap_or(nowhere));
+    let op = match (b.queued, a.queued) {
+        (None, Some(_)) => QueueOp::Add,
+        (Some(old), None) => QueueOp::Remove(old),
+        (Some(old), Some(new)) if old != new => QueueOp::Move(old),
+        _ => QueueOp::Keep,
+    };
+    let (from, to) = match (before, after) {
+        (Some(b), Some(a)) if b.public == a.public => (None, None),
+        _ => (before.map(|p| p.public), after.map(|p| p.public)),
+    };
+    let head = if op == QueueOp::Keep && from.is_none() && to.is_none() {
+        Head::Unchanged
+    } else {
+        idx.update_lane(e, op, from, to)
+    };
+    let mut due = false;
+    for (old, new, set) in [
+        (b.delay, a.delay, &mut idx.delayed),
+        (b.lease, a.lease, &mut idx.lease_expiry),
+        (b.deadline, a.deadline, &mut idx.deadlines),
+        (b.retention, a.retention, &mut idx.retention),
+    ] {
+        if old != new {
+            // Only an earlier due time matters at once. A removed first
+            // entry leaves the node timer's recorded time early; a firing
+            // then finds nothing due and records the real one, which
+            // costs far less than recomputing on every complete.
+            if let Some(t) = old {
+                set.remove(t, u);
+            }
+            if let Some(t) = new {
+                due |= set.insert(t, u);
+            }
+        }
+    }
+    Moved {
+        head,
+        now_claimable: a.queued.is_some() && b.queued.is_none(),
+        due,
+        leased: match (b.lease.is_some(), a.lease.is_some()) {
+            (false, true) => Some(true),
+            (true, false) => Some(false),
+            _ => None,
+        },
+    }
+}
+
+/// Runs `f` on the record and moves its index entries (and its share of
+/// the partition's running byte count) to match.
+fn transition<T>(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    f: impl FnOnce(&mut Execution) -> T,
+) -> (T, Moved) {
+    let (before, bytes) = (placement(e), e.mem_usage());
+    let out = f(e);
+    idx.record_bytes = idx
+        .record_bytes
+        .saturating_sub(bytes)
+        .saturating_add(e.mem_usage());
+    let moved = sync(idx, e, Some(before));
+    (out, moved)
+}
+
+/// Runs a holder's fenced step. A lease that has run out is settled first,
+/// exactly as the timer would settle it (reclaimable, or failed once its
+/// reclaims are used up), and the holder gets LEASE_EXPIRED; the record
+/// changed, so the caller replicates the call (with the reclaim limit
+/// pinned).
+fn fenced<T>(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    env: &Env,
+    f: impl FnOnce(&mut Execution) -> Result<T, (LeaseError, bool)>,
+) -> (Result<T, (LeaseError, bool)>, Moved) {
+    transition(idx, e, |e| {
+        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+            return Err((LeaseError::Expired, true));
+        }
+        f(e)
+    })
+}
+
+/// Places a freshly created execution in the index.
+pub fn admit(idx: &mut PartitionIndex, e: &Execution) -> Moved {
+    idx.record_bytes = idx.record_bytes.saturating_add(e.mem_usage());
+    sync(idx, e, None)
+}
+
+/// Claims a claimable execution for a worker, as decided by `a`.
+pub fn acquire(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    a: &Acquire<'_>,
+) -> (Result<Grant, ClaimError>, Moved) {
+    transition(idx, e, |e| {
+        e.claim(
+            a.worker_id,
+            a.worker_instance_id,
+            a.lease_ms,
+            a.lease_id,
+            a.attempt_id,
+            a.at,
+        )
+    })
+}
+
+pub fn renew(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    lease_ms: u64,
+    env: &Env,
+) -> (Result<u64, (LeaseError, bool)>, Moved) {
+    fenced(idx, e, env, |e| e.renew(fence, lease_ms, env.now))
+}
+
+pub fn complete(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    result: Option<Blob>,
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    fenced(idx, e, env, |e| e.complete(fence, result, env.now))
+}
+
+pub fn fail(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    reason: Option<Box<[u8]>>,
+    retry_at: Option<u64>,
+    env: &Env,
+) -> (Result<Option<u64>, (LeaseError, bool)>, Moved) {
+    fenced(idx, e, env, |e| e.fail(fence, reason, retry_at, env.now))
+}
+
+pub fn cancel(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: Option<&Fence>,
+    reason: Option<Box<[u8]>>,
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    match fence {
+        Some(_) => fenced(idx, e, env, |e| e.cancel(fence, reason, env.now)),
+        None => transition(idx, e, |e| e.cancel(None, reason, env.now)),
+    }
+}
+
+pub fn delay(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    until: u64,
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    fenced(idx, e, env, |e| e.delay(fence, until, env.now))
+}
+
+pub fn wait_for_children(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    fenced(idx, e, env, |e| e.wait_for_children(fence, env.now))
+}
+
+pub fn revoke(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    expected: Option<Uuid>,
+    env: &Env,
+) -> (Result<(), RevokeError>, Moved) {
+    transition(idx, e, |e| e.revoke(expected, env.max_reclaims, env.now))
+}
+
+/// Re-queues a waiting execution under its new priority.
+pub fn set_priority(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    priority: u16,
+    env: &Env,
+) -> (Result<(), OpError>, Moved) {
+    transition(idx, e, |e| e.set_priority(priority, env.now))
+}
+
+pub fn report_progress(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    fence: &Fence,
+    pct: u8,
+    message: Box<[u8]>,
+    env: &Env,
+) -> (Result<(), (LeaseError, bool)>, Moved) {
+    fenced(idx, e, env, |e| {
+        e.report_progress(fence, pct, message, env.now)
+    })
+}
+
+/// Operator transitions on one execution (replay, block, unblock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Replay { max_replays: u32 },
+    Block,
+    Unblock,
+}
+
+pub fn operate(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    op: Op,
+    reason: Option<Box<[u8]>>,
+    env: &Env,
+) -> (Result<(), OpError>, Moved) {
+    transition(idx, e, |e| match op {
+        Op::Replay { max_replays } => e.replay(max_replays, env.now),
+        Op::Block => e.block(reason, env.now),
+        Op::Unblock => e.unblock(env.now),
+    })
+}
+
+/// What a due entry did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DueEffect {
+    /// Stale or not applicable: nothing changed but the entry is gone.
+    Nothing,
+    /// The record changed in place.
+    Changed(Moved),
+    /// Retention is over: the caller deletes the record.
+    Remove,
+}
+
+/// Applies one due entry (already popped from the index) to its record.
+pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env) -> DueEffect {
+    // The entry is gone from its set; re-derive placement without it so
+    // `sync` neither removes it twice nor misses a re-insert.
+    let mut before = placement(e);
+    match kind {
+        Due::Delay => before.delay = None,
+        Due::LeaseExpiry => before.lease = None,
+        Due::Deadline => before.deadline = None,
+        Due::Retention => before.retention = None,
+    }
+    let changed = match kind {
+        Due::Delay => e.promote(env.now),
+        Due::LeaseExpiry => e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged,
+        Due::Deadline => e.expire(env.now),
+        Due::Retention => {
+            return if e.is_terminal() {
+                DueEffect::Remove
+            } else {
+                DueEffect::Nothing
+            }
+        }
+    };
+    let moved = sync(idx, e, Some(before));
+    if changed {
+        DueEffect::Changed(moved)
+    } else {
+        DueEffect::Nothing
+    }
+}
+
+/// Drops a record's entries from the index (the record is being removed).
+pub fn forget(idx: &mut PartitionIndex, e: &Execution) {
+    idx.record_bytes = idx.record_bytes.saturating_sub(e.mem_usage());
+    shift(idx, e, Some(placement(e)), None);
+}
+
+/// Sets or replaces tags (no index entry depends on them).
+pub fn set_tags(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    tags: Tags,
+    env: &Env,
+) -> (Result<usize, OpError>, Moved) {
+    transition(idx, e, |e| e.set_tags(tags, env.now))
+}
+
+#[cfg(test)]
+#[path = "moves_tests.rs"]
+mod tests;

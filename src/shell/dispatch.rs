@@ -1,0 +1,64 @@
+//! Where the server calls a command: every handler runs through `command`,
+//! under the panic guard, followed by the hand-offs its transitions made
+//! possible.
+
+use std::os::raw::c_int;
+
+use flowfabric_core::base::errors::CmdResult;
+use redis_module::{raw, Context};
+
+use crate::shell::blocking;
+use crate::shell::call::{raw_strings, split_max_reclaims, with_args, Asker, Call};
+use crate::shell::guard::guard;
+
+pub type Handler = fn(&Call) -> CmdResult<()>;
+
+/// Runs a command: its handler, then the hand-offs its transitions made
+/// possible (so what they replicate follows the command's own
+/// replication). An error becomes the error reply.
+///
+/// # Safety
+/// `argv` must be the server's argument vector of `argc` strings.
+pub unsafe fn command(
+    ctx: *mut raw::RedisModuleCtx,
+    argv: *mut *mut raw::RedisModuleString,
+    argc: c_int,
+    h: Handler,
+) -> c_int {
+    let context = Context::new(ctx);
+    // SAFETY: the caller passes the server's argument vector.
+    let strings = unsafe { raw_strings(argv, argc) };
+    let run = |args: &[&[u8]]| {
+        let (args, argv, max_reclaims) = split_max_reclaims(
+            &context,
+            args.get(1..).unwrap_or(&[]),
+            strings.get(1..).unwrap_or(&[]),
+        );
+        let call = Call {
+            ctx: &context,
+            args,
+            argv,
+            max_reclaims,
+            asker: Asker(&context),
+        };
+        let step = || {
+            let r = h(&call);
+            blocking::flush(&context);
+            r
+        };
+        match guard("a command", None, || Some(step())) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                context.reply_error_string(&e.reply().replace('\0', ""));
+            }
+            None => {
+                context.reply_error_string(
+                    "ERR internal error in flowfabric (a bug); the server log says where",
+                );
+            }
+        }
+    };
+    // SAFETY: as above.
+    unsafe { with_args(argv, argc, run) };
+    raw::REDISMODULE_OK as c_int
+}

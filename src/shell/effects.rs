@@ -1,0 +1,355 @@
+//! What every transition is followed by, whoever made it (a command, the
+//! timer, a load): the claim board and the per-worker lease index kept in
+//! step, work a blocked claimer can take noted for hand-off, the timer told
+//! of an earlier due time, and the call replicated with the values the
+//! primary pinned (its clock, a drawn retry time, the reclaim limit).
+
+use std::ffi::CStr;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use flowfabric_core::base::caps::CapSet;
+use flowfabric_core::base::errors::{CmdError, CmdResult, Refused};
+use flowfabric_core::base::ids::{ExecId, Uuid};
+use flowfabric_core::base::state::OwnershipState;
+use flowfabric_core::execution::{Execution, LeaseError, OpError, RevokeError};
+use flowfabric_core::partition::{Env, Head, Moved, PartitionIndex};
+use redis_module::{raw, Context};
+
+use crate::shell::call::{db, Call};
+use crate::shell::node::{is_importing, now_ms, with_board, with_leases, SpinLock};
+use crate::shell::{keys, schedule};
+
+// ---- the claim board, the lease index, wake-ups -------------------------
+
+/// Work some blocked claimer may take: (db, lane, required caps).
+type Wanted = (c_int, Box<str>, CapSet);
+
+static PENDING: SpinLock<Vec<Wanted>> = SpinLock::new(Vec::new());
+static ANY_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Notes that (db, lane, caps) has work a blocked claimer may take; the
+/// hand-off happens in `blocking::flush`, after the command has replicated
+/// itself, so FF.ACQUIRE follows what made the work claimable.
+pub fn note_wanted(db: c_int, lane: &str, caps: &CapSet) {
+    PENDING.with(|p| p.push((db, lane.into(), caps.clone())));
+    ANY_PENDING.store(true, Ordering::Relaxed);
+}
+
+/// True when hand-offs are noted (cheap: one atomic load).
+pub fn wanted_pending() -> bool {
+    ANY_PENDING.load(Ordering::Relaxed)
+}
+
+/// The next noted hand-off, if any.
+pub fn next_wanted() -> Option<Wanted> {
+    PENDING.with(|p| {
+        let n = p.pop();
+        if p.is_empty() {
+            ANY_PENDING.store(false, Ordering::Relaxed);
+        }
+        n
+    })
+}
+
+/// Records a queue head in the claim board; notes a hand-off if a blocked
+/// claimer can now take the set's work.
+pub fn set_hint(
+    db: c_int,
+    partition: u16,
+    lane: &str,
+    caps: &CapSet,
+    head: Option<flowfabric_core::partition::QueueKey>,
+) {
+    if with_board(|h| h.set_head(db, lane, caps, partition, head)) {
+        note_wanted(db, lane, caps);
+    }
+}
+
+/// Re-reads a set's head from the index into the claim board.
+pub fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet) {
+    set_hint(
+        db,
+        idx.partition,
+        lane,
+        caps,
+        idx.head(lane, caps).map(|(k, _)| k),
+    );
+}
+
+/// Makes a loaded (or imported) index's queue heads claimable; work a
+/// blocked claimer can take (a partition arriving by slot migration) is
+/// handed out by the timer, as loading runs outside any command.
+pub fn register_hints(db: c_int, idx: &PartitionIndex) {
+    if is_importing(idx.partition) {
+        return;
+    }
+    let before = wanted_pending();
+    for (lane, caps, head) in idx.heads() {
+        set_hint(db, idx.partition, lane, caps, Some(head));
+    }
+    if wanted_pending() && !before {
+        schedule::request_soon();
+    }
+}
+
+/// Indexes the live leases of records just loaded (or imported).
+pub fn leases_loaded<'a>(db: c_int, records: impl Iterator<Item = &'a Execution>) {
+    with_leases(|l| {
+        for e in records {
+            if is_importing(e.id.partition) {
+                continue;
+            }
+            if let (Some(_), OwnershipState::Leased, Some(a)) =
+                (&e.lease, e.ownership, e.current_attempt())
+            {
+                l.add(a.worker.instance(), (db, e.id.partition, e.id.uuid));
+            }
+        }
+    });
+}
+
+/// Keeps the claim board and the per-worker lease index in step with a
+/// transition of `e`, and notes work a blocked claimer can take.
+pub fn after_move(db: c_int, idx: &PartitionIndex, e: &Execution, moved: Moved) {
+    if is_importing(idx.partition) {
+        // Entered when the import completes (see `migration`).
+        return;
+    }
+    if let (Some(gained), Some(a)) = (moved.leased, e.current_attempt()) {
+        let r = (db, e.id.partition, e.id.uuid);
+        with_leases(|l| match gained {
+            true => l.add(a.worker.instance(), r),
+            false => l.remove(a.worker.instance(), &r),
+        });
+    }
+    let (lane, caps) = (&*e.lane, &e.caps);
+    match moved.head {
+        Head::Now(head) => set_hint(db, idx.partition, lane, caps, head),
+        // More work behind an unchanged head: a second claimer may take it.
+        Head::Unchanged if moved.now_claimable => {
+            if with_board(|h| h.wants(db, lane, caps)) {
+                note_wanted(db, lane, caps);
+            }
+        }
+        Head::Unchanged => {}
+    }
+}
+
+/// After a command's transition: the board, waiters, and the timer when a
+/// due time may have moved earlier.
+pub fn settle(ctx: &Context, idx: &PartitionIndex, e: &Execution, moved: Moved) {
+    let db = db(ctx);
+    after_move(db, idx, e, moved);
+    if moved.due {
+        schedule::note_due(ctx, db, idx);
+    }
+}
+
+// ---- replication with pinned values --------------------------------------
+
+/// At most three pinned values (the time, one more, the reclaim limit),
+/// in a fixed array: built on every write, replicated or not, so no growth
+/// checks.
+pub struct Pins<'a> {
+    items: [(&'a CStr, u64); 3],
+    len: usize,
+}
+
+impl<'a> std::ops::Deref for Pins<'a> {
+    type Target = [(&'a CStr, u64)];
+    fn deref(&self) -> &Self::Target {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// The values a replica must not compute itself: `AT now` unless the call
+/// already carried its time, then any extra pinned values (one at most).
+pub fn pins<'a>(at: Option<u64>, now: u64, extra: &[(&'a CStr, u64)]) -> Pins<'a> {
+    let mut p = Pins {
+        items: [(c"AT", now); 3],
+        len: usize::from(at.is_none()),
+    };
+    if let Some(&x) = extra.first() {
+        p.push(x);
+    }
+    p
+}
+
+impl<'a> Pins<'a> {
+    fn push(&mut self, x: (&'a CStr, u64)) {
+        if let Some(slot) = self.items.get_mut(self.len) {
+            *slot = x;
+            self.len += 1;
+        }
+    }
+
+    /// Appends the reclaim limit the transition used (always last, where
+    /// the replica's dispatch looks for it).
+    pub fn with_max_reclaims(mut self, env: &Env) -> Pins<'a> {
+        self.push((c"MAX_RECLAIMS", u64::from(env.max_reclaims)));
+        self
+    }
+}
+
+/// Settings for a transition made now by `call`: the configured ones, with
+/// the reclaim limit the primary pinned when the call was replicated.
+pub fn env_for(call: &Call, now: u64) -> Env {
+    let mut env = schedule::env(now);
+    if let Some(m) = call.max_reclaims {
+        env.max_reclaims = m;
+    }
+    env
+}
+
+/// Replicates the call, its arguments passed by reference (client payloads
+/// are not copied), with `first` replacing its first argument, followed by
+/// the pinned values.
+pub fn replicate_call(call: &Call, name: &CStr, first: Option<&[u8]>, pins: &[(&CStr, u64)]) {
+    // SAFETY: a function pointer the server filled in at load.
+    let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
+        return;
+    };
+    let (ctx, name) = (call.ctx.ctx, name.as_ptr());
+    let (head, rest) = match (first, call.argv.split_first()) {
+        (Some(id), Some((_, rest))) => (Some((id.as_ptr(), id.len())), rest),
+        _ => (None, call.argv),
+    };
+    let (v, n) = (rest.as_ptr(), rest.len());
+    let val = |i: usize| {
+        pins.get(i)
+            .map_or(0, |p| i64::try_from(p.1).unwrap_or(i64::MAX))
+    };
+    let key = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
+    let (k0, v0, k1, v1, k2, v2) = (key(0), val(0), key(1), val(1), key(2), val(2));
+    // SAFETY: each format letter matches the argument after it ("b":
+    // pointer and length, "v": the call's own argument vector and count,
+    // "c": a NUL-terminated name, "l": a long long), all alive for the
+    // call; the server copies what it keeps.
+    unsafe {
+        match (head, pins.len()) {
+            (Some((id, len)), 0) => f(ctx, name, c"bv".as_ptr(), id, len, v, n),
+            (Some((id, len)), 1) => f(ctx, name, c"bvcl".as_ptr(), id, len, v, n, k0, v0),
+            (Some((id, len)), 2) => f(ctx, name, c"bvclcl".as_ptr(), id, len, v, n, k0, v0, k1, v1),
+            (Some((id, len)), _) => f(
+                ctx,
+                name,
+                c"bvclclcl".as_ptr(),
+                id,
+                len,
+                v,
+                n,
+                k0,
+                v0,
+                k1,
+                v1,
+                k2,
+                v2,
+            ),
+            (None, 0) => f(ctx, name, c"v".as_ptr(), v, n),
+            (None, 1) => f(ctx, name, c"vcl".as_ptr(), v, n, k0, v0),
+            (None, 2) => f(ctx, name, c"vclcl".as_ptr(), v, n, k0, v0, k1, v1),
+            (None, _) => f(ctx, name, c"vclclcl".as_ptr(), v, n, k0, v0, k1, v1, k2, v2),
+        }
+    };
+}
+
+pub fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
+    replicate_call(call, name, None, pins);
+}
+
+/// Replicates a revoke the node made itself (a vanished claimer's grant, a
+/// dead worker's lease) as FF.REVOKE with the lease, time and reclaim limit
+/// pinned.
+pub fn replicate_revoke(ctx: &Context, id: &ExecId, lease: Uuid, env: &Env) {
+    let (text, lease) = (id.text(), lease.text());
+    let (at, max) = (env.now.to_string(), env.max_reclaims.to_string());
+    let args: [&[u8]; 7] = [
+        text.as_bytes(),
+        b"LEASE",
+        &lease,
+        b"AT",
+        at.as_bytes(),
+        b"MAX_RECLAIMS",
+        max.as_bytes(),
+    ];
+    ctx.replicate("FF.REVOKE", &args[..]);
+}
+
+// ---- one transition on one execution -------------------------------------
+
+/// Why a transition was refused, and whether the record changed anyway
+/// (a fenced call settles a lease that ran out on the way).
+pub trait Refusal {
+    fn error(&self) -> CmdError;
+    fn changed(&self) -> bool {
+        false
+    }
+}
+
+impl Refusal for (LeaseError, bool) {
+    fn error(&self) -> CmdError {
+        CmdError::new(self.0.code(), self.0.message())
+    }
+    fn changed(&self) -> bool {
+        self.1
+    }
+}
+
+/// A refusal that never changes the record.
+macro_rules! unchanged_refusal {
+    ($($t:ty),+) => {$(
+        impl Refusal for $t {
+            fn error(&self) -> CmdError {
+                CmdError::new(self.code(), self.message())
+            }
+        }
+    )+};
+}
+
+unchanged_refusal!(LeaseError, RevokeError, OpError);
+
+/// After a fenced transition: the board, the timer, and replication with
+/// the pinned values when anything changed.
+pub fn finish(
+    call: &Call,
+    name: &CStr,
+    idx: &PartitionIndex,
+    e: &Execution,
+    moved: Moved,
+    changed: bool,
+    pins: &[(&CStr, u64)],
+) {
+    settle(call.ctx, idx, e, moved);
+    if changed {
+        replicate_with(call, name, pins);
+    }
+}
+
+/// Runs one transition on one execution: opens it and its index, applies
+/// `op`, keeps the board and the timer in step, and replicates the call
+/// with its time pinned when anything changed, and the reclaim limit when
+/// the step may have consulted it: a refusal that changed the record (a
+/// lease found run out), or any step of a transition that
+/// `consults_reclaims`.
+pub fn transition_cmd<T, E: Refusal>(
+    call: &Call,
+    name: &CStr,
+    id: &ExecId,
+    at: Option<u64>,
+    consults_reclaims: bool,
+    op: impl FnOnce(&mut PartitionIndex, &mut Execution, &Env) -> (Result<T, E>, Moved),
+) -> CmdResult<T> {
+    let now = at.unwrap_or_else(now_ms);
+    let mut key = keys::open_partition(call.ctx, id.partition);
+    let (idx, e) = keys::exec_in(&mut key, id)?;
+    let env = env_for(call, now);
+    let (r, moved) = op(idx, e, &env);
+    let changed = r.as_ref().map_or_else(Refusal::changed, |_| true);
+    let mut p = pins(at, now, &[]);
+    if consults_reclaims || r.is_err() {
+        p = p.with_max_reclaims(&env);
+    }
+    finish(call, name, idx, e, moved, changed, &p);
+    r.map_err(|err| err.error())
+}

@@ -1,0 +1,448 @@
+//! Registers every command from its `commands/<name>.json`: the same file
+//! gives the server its flags, arity, key specs, arguments and ACL
+//! categories (so COMMAND DOCS and cluster routing come from it), and the
+//! README table is generated from it.
+
+use std::ffi::{c_char, CString};
+use std::os::raw::c_int;
+
+use flowfabric_core::base::errors::Code;
+use redis_module::{raw, Context};
+use serde_json::Value;
+
+use crate::shell::dispatch;
+use crate::shell::handlers::{claims, execution, execution_reads, node, partition, workers};
+
+/// The server's entry point of a command.
+pub type RawCommand = unsafe extern "C" fn(
+    *mut raw::RedisModuleCtx,
+    *mut *mut raw::RedisModuleString,
+    c_int,
+) -> c_int;
+
+/// A command: its spec, its entry point, and the error codes its handler
+/// can reply with (a test holds the spec's `errors` to them).
+pub struct CommandEntry {
+    pub json: &'static str,
+    pub func: RawCommand,
+    pub errors: &'static [&'static [Code]],
+}
+
+macro_rules! entry {
+    ($file:literal, $handler:path, $errors:expr) => {{
+        unsafe extern "C" fn wrapper(
+            ctx: *mut raw::RedisModuleCtx,
+            argv: *mut *mut raw::RedisModuleString,
+            argc: c_int,
+        ) -> c_int {
+            // SAFETY: the server calls with its argument vector.
+            unsafe { dispatch::command(ctx, argv, argc, $handler) }
+        }
+        CommandEntry {
+            json: include_str!(concat!("../../commands/", $file)),
+            func: wrapper,
+            errors: $errors,
+        }
+    }};
+}
+
+use Code as C;
+
+/// What opening an execution can reply: no such execution, or its
+/// partition key holds another type.
+const OPEN: &[Code] = &[C::Err, C::ExecutionNotFound, C::WrongType];
+/// What a holder's fenced call can reply besides `OPEN`.
+const FENCE: &[Code] = &[
+    C::ExecutionNotActive,
+    C::LeaseRevoked,
+    C::LeaseExpired,
+    C::StaleLease,
+];
+
+pub static COMMANDS: &[CommandEntry] = &[
+    entry!(
+        "ff.submit.json",
+        execution::submit,
+        &[&[
+            C::Err,
+            C::InvalidCapabilities,
+            C::WrongType,
+            C::PartitionMismatch
+        ]]
+    ),
+    entry!(
+        "ff.claim.json",
+        claims::claim,
+        &[&[C::Err, C::InvalidCapabilities, C::Unblocked]]
+    ),
+    entry!("ff.renew.json", execution::renew, &[OPEN, FENCE]),
+    entry!("ff.complete.json", execution::complete, &[OPEN, FENCE]),
+    entry!("ff.fail.json", execution::fail, &[OPEN, FENCE]),
+    entry!("ff.cancel.json", execution::cancel, &[OPEN, FENCE]),
+    entry!("ff.delay.json", execution::delay, &[OPEN, FENCE]),
+    entry!(
+        "ff.revoke.json",
+        execution::revoke,
+        &[OPEN, &[C::NoActiveLease, C::StaleLease]]
+    ),
+    entry!(
+        "ff.waitchildren.json",
+        execution::wait_children,
+        &[OPEN, FENCE]
+    ),
+    entry!(
+        "ff.priority.json",
+        execution::priority,
+        &[OPEN, &[C::ExecutionNotEligible]]
+    ),
+    entry!("ff.progress.json", execution::progress, &[OPEN, FENCE]),
+    entry!(
+        "ff.settags.json",
+        execution::set_tags,
+        &[OPEN, &[C::InvalidTagKey, C::InvalidInput]]
+    ),
+    entry!("ff.gettags.json", execution_reads::get_tags, &[OPEN]),
+    entry!(
+        "ff.replay.json",
+        execution::replay,
+        &[OPEN, &[C::ExecutionNotTerminal, C::MaxReplaysExhausted]]
+    ),
+    entry!(
+        "ff.block.json",
+        execution::block,
+        &[OPEN, &[C::ExecutionNotEligible]]
+    ),
+    entry!(
+        "ff.unblock.json",
+        execution::unblock,
+        &[OPEN, &[C::ExecutionNotBlocked]]
+    ),
+    entry!("ff.pause.json", node::pause, &[&[C::Err]]),
+    entry!("ff.resume.json", node::resume, &[&[C::Err]]),
+    entry!("ff.paused.json", node::paused, &[]),
+    entry!("ff.list.json", partition::list, &[&[C::Err, C::WrongType]]),
+    entry!("ff.lanes.json", partition::lanes, &[&[C::Err]]),
+    entry!("ff.leases.json", workers::leases, &[&[C::Err]]),
+    entry!(
+        "ff.register.json",
+        workers::register,
+        &[&[C::Err, C::InvalidCapabilities]]
+    ),
+    entry!(
+        "ff.heartbeat.json",
+        workers::heartbeat,
+        &[&[C::Err, C::WorkerNotFound, C::WorkerDead]]
+    ),
+    entry!(
+        "ff.markdead.json",
+        workers::mark_dead,
+        &[&[C::Err, C::WorkerNotFound]]
+    ),
+    entry!("ff.workers.json", workers::list, &[&[C::Err]]),
+    entry!("ff.get.json", execution_reads::get, &[OPEN]),
+    entry!("ff.result.json", execution_reads::result, &[OPEN]),
+    entry!("ff.payload.json", execution_reads::payload, &[OPEN]),
+    entry!("ff.version.json", node::version, &[]),
+    entry!("ff.partition.json", partition::partition, &[&[C::Err]]),
+    entry!(
+        "ff.acquire.json",
+        claims::acquire,
+        &[OPEN, &[C::ExecutionNotLeaseable, C::LeaseConflict]]
+    ),
+    entry!(
+        "ff.loadrec.json",
+        partition::loadrec,
+        &[&[C::Err, C::WrongType, C::PartitionMismatch]]
+    ),
+    entry!("ff.due.json", partition::due, &[&[C::Err]]),
+];
+
+/// The layout version of the command-info structs this module passes.
+static INFO_VERSION: raw::RedisModuleCommandInfoVersion = raw::RedisModuleCommandInfoVersion {
+    version: 1,
+    sizeof_historyentry: std::mem::size_of::<raw::RedisModuleCommandHistoryEntry>(),
+    sizeof_keyspec: std::mem::size_of::<raw::RedisModuleCommandKeySpec>(),
+    sizeof_arg: std::mem::size_of::<raw::RedisModuleCommandArg>(),
+};
+
+/// Leaked C strings: command info must outlive the module's registration.
+fn cstr(s: &str) -> *const c_char {
+    match CString::new(s) {
+        Ok(c) => c.into_raw(),
+        Err(_) => c"".as_ptr(),
+    }
+}
+
+fn opt_cstr(v: &Value, field: &str) -> *const c_char {
+    v.get(field)
+        .and_then(Value::as_str)
+        .map_or(std::ptr::null(), cstr)
+}
+
+fn command_flags(spec: &Value) -> Result<String, String> {
+    let mut out = Vec::new();
+    for f in spec
+        .get("command_flags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let f = f.as_str().unwrap_or_default();
+        out.push(match f {
+            "WRITE" => "write",
+            "READONLY" => "readonly",
+            "DENYOOM" => "deny-oom",
+            "FAST" => "fast",
+            "ADMIN" => "admin",
+            "NOSCRIPT" => "deny-script",
+            "LOADING" => "allow-loading",
+            "STALE" => "allow-stale",
+            "NO_MANDATORY_KEYS" => "no-mandatory-keys",
+            "BLOCKING" => "blocking",
+            other => return Err(format!("unknown command flag {other}")),
+        });
+    }
+    Ok(out.join(" "))
+}
+
+fn key_spec_flags(ks: &Value) -> Result<u64, String> {
+    let mut bits = 0u64;
+    for f in ks
+        .get("flags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        bits |= match f.as_str().unwrap_or_default() {
+            "RO" => 1 << 0,
+            "RW" => 1 << 1,
+            "OW" => 1 << 2,
+            "RM" => 1 << 3,
+            "ACCESS" => 1 << 4,
+            "UPDATE" => 1 << 5,
+            "INSERT" => 1 << 6,
+            "DELETE" => 1 << 7,
+            "NOT_KEY" => 1 << 8,
+            "INCOMPLETE" => 1 << 9,
+            "VARIABLE_FLAGS" => 1 << 10,
+            other => return Err(format!("unknown key spec flag {other}")),
+        };
+    }
+    Ok(bits)
+}
+
+fn int(v: &Value, path: &[&str]) -> c_int {
+    let mut cur = v;
+    for p in path {
+        cur = match cur.get(p) {
+            Some(x) => x,
+            None => return 0,
+        };
+    }
+    cur.as_i64()
+        .and_then(|x| c_int::try_from(x).ok())
+        .unwrap_or(0)
+}
+
+fn key_specs(spec: &Value) -> Result<*mut raw::RedisModuleCommandKeySpec, String> {
+    let list = spec
+        .get("key_specs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out: Vec<raw::RedisModuleCommandKeySpec> = Vec::with_capacity(list.len() + 1);
+    for ks in &list {
+        let mut k: raw::RedisModuleCommandKeySpec = unsafe { std::mem::zeroed() };
+        k.notes = opt_cstr(ks, "notes");
+        k.flags = key_spec_flags(ks)?;
+        if ks.pointer("/begin_search/index").is_some() {
+            k.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
+            k.bs.index.pos = int(ks, &["begin_search", "index", "pos"]);
+        } else {
+            return Err("key spec needs begin_search.index".into());
+        }
+        if ks.pointer("/find_keys/range").is_some() {
+            k.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
+            k.fk.range.lastkey = int(ks, &["find_keys", "range", "lastkey"]);
+            k.fk.range.keystep = int(ks, &["find_keys", "range", "step"]);
+            k.fk.range.limit = int(ks, &["find_keys", "range", "limit"]);
+        } else {
+            return Err("key spec needs find_keys.range".into());
+        }
+        out.push(k);
+    }
+    out.push(unsafe { std::mem::zeroed() });
+    Ok(Box::leak(out.into_boxed_slice()).as_mut_ptr())
+}
+
+fn args(list: &[Value]) -> Result<*mut raw::RedisModuleCommandArg, String> {
+    let mut out: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(list.len() + 1);
+    for a in list {
+        let mut r: raw::RedisModuleCommandArg = unsafe { std::mem::zeroed() };
+        r.name = opt_cstr(a, "name");
+        r.token = opt_cstr(a, "token");
+        r.summary = opt_cstr(a, "summary");
+        r.key_spec_index = a
+            .get("key_spec_index")
+            .and_then(Value::as_i64)
+            .map_or(-1, |x| x as c_int);
+        r.type_ = match a.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "string" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+            "integer" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
+            "double" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_DOUBLE,
+            "key" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY,
+            "pattern" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PATTERN,
+            "unix-time" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_UNIX_TIME,
+            "pure-token" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_PURE_TOKEN,
+            "oneof" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_ONEOF,
+            "block" => raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_BLOCK,
+            other => return Err(format!("unknown argument type {other}")),
+        };
+        let flag = |f: &str| a.get(f).and_then(Value::as_bool).unwrap_or(false);
+        r.flags = (if flag("optional") { 1 } else { 0 })
+            | (if flag("multiple") { 2 } else { 0 })
+            | (if flag("multiple_token") { 4 } else { 0 });
+        if let Some(sub) = a.get("arguments").and_then(Value::as_array) {
+            r.subargs = args(sub)?;
+        }
+        out.push(r);
+    }
+    out.push(unsafe { std::mem::zeroed() });
+    Ok(Box::leak(out.into_boxed_slice()).as_mut_ptr())
+}
+
+/// Parses a command file: its single top-level key is the command name.
+pub fn parse(json: &str) -> Result<(String, Value), String> {
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("bad command JSON: {e}"))?;
+    let obj = v.as_object().ok_or("command JSON must be an object")?;
+    let (name, spec) = obj.iter().next().ok_or("command JSON is empty")?;
+    Ok((name.clone(), spec.clone()))
+}
+
+fn register_one(ctx: &Context, e: &CommandEntry) -> Result<(), String> {
+    let (name, spec) = parse(e.json)?;
+    let cname = CString::new(name.as_str()).map_err(|_| "bad name")?;
+    let flags = CString::new(command_flags(&spec)?).map_err(|_| "bad flags")?;
+    let create = unsafe { raw::RedisModule_CreateCommand }.ok_or("no CreateCommand")?;
+    if unsafe {
+        create(
+            ctx.ctx,
+            cname.as_ptr(),
+            Some(e.func),
+            flags.as_ptr(),
+            0,
+            0,
+            0,
+        )
+    } != raw::REDISMODULE_OK as c_int
+    {
+        return Err(format!("could not create {name}"));
+    }
+    let get = unsafe { raw::RedisModule_GetCommand }.ok_or("no GetCommand")?;
+    let cmd = unsafe { get(ctx.ctx, cname.as_ptr()) };
+    if cmd.is_null() {
+        return Err(format!("could not get {name}"));
+    }
+    let no_args = Vec::new();
+    let info = Box::leak(Box::new(raw::RedisModuleCommandInfo {
+        version: &INFO_VERSION,
+        summary: opt_cstr(&spec, "summary"),
+        complexity: opt_cstr(&spec, "complexity"),
+        since: opt_cstr(&spec, "since"),
+        history: std::ptr::null_mut(),
+        tips: std::ptr::null(),
+        arity: int(&spec, &["arity"]),
+        key_specs: key_specs(&spec)?,
+        args: args(
+            spec.get("arguments")
+                .and_then(Value::as_array)
+                .unwrap_or(&no_args),
+        )?,
+    }));
+    let set_info = unsafe { raw::RedisModule_SetCommandInfo }.ok_or("no SetCommandInfo")?;
+    if unsafe { set_info(cmd, info) } != raw::REDISMODULE_OK as c_int {
+        return Err(format!("the server rejected the command info of {name}"));
+    }
+    let cats: Vec<String> = spec
+        .get("acl_categories")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_ascii_lowercase))
+        .collect();
+    if let Some(set_cats) = unsafe { raw::RedisModule_SetCommandACLCategories } {
+        let c = CString::new(cats.join(" ")).map_err(|_| "bad ACL categories")?;
+        if unsafe { set_cats(cmd, c.as_ptr()) } != raw::REDISMODULE_OK as c_int {
+            return Err(format!("the server rejected the ACL categories of {name}"));
+        }
+    }
+    Ok(())
+}
+
+pub fn register_all(ctx: &Context) -> Result<(), String> {
+    for e in COMMANDS {
+        register_one(ctx, e)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each spec's `errors` lists exactly the codes its handler can reply
+    /// with (as declared beside it in `COMMANDS`).
+    #[test]
+    fn specs_list_the_codes_their_handlers_reply_with() {
+        let mut wrong = Vec::new();
+        for e in COMMANDS {
+            let (name, spec) = parse(e.json).unwrap();
+            let mut listed: Vec<&str> = spec["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["code"].as_str().unwrap())
+                .collect();
+            listed.sort_unstable();
+            listed.dedup();
+            let mut declared: Vec<&str> = e
+                .errors
+                .iter()
+                .flat_map(|g| g.iter())
+                .map(|c| c.as_str())
+                .collect();
+            declared.sort_unstable();
+            declared.dedup();
+            if listed != declared {
+                wrong.push(format!("{name}: spec {listed:?}, handler {declared:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    /// The shared lists are what the error types they stand for carry.
+    #[test]
+    fn shared_lists_match_the_error_types() {
+        use flowfabric_core::base::errors::Refused;
+        use flowfabric_core::execution::LeaseError;
+        let mut fence = FENCE.to_vec();
+        fence.sort();
+        let mut lease = LeaseError::codes().to_vec();
+        lease.sort();
+        assert_eq!(fence, lease);
+    }
+
+    #[test]
+    fn every_command_file_parses_with_known_flags() {
+        for e in COMMANDS {
+            let (name, spec) = parse(e.json).unwrap();
+            assert!(name.starts_with("FF."), "{name}");
+            command_flags(&spec).unwrap();
+            for ks in spec["key_specs"].as_array().unwrap() {
+                key_spec_flags(ks).unwrap();
+            }
+            assert!(spec["arity"].is_i64());
+            assert!(spec["summary"].is_string());
+        }
+    }
+}
