@@ -253,6 +253,21 @@ fn every_fixture_loads_to_what_it_showed() {
     assert!(seen >= 1, "no fixtures found");
 }
 
+/// Every partition encoding the build reads (2 up to the one it writes)
+/// has its RDB fixture: bumping the encoding means adding one.
+#[test]
+fn every_readable_encoding_has_a_fixture() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let f = pairs(redis::cmd("FF.VERSION").query(&mut c).unwrap());
+    let current = n(&f, "encoding");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for v in 2..=current {
+        let dump = root.join(format!("rdb-v{v}/dump.rdb"));
+        assert!(dump.is_file(), "no fixture {}", dump.display());
+    }
+}
+
 /// An AOF with everything the module replicates, timer batches and a dead
 /// worker's revocations included, rewritten once midway (the base then
 /// holds FF.LOADREC records) — written by the build under test, so running
