@@ -334,7 +334,11 @@ fn version_and_partition() {
     let mut c = srv.conn();
     let f = pairs(redis::cmd("FF.VERSION").query(&mut c).unwrap());
     assert_eq!(n(&f, "partitions"), 16);
-    assert_eq!(n(&f, "encoding"), 3, "the data type's encoding version (3: items tagged by kind)");
+    assert_eq!(
+        n(&f, "encoding"),
+        3,
+        "the data type's encoding version (3: items tagged by kind)"
+    );
     let tag: String = redis::cmd("FF.PARTITION").arg("q").query(&mut c).unwrap();
     let id = submit(&mut c, "q", "x", &[]);
     assert!(id.starts_with(&format!("{tag}:")), "{id} vs {tag}");

@@ -12,8 +12,10 @@ use crate::execution::record::Spec;
 use crate::execution::record::{Execution, Extra, Progress};
 use crate::execution::retry::{Backoff, RetryPolicy};
 
-/// Version 2 added the outcome reason, 3 progress, 4 the attempt timeout;
-/// older versions still load.
+/// The record's encoding version. Versions 1 to 3 were written only by
+/// development builds before the first release (which wrote 4); they no
+/// longer load. Decoding is strict, so every record that decodes encodes
+/// back to the same bytes.
 const ENCODING: u8 = 4;
 
 fn put_str(w: &mut Writer, s: &[u8]) {
@@ -127,8 +129,7 @@ impl Execution {
 
     pub fn decode(buf: &[u8]) -> Result<Execution, DecodeError> {
         let mut r = Reader::new(buf);
-        let version = r.u8()?;
-        if version == 0 || version > ENCODING {
+        if r.u8()? != ENCODING {
             return Err(DecodeError("unknown execution encoding"));
         }
         let id = ExecId {
@@ -137,6 +138,10 @@ impl Execution {
         };
         let lane = Arc::from(r.string()?);
         let namespace = r.bytes()?.into_boxed_slice();
+        if namespace.is_empty() {
+            // Written as `default` when none was given.
+            return Err(DecodeError("empty namespace"));
+        }
         let kind = r.bytes()?.into_boxed_slice();
         let priority = r.u16()?;
         let payload = r.bytes()?;
@@ -228,8 +233,10 @@ impl Execution {
         }
         let mut e = Execution::new(id, spec, 0, 0);
         // Stored state wins over what `new` derives from the spec.
-        if let Some(x) = e.extra.as_mut() {
-            x.delay_until = delay_until;
+        match (delay_until, e.extra.as_mut()) {
+            (None, None) => {}
+            (d, Some(x)) => x.delay_until = d,
+            (d, None) => e.extra.get_or_insert_with(Box::default).delay_until = d,
         }
         if e.extra.as_deref().is_some_and(Extra::is_default) {
             e.extra = None;
@@ -258,10 +265,8 @@ impl Execution {
             ..e
         };
         let mut e = e;
-        if version >= 2 {
-            e.set_reason(r.opt_bytes()?.map(Vec::into_boxed_slice));
-        }
-        if version >= 3 && r.bool()? {
+        e.set_reason(r.opt_bytes()?.map(Vec::into_boxed_slice));
+        if r.bool()? {
             let p = Progress {
                 pct: r.u8()?,
                 message: r.bytes()?.into_boxed_slice(),
@@ -269,10 +274,8 @@ impl Execution {
             };
             e.extra.get_or_insert_with(Box::default).progress = Some(p);
         }
-        if version >= 4 {
-            if let Some(t) = r.opt_u64()? {
-                e.extra.get_or_insert_with(Box::default).attempt_timeout_ms = Some(t);
-            }
+        if let Some(t) = r.opt_u64()? {
+            e.extra.get_or_insert_with(Box::default).attempt_timeout_ms = Some(t);
         }
         r.finish()?;
         Ok(e)

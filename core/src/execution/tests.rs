@@ -1,4 +1,3 @@
-
 use crate::base::args::Origin;
 use crate::base::blob::Blob;
 use crate::base::codec::Writer;

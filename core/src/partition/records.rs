@@ -110,6 +110,16 @@ impl Partition {
         if e.queue_seq >= self.index.next_seq {
             return Err(DecodeError("record sequence beyond the partition's"));
         }
+        // Records are written in admission order: any other order (or a
+        // repeated sequence) is not a partition this code wrote.
+        if self
+            .order
+            .keys()
+            .next()
+            .is_some_and(|Reverse(last)| e.queue_seq <= *last)
+        {
+            return Err(DecodeError("records out of admission order"));
+        }
         let hash_map::Entry::Vacant(v) = self.records.entry(e.id.uuid) else {
             return Err(DecodeError("record appears twice"));
         };

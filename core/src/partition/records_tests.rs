@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::base::caps::CapSet;
 use crate::base::codec::Writer;

@@ -151,6 +151,15 @@ impl Registry {
         let mut reg = Registry::default();
         for _ in 0..r.count(40)? {
             let instance = r.bytes()?.into_boxed_slice();
+            // Written in instance order, each once.
+            if reg
+                .workers
+                .keys()
+                .next_back()
+                .is_some_and(|last| *last >= instance)
+            {
+                return Err(DecodeError("workers out of order"));
+            }
             let worker_id = r.bytes()?.into_boxed_slice();
             let mut lanes = Vec::new();
             for _ in 0..r.count(4)? {
