@@ -57,6 +57,9 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
         ctx.log_warning(&format!("flowfabric: {}", e.replace('\0', "")));
         return Status::Err;
     }
+    // The data type is registered before `init` runs.
+    let partition_type = PARTITION_TYPE.raw_type.try_borrow().map(|t| *t);
+    node::set_partition_type(partition_type.unwrap_or(std::ptr::null_mut()));
     node::init_index_keys(config::partitions());
     node::init_cluster_mode(ctx);
     shell::events::init(ctx);

@@ -59,16 +59,21 @@ pub unsafe fn with_args<R>(
     argc: c_int,
     f: impl FnOnce(&[&[u8]]) -> R,
 ) -> R {
+    // SAFETY: the caller's contract.
     let strings = unsafe { raw_strings(argv, argc) };
+    // SAFETY: a function pointer the server filled in at load.
     let Some(ptr_len) = (unsafe { raw::RedisModule_StringPtrLen }) else {
         return f(&[]);
     };
     let bytes = |s: *mut raw::RedisModuleString| -> &[u8] {
         let mut len = 0;
+        // SAFETY: `s` is one of the server's argument strings.
         let p = unsafe { ptr_len(s, &mut len) };
         if p.is_null() {
             &[]
         } else {
+            // SAFETY: the server's string buffer, `len` bytes, alive and
+            // unchanged for the command.
             unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }
         }
     };
@@ -81,7 +86,8 @@ pub unsafe fn with_args<R>(
     for (slot, &s) in buf.iter_mut().zip(strings) {
         slot.write(bytes(s));
     }
-    // The first `strings.len()` slots were written just above.
+    // SAFETY: the first `strings.len()` slots (at most `STACK`) were
+    // written just above.
     let done = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<&[u8]>(), strings.len()) };
     f(done)
 }
@@ -98,6 +104,7 @@ pub unsafe fn raw_strings<'a>(
     if argv.is_null() || n == 0 {
         return &[];
     }
+    // SAFETY: the caller's contract: `argc` strings at `argv`.
     unsafe { std::slice::from_raw_parts(argv, n) }
 }
 

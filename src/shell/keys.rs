@@ -10,8 +10,7 @@ use flowfabric_core::execution::Execution;
 use flowfabric_core::partition::{Partition, PartitionIndex};
 use redis_module::{raw, Context, RedisString};
 
-use crate::shell::node;
-use crate::shell::persistence::PARTITION_TYPE;
+use crate::shell::node::{self, partition_type};
 
 pub fn wrongtype() -> CmdError {
     CmdError::new(
@@ -36,13 +35,6 @@ impl Drop for Key {
             unsafe { close(self.0) };
         }
     }
-}
-
-fn partition_type() -> *mut raw::RedisModuleType {
-    PARTITION_TYPE
-        .raw_type
-        .try_borrow()
-        .map_or(std::ptr::null_mut(), |t| *t)
 }
 
 impl Key {

@@ -53,6 +53,7 @@ struct MigrationInfo {
 /// # Safety
 /// `data` must be the event's `MigrationInfo` (or null).
 unsafe fn ranges(data: *mut c_void) -> Vec<(u16, u16)> {
+    // SAFETY: the function's contract: `data` is the event's info or null.
     let Some(info) = (unsafe { data.cast::<MigrationInfo>().as_ref() }) else {
         return Vec::new();
     };

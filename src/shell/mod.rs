@@ -1,12 +1,12 @@
 //! The thin shell around the core: one file per mechanism every domain
 //! uses, and the command handlers, one file per domain.
 //!
-//! Imports go one way. Handlers use the mechanisms; among the mechanisms,
-//! from the bottom: `node` (process-wide state), `config`, `reply`, `call`,
-//! `guard`, `keys` and `persistence` (the data type), `schedule` (due
-//! times, the armed timer), `effects` (what follows every transition),
-//! `claiming`, `blocking`, `revocations`, `due`, `timer`, `dispatch`,
-//! `registration`, `events`, `migration`, `aux`.
+//! Imports go one way, from the top: `registration` (the command table)
+//! → `dispatch`, `timer` and the handlers → `blocking` (claims that wait)
+//! → `claiming`, `revocations`, `due`, `persistence`, `migration`,
+//! `events` → `effects` (what follows every transition) → `schedule` (due
+//! times, the armed timer), `keys`, `aux` → `node` (process-wide state) →
+//! `call`, `guard`, `config`, `reply`, `held`.
 
 pub mod aux;
 pub mod blocking;

@@ -7,7 +7,7 @@
 
 use std::cell::UnsafeCell;
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use ahash::RandomState;
@@ -139,6 +139,7 @@ pub fn lane_name(lane: &str) -> Arc<str> {
 
 /// Wall clock in ms as the server sees it.
 pub fn now_ms() -> u64 {
+    // SAFETY: a function pointer the server filled in at load.
     let ms = unsafe { raw::RedisModule_Milliseconds.map_or(0, |f| f()) };
     u64::try_from(ms).unwrap_or(0)
 }
@@ -158,6 +159,9 @@ pub fn init_index_keys(partitions: u16) {
     let mut keys = Vec::with_capacity(partitions as usize);
     for p in 0..partitions {
         let k = index_key(p);
+        // SAFETY: a function pointer the server filled in at load; a string
+        // with no context is the module's until freed (never: they live as
+        // long as the module).
         let s = unsafe {
             raw::RedisModule_CreateString.map_or(std::ptr::null_mut(), |f| {
                 f(std::ptr::null_mut(), k.as_ptr().cast(), k.len())
@@ -179,10 +183,24 @@ pub fn index_key_string(p: u16) -> Option<*mut raw::RedisModuleString> {
         .filter(|k| !k.is_null())
 }
 
+/// The partition data type as the server registered it, set once at load
+/// (key opening compares a key's type with it on every command).
+static PARTITION_TYPE: AtomicPtr<raw::RedisModuleType> = AtomicPtr::new(std::ptr::null_mut());
+
+pub fn set_partition_type(t: *mut raw::RedisModuleType) {
+    PARTITION_TYPE.store(t, Ordering::Relaxed);
+}
+
+/// The registered partition data type (null before load).
+pub fn partition_type() -> *mut raw::RedisModuleType {
+    PARTITION_TYPE.load(Ordering::Relaxed)
+}
+
 /// Cluster mode is fixed when the server starts; read once at load.
 static CLUSTER: AtomicBool = AtomicBool::new(false);
 
 pub fn init_cluster_mode(ctx: &redis_module::Context) {
+    // SAFETY: `ctx` is the load context.
     let flags = unsafe { raw::RedisModule_GetContextFlags.map_or(0, |f| f(ctx.ctx)) } as u32;
     CLUSTER.store(
         flags & raw::REDISMODULE_CTX_FLAGS_CLUSTER != 0,

@@ -184,7 +184,9 @@ unsafe extern "C" fn partition_free_effort(
 ) -> usize {
     // SAFETY: as in `partition_save`.
     let p = unsafe { value.cast::<Partition>().as_ref() };
-    p.map_or(1, |p| p.len().max(1))
+    guard("sizing a partition's free", 1, || {
+        p.map_or(1, |p| p.len().max(1))
+    })
 }
 
 unsafe extern "C" fn partition_free(value: *mut c_void) {

@@ -252,6 +252,7 @@ fn key_specs(spec: &Value) -> Result<*mut raw::RedisModuleCommandKeySpec, String
         .unwrap_or_default();
     let mut out: Vec<raw::RedisModuleCommandKeySpec> = Vec::with_capacity(list.len() + 1);
     for ks in &list {
+        // SAFETY: a plain C struct, for which all zeroes is "unset".
         let mut k: raw::RedisModuleCommandKeySpec = unsafe { std::mem::zeroed() };
         k.notes = opt_cstr(ks, "notes");
         k.flags = key_spec_flags(ks)?;
@@ -271,6 +272,7 @@ fn key_specs(spec: &Value) -> Result<*mut raw::RedisModuleCommandKeySpec, String
         }
         out.push(k);
     }
+    // SAFETY: the all-zero entry ends the list, as the server expects.
     out.push(unsafe { std::mem::zeroed() });
     Ok(Box::leak(out.into_boxed_slice()).as_mut_ptr())
 }
@@ -278,6 +280,7 @@ fn key_specs(spec: &Value) -> Result<*mut raw::RedisModuleCommandKeySpec, String
 fn args(list: &[Value]) -> Result<*mut raw::RedisModuleCommandArg, String> {
     let mut out: Vec<raw::RedisModuleCommandArg> = Vec::with_capacity(list.len() + 1);
     for a in list {
+        // SAFETY: a plain C struct, for which all zeroes is "unset".
         let mut r: raw::RedisModuleCommandArg = unsafe { std::mem::zeroed() };
         r.name = opt_cstr(a, "name");
         r.token = opt_cstr(a, "token");
@@ -307,6 +310,7 @@ fn args(list: &[Value]) -> Result<*mut raw::RedisModuleCommandArg, String> {
         }
         out.push(r);
     }
+    // SAFETY: the all-zero entry ends the list, as the server expects.
     out.push(unsafe { std::mem::zeroed() });
     Ok(Box::leak(out.into_boxed_slice()).as_mut_ptr())
 }
@@ -323,7 +327,10 @@ fn register_one(ctx: &Context, e: &CommandEntry) -> Result<(), String> {
     let (name, spec) = parse(e.json)?;
     let cname = CString::new(name.as_str()).map_err(|_| "bad name")?;
     let flags = CString::new(command_flags(&spec)?).map_err(|_| "bad flags")?;
+    // SAFETY: function pointers the server filled in at load (so below).
     let create = unsafe { raw::RedisModule_CreateCommand }.ok_or("no CreateCommand")?;
+    // SAFETY: `ctx` is the load context; the names are NUL-terminated and
+    // the server copies them; `e.func` is this module's entry point.
     if unsafe {
         create(
             ctx.ctx,
@@ -338,7 +345,9 @@ fn register_one(ctx: &Context, e: &CommandEntry) -> Result<(), String> {
     {
         return Err(format!("could not create {name}"));
     }
+    // SAFETY: a function pointer the server filled in at load.
     let get = unsafe { raw::RedisModule_GetCommand }.ok_or("no GetCommand")?;
+    // SAFETY: as above.
     let cmd = unsafe { get(ctx.ctx, cname.as_ptr()) };
     if cmd.is_null() {
         return Err(format!("could not get {name}"));
@@ -359,7 +368,10 @@ fn register_one(ctx: &Context, e: &CommandEntry) -> Result<(), String> {
                 .unwrap_or(&no_args),
         )?,
     }));
+    // SAFETY: a function pointer the server filled in at load.
     let set_info = unsafe { raw::RedisModule_SetCommandInfo }.ok_or("no SetCommandInfo")?;
+    // SAFETY: `cmd` was just created; `info` and all it points to are
+    // leaked, so they outlive the registration.
     if unsafe { set_info(cmd, info) } != raw::REDISMODULE_OK as c_int {
         return Err(format!("the server rejected the command info of {name}"));
     }
@@ -370,8 +382,10 @@ fn register_one(ctx: &Context, e: &CommandEntry) -> Result<(), String> {
         .flatten()
         .filter_map(|c| c.as_str().map(str::to_ascii_lowercase))
         .collect();
+    // SAFETY: a function pointer the server filled in at load.
     if let Some(set_cats) = unsafe { raw::RedisModule_SetCommandACLCategories } {
         let c = CString::new(cats.join(" ")).map_err(|_| "bad ACL categories")?;
+        // SAFETY: `cmd` was just created; the server copies the names.
         if unsafe { set_cats(cmd, c.as_ptr()) } != raw::REDISMODULE_OK as c_int {
             return Err(format!("the server rejected the ACL categories of {name}"));
         }

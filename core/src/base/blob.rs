@@ -20,8 +20,8 @@ pub struct Held {
     release: unsafe fn(*mut c_void),
 }
 
-// The owner's bytes are immutable while held and `release` may run on any
-// thread (a background free); see `Held::new`.
+// SAFETY: the owner's bytes are immutable while held and `release` may
+// run on any thread (a background free); see `Held::new`.
 unsafe impl Send for Held {}
 
 impl Held {
@@ -46,6 +46,7 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
+        // SAFETY: `new`'s contract: `release(owner)` runs once, here.
         unsafe { (self.release)(self.owner) }
     }
 }
@@ -63,6 +64,8 @@ impl Blob {
         match &self.0 {
             Repr::Owned(b) => b,
             Repr::Held(h) if h.ptr.is_null() || h.len == 0 => &[],
+            // SAFETY: `new`'s contract keeps `ptr..ptr + len` valid and
+            // unchanged while the `Held` lives.
             Repr::Held(h) => unsafe { std::slice::from_raw_parts(h.ptr, h.len) },
         }
     }
@@ -116,6 +119,7 @@ mod tests {
     static RELEASED: AtomicUsize = AtomicUsize::new(0);
 
     unsafe fn release(owner: *mut c_void) {
+        // SAFETY: `owner` is the box leaked below, released once.
         drop(unsafe { Box::from_raw(owner.cast::<Vec<u8>>()) });
         RELEASED.fetch_add(1, Ordering::SeqCst);
     }
@@ -124,6 +128,7 @@ mod tests {
     fn held_bytes_are_released_once_and_clones_are_copies() {
         let owner = Box::new(b"payload".to_vec());
         let (ptr, len) = (owner.as_ptr(), owner.len());
+        // SAFETY: the box owns the bytes until `release` frees it.
         let b = Blob::held(unsafe { Held::new(ptr, len, Box::into_raw(owner).cast(), release) });
         assert_eq!(&*b, b"payload");
         let c = b.clone();
