@@ -46,17 +46,16 @@ def per_call(name):
 
 
 dispatcher = ids["ValkeyModuleCommandDispatcher"]
-# Handlers are called from the registry's dispatch (or a closure in it).
+# Handlers are called only by the dispatch (through the panic guard).
 handlers = sum(
-    v
-    for (a, b), v in edges.items()
-    if re.match(r"flowfabric::shell::registry::", names.get(a, ""))
-    and re.match(r"flowfabric::shell::(handlers|workers)::", names.get(b, ""))
+    inclusive[i]
+    for i, n in names.items()
+    if re.match(r"flowfabric::shell::handlers::\w+::\w+$", n)
 )
 overhead = (inclusive[dispatcher] - handlers) / calls[dispatcher]
 
 ff = 0.0
-for h in ["submit::submit", "claim::claim", "transitions::complete"]:
+for h in ["execution::submit", "claims::claim", "execution::complete"]:
     v, n = per_call("flowfabric::shell::handlers::" + h)
     ff += v + overhead
     print(f"FF.{h.split('::')[1].upper():<10} {v + overhead:8.0f} instructions/call ({n} calls)")

@@ -36,7 +36,9 @@ fn log_panic(what: &str) {
 }
 
 /// Runs a callback the server makes; a panic becomes `fallback` (after
-/// logging), never an unwinding into the server.
+/// logging), never an unwinding into the server. Inlined: it wraps every
+/// command.
+#[inline(always)]
 pub fn guard<R>(what: &str, fallback: R, f: impl FnOnce() -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,

@@ -1,58 +1,40 @@
 //! When the node timer fires next: each partition's earliest due time (by
-//! db), kept ordered so the earliest is found in O(log partitions), and the
+//! db, in the core's `DueTable`, which has the earliest at hand), and the
 //! one armed server timer. Commands and loads record due times here; the
 //! firing itself (`timer`) is registered at load, so this knows it only as
 //! a callback.
 
-use std::collections::{BTreeSet, HashMap};
 use std::os::raw::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use ahash::RandomState;
-use flowfabric_core::partition::{Env, PartitionIndex};
+use flowfabric_core::partition::{DueTable, Env, PartitionIndex};
 use redis_module::{raw, Context};
 
 use crate::shell::config;
 use crate::shell::node::{is_importing, now_ms, with_registry, SpinLock};
 
-#[derive(Default)]
 struct State {
-    /// Earliest due time per (db, partition), and the same ordered.
-    due: HashMap<(c_int, u16), u64, RandomState>,
-    order: BTreeSet<(u64, c_int, u16)>,
+    /// Earliest due time per (db, partition), the earliest at hand.
+    due: DueTable,
     /// The due time the armed timer fires at, and its id.
     armed: Option<(u64, raw::RedisModuleTimerID)>,
-}
-
-impl State {
-    /// Records `due` for a partition; whether it changed.
-    fn set(&mut self, db: c_int, partition: u16, due: Option<u64>) -> bool {
-        let old = self.due.get(&(db, partition)).copied();
-        if old == due {
-            return false;
-        }
-        if let Some(t) = old {
-            self.order.remove(&(t, db, partition));
-            self.due.remove(&(db, partition));
-        }
-        if let Some(t) = due {
-            self.order.insert((t, db, partition));
-            self.due.insert((db, partition), t);
-        }
-        true
-    }
-
-    /// The earliest due time and where, ties to the lowest (db, partition).
-    fn first(&self) -> Option<(u64, c_int, u16)> {
-        self.order.first().copied()
-    }
 }
 
 static STATE: SpinLock<Option<State>> = SpinLock::new(None);
 
 fn with<R>(f: impl FnOnce(&mut State) -> R) -> R {
-    STATE.with(|s| f(s.get_or_insert_with(State::default)))
+    STATE.with(|s| {
+        f(s.get_or_insert_with(|| State {
+            due: DueTable::new(config::partitions()),
+            armed: None,
+        }))
+    })
+}
+
+/// A db's index in the table (dbs are never negative).
+fn db_slot(db: c_int) -> usize {
+    usize::try_from(db).unwrap_or(0)
 }
 
 /// The firing the armed timer calls (set once at load).
@@ -86,18 +68,19 @@ pub fn record_due(db: c_int, idx: &PartitionIndex) -> (bool, Option<u64>) {
         return (false, None);
     }
     let due = idx.next_due(config::retention_ms());
-    let changed = with(|s| s.set(db, idx.partition, due));
+    let changed = with(|s| s.due.set(db_slot(db), idx.partition, due));
     (changed, due)
 }
 
 /// Forgets a partition's due time (its key is gone).
 pub fn forget(db: c_int, partition: u16) {
-    with(|s| s.set(db, partition, None));
+    with(|s| s.due.set(db_slot(db), partition, None));
 }
 
 /// The earliest (due time, db, partition) recorded.
 pub fn first() -> Option<(u64, c_int, u16)> {
-    with(|s| s.first())
+    let (due, db, p) = with(|s| s.due.first())?;
+    Some((due, c_int::try_from(db).ok()?, p))
 }
 
 /// The armed timer has fired: nothing is armed now.

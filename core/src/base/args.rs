@@ -199,12 +199,12 @@ pub fn options<'a>(
     a: &mut Args<'a>,
     origin: Origin,
     at: &mut Option<u64>,
-    mut on: impl FnMut(&str, &mut Args<'a>) -> CmdResult<bool>,
+    mut on: impl FnMut(&[u8], &mut Args<'a>) -> CmdResult<bool>,
 ) -> CmdResult<()> {
     while let Some(opt) = a.peek() {
         a.next("option")?;
         match keyword(opt) {
-            Some(k) if &*k == "AT" => pinned(a, origin, "AT", at)?,
+            Some(k) if &*k == b"AT" => pinned(a, origin, "AT", at)?,
             Some(k) if on(&k, a)? => {}
             _ => return Err(unknown(opt)),
         }
@@ -261,16 +261,17 @@ pub fn parse_uuid(arg: &[u8], what: &str) -> CmdResult<Uuid> {
     Uuid::parse(arg).ok_or_else(|| CmdError::syntax(format!("{what} must be a UUID")))
 }
 
-/// A keyword upper-cased on the stack, for matching without allocating.
+/// A keyword upper-cased on the stack, for matching without allocating
+/// (as bytes: matching byte strings skips a UTF-8 check per option).
 pub struct Keyword {
     buf: [u8; 32],
     len: usize,
 }
 
 impl std::ops::Deref for Keyword {
-    type Target = str;
-    fn deref(&self) -> &str {
-        std::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
     }
 }
 

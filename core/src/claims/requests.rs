@@ -52,9 +52,9 @@ pub fn parse_claim_with<'a>(
     let mut never = None;
     options(&mut a, Origin::Client, &mut never, |k, a| {
         match k {
-            "CAPS" => caps = Some(a.next("CAPS")?),
-            "LEASE" => lease_ms = parse_lease(a.next("LEASE")?)?,
-            "BLOCK" => block_ms = Some(a.next_u64("BLOCK", TIME_MAX_MS)?),
+            b"CAPS" => caps = Some(a.next("CAPS")?),
+            b"LEASE" => lease_ms = parse_lease(a.next("LEASE")?)?,
+            b"BLOCK" => block_ms = Some(a.next_u64("BLOCK", TIME_MAX_MS)?),
             _ => return Ok(false),
         }
         Ok(true)

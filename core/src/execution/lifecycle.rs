@@ -120,8 +120,8 @@ impl Execution {
         })
     }
 
-    /// Checks the fence in the reference's order (the engine settles a
-    /// lease that ran out before this runs, see `engine::fenced`); the flag
+    /// Checks the fence in the reference's order (`partition::moves` settles a
+    /// lease that ran out before this runs, see `moves::fenced`); the flag
     /// says whether the record changed (never, here).
     pub fn check_fence(&mut self, fence: &Fence, now: u64) -> Result<(), (LeaseError, bool)> {
         if self.lifecycle != LifecyclePhase::Active {

@@ -67,10 +67,10 @@ impl RetryOptions {
 
 fn parse_backoff(a: &mut Args) -> CmdResult<Backoff> {
     match keyword(a.next("BACKOFF kind")?).as_deref() {
-        Some("FIXED") => Ok(Backoff::Fixed {
+        Some(b"FIXED") => Ok(Backoff::Fixed {
             delay_ms: a.next_u64("BACKOFF FIXED delay", TTL_MAX_MS)?,
         }),
-        Some("EXPONENTIAL") => {
+        Some(b"EXPONENTIAL") => {
             let initial_ms = a.next_u64("BACKOFF initial", TTL_MAX_MS)?;
             let max_ms = a.next_u64("BACKOFF max", TTL_MAX_MS)?;
             let m = parse_milli(a.next("BACKOFF multiplier")?, "BACKOFF multiplier", 100_000)?;
@@ -144,27 +144,27 @@ pub fn parse_submit_keeping(
     let mut retry = RetryOptions::default();
     options(&mut a, origin, &mut at, |k, a| {
         match k {
-            "NAMESPACE" => {
+            b"NAMESPACE" => {
                 spec.namespace = check_name(a.next("NAMESPACE")?, "namespace")?;
                 if spec.namespace.is_empty() {
                     return Err(CmdError::syntax("namespace must not be empty"));
                 }
             }
-            "KIND" => spec.kind = check_name(a.next("KIND")?, "kind")?,
-            "PRIORITY" => {
+            b"KIND" => spec.kind = check_name(a.next("KIND")?, "kind")?,
+            b"PRIORITY" => {
                 let p = parse_i64(a.next("PRIORITY")?, "PRIORITY")?;
                 spec.priority = u16::try_from(p.clamp(0, PRIORITY_MAX)).unwrap_or(0);
             }
-            "DELAY_UNTIL" => spec.delay_until = Some(a.next_u64("DELAY_UNTIL", TIME_MAX_MS)?),
-            "DEADLINE" => spec.deadline_at = Some(a.next_u64("DEADLINE", TIME_MAX_MS)?),
-            "ATTEMPT_TIMEOUT" => {
+            b"DELAY_UNTIL" => spec.delay_until = Some(a.next_u64("DELAY_UNTIL", TIME_MAX_MS)?),
+            b"DEADLINE" => spec.deadline_at = Some(a.next_u64("DEADLINE", TIME_MAX_MS)?),
+            b"ATTEMPT_TIMEOUT" => {
                 let t = a.next_u64("ATTEMPT_TIMEOUT", TTL_MAX_MS)?;
                 if t == 0 {
                     return Err(CmdError::syntax("ATTEMPT_TIMEOUT must be at least 1 ms"));
                 }
                 spec.attempt_timeout_ms = Some(t);
             }
-            "CAPS" => {
+            b"CAPS" => {
                 spec.caps = CapSet::parse_required(a.next("CAPS")?).map_err(|e| {
                     CmdError::new(
                         Code::InvalidCapabilities,
@@ -172,17 +172,17 @@ pub fn parse_submit_keeping(
                     )
                 })?
             }
-            "MAX_RETRIES" => {
+            b"MAX_RETRIES" => {
                 let m = a.next_u64("MAX_RETRIES", MAX_RETRIES_MAX)?;
                 retry.max_retries = Some(u32::try_from(m).unwrap_or(0));
             }
-            "BACKOFF" => retry.backoff = Some(parse_backoff(a)?),
-            "JITTER" => retry.jitter = true,
-            "TAG" => {
+            b"BACKOFF" => retry.backoff = Some(parse_backoff(a)?),
+            b"JITTER" => retry.jitter = true,
+            b"TAG" => {
                 let (k, v) = (a.next("TAG key")?, a.next("TAG value")?);
                 add_tag(&mut spec.tags, k, v)?;
             }
-            "IDEMPOTENCY" => {
+            b"IDEMPOTENCY" => {
                 let k = a.next("IDEMPOTENCY key")?;
                 if k.is_empty() || k.len() > NAME_MAX_BYTES {
                     return Err(CmdError::syntax("IDEMPOTENCY key must be 1 to 256 bytes"));
@@ -269,7 +269,7 @@ pub fn parse_renew(
     let (mut lease_ms, mut at) = (limits.default_lease_ms, None);
     options(&mut a, origin, &mut at, |k, a| {
         Ok(match k {
-            "LEASE" if with_lease => {
+            b"LEASE" if with_lease => {
                 lease_ms = parse_lease(a.next("LEASE")?)?;
                 true
             }
@@ -305,7 +305,7 @@ pub fn parse_complete(
     let (mut result, mut at) = (None, None);
     options(&mut a, origin, &mut at, |k, a| {
         Ok(match k {
-            "RESULT" => {
+            b"RESULT" => {
                 let r = a.next("RESULT")?;
                 if r.len() > limits.max_payload_bytes {
                     return Err(CmdError::syntax(
@@ -342,8 +342,8 @@ pub fn parse_fail(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<
     let (mut reason, mut at, mut retry_at) = (None, None, None);
     options(&mut a, origin, &mut at, |k, a| {
         match k {
-            "REASON" => reason = Some(parse_reason(a, limits)?),
-            "RETRY_AT" => pinned(a, origin, "RETRY_AT", &mut retry_at)?,
+            b"REASON" => reason = Some(parse_reason(a, limits)?),
+            b"RETRY_AT" => pinned(a, origin, "RETRY_AT", &mut retry_at)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -372,8 +372,8 @@ pub fn parse_cancel(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
     let (mut fence, mut reason, mut at) = (None, None, None);
     options(&mut a, origin, &mut at, |k, a| {
         match k {
-            "REASON" => reason = Some(parse_reason(a, limits)?),
-            "FENCE" => fence = Some(parse_fence(a)?),
+            b"REASON" => reason = Some(parse_reason(a, limits)?),
+            b"FENCE" => fence = Some(parse_fence(a)?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -422,7 +422,7 @@ pub fn parse_revoke(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
     let (mut lease_id, mut at) = (None, None);
     options(&mut a, origin, &mut at, |k, a| {
         Ok(match k {
-            "LEASE" => {
+            b"LEASE" => {
                 lease_id = Some(parse_uuid(a.next("lease id")?, "lease id")?);
                 true
             }
@@ -473,7 +473,7 @@ pub fn parse_progress(
     let (mut message, mut at) = (Box::default(), None);
     options(&mut a, origin, &mut at, |k, a| {
         Ok(match k {
-            "MESSAGE" => {
+            b"MESSAGE" => {
                 message = parse_reason(a, limits)?;
                 true
             }
@@ -566,7 +566,7 @@ pub fn parse_simple(
     let (mut reason, mut at) = (None, None);
     options(&mut a, origin, &mut at, |k, a| {
         Ok(match k {
-            "REASON" if with_reason => {
+            b"REASON" if with_reason => {
                 reason = Some(parse_reason(a, limits)?);
                 true
             }

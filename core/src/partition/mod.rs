@@ -4,12 +4,14 @@
 //! and its requests.
 
 pub mod codec;
+pub mod due_table;
 pub mod index;
 pub mod moves;
 pub mod queue;
 pub mod records;
 pub mod requests;
 
+pub use due_table::DueTable;
 pub use index::PartitionIndex;
 pub use moves::{DueEffect, Env, Moved};
 pub use queue::{Due, Head, QueueKey};

@@ -50,7 +50,7 @@ fn round_trip_rebuilds_the_same_index() {
 fn the_index_after_transitions_is_the_rebuilt_one() {
     use crate::execution::requests::Acquire;
     use crate::execution::Fence;
-    use crate::partition::moves::{self as engine, Env};
+    use crate::partition::moves::{self, Env};
     let mut p = Partition::new(1, 4);
     for u in 1..=12 {
         exec(&mut p, u, (u % 3) as u16, (u % 4 == 0).then_some(900));
@@ -71,15 +71,15 @@ fn the_index_after_transitions_is_the_rebuilt_one() {
             attempt_id: Uuid(200 + u),
             at: 200,
         };
-        let g = engine::acquire(idx, e, &a).0.unwrap();
+        let g = moves::acquire(idx, e, &a).0.unwrap();
         let f = Fence {
             lease_id: g.lease_id,
             lease_epoch: g.lease_epoch,
             attempt_id: g.attempt_id,
         };
         match u {
-            1 | 2 => assert!(engine::complete(idx, e, &f, None, &env).0.is_ok()),
-            3 => assert!(engine::cancel(idx, e, Some(&f), None, &env).0.is_ok()),
+            1 | 2 => assert!(moves::complete(idx, e, &f, None, &env).0.is_ok()),
+            3 => assert!(moves::cancel(idx, e, Some(&f), None, &env).0.is_ok()),
             _ => {}
         }
     }
@@ -116,7 +116,7 @@ fn the_index_after_transitions_is_the_rebuilt_one() {
 
 #[test]
 fn a_priority_change_moves_the_queue_entry() {
-    use crate::partition::moves::{self as engine, Env};
+    use crate::partition::moves::{self, Env};
     use crate::partition::queue::{Head, QueueKey};
     let mut p = Partition::new(1, 4);
     for u in 1..=3 {
@@ -130,18 +130,18 @@ fn a_priority_change_moves_the_queue_entry() {
         max_reclaims: 1,
     };
     let (idx, e) = p.record_mut(Uuid(3)).unwrap();
-    let (r, moved) = engine::set_priority(idx, e, 5, &env);
+    let (r, moved) = moves::set_priority(idx, e, 5, &env);
     assert!(r.is_ok());
     assert_eq!(moved.head, Head::Now(Some(QueueKey::of(e))));
     assert_eq!(head(&p), Some(Uuid(3)));
     // Back below the others: the head is the oldest of them again.
     let first = p.get(Uuid(1)).map(QueueKey::of);
     let (idx, e) = p.record_mut(Uuid(3)).unwrap();
-    let (_, moved) = engine::set_priority(idx, e, 0, &env);
+    let (_, moved) = moves::set_priority(idx, e, 0, &env);
     assert_eq!(moved.head, Head::Now(first));
     assert_eq!(head(&p), Some(Uuid(1)));
     let (idx, e) = p.record_mut(Uuid(2)).unwrap();
-    let (_, moved) = engine::set_priority(idx, e, 0, &env);
+    let (_, moved) = moves::set_priority(idx, e, 0, &env);
     assert_eq!(moved.head, Head::Unchanged, "no change, no move");
     let mut w = Writer::default();
     p.encode(&mut w);

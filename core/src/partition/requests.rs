@@ -38,13 +38,13 @@ pub fn parse_list<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<List<'
     let mut never = None;
     options(&mut a, Origin::Client, &mut never, |k, a| {
         match k {
-            "STATE" => {
+            b"STATE" => {
                 let s = PublicState::parse(a.next("STATE")?);
                 l.state = Some(s.ok_or_else(|| CmdError::syntax("unknown STATE"))?);
             }
-            "LANE" => l.lane = Some(lane_str(a.next("LANE")?)?),
-            "CURSOR" => l.cursor = a.next_u64("CURSOR", u64::MAX)?,
-            "COUNT" => {
+            b"LANE" => l.lane = Some(lane_str(a.next("LANE")?)?),
+            b"CURSOR" => l.cursor = a.next_u64("CURSOR", u64::MAX)?,
+            b"COUNT" => {
                 let n = a.next_u64("COUNT", LIST_COUNT_MAX)?;
                 if n == 0 {
                     return Err(CmdError::syntax("COUNT must be from 1 to 10000"));

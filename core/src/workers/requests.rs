@@ -53,12 +53,12 @@ pub fn parse_register<'a>(args: &'a [&'a [u8]]) -> CmdResult<Register<'a>> {
     let mut never = None;
     options(&mut a, Origin::Client, &mut never, |k, a| {
         match k {
-            "CAPS" => {
+            b"CAPS" => {
                 r.caps = CapSet::parse_worker(a.next("CAPS")?).map_err(|e| {
                     CmdError::new(Code::InvalidCapabilities, format!("worker:{}", e.detail()))
                 })?
             }
-            "LANES" => {
+            b"LANES" => {
                 let n = a.next_u64("numlanes", LANES_MAX)?;
                 for _ in 0..n {
                     r.lanes.push(lane_str(a.next("lane")?)?.into());
