@@ -6,7 +6,10 @@ use crate::base::blob::Blob;
 use crate::base::caps::CapSet;
 use crate::base::codec::{DecodeError, Reader, Writer};
 use crate::base::ids::{ExecId, Uuid};
-use crate::base::state::*;
+use crate::base::state::{
+    AttemptLifecycle, AttemptState, AttemptType, BlockingReason, EligibilityState, LifecyclePhase,
+    OwnershipState, PublicState, TerminalOutcome,
+};
 use crate::execution::attempt::{Attempt, Lease, WorkerName};
 use crate::execution::record::Spec;
 use crate::execution::record::{Execution, Extra, Progress};

@@ -3,7 +3,10 @@
 //! cancel, park it (delay, wait for children), report progress.
 
 use crate::base::blob::Blob;
-use crate::base::state::*;
+use crate::base::state::{
+    AttemptLifecycle, AttemptState, BlockingReason, EligibilityState, LifecyclePhase,
+    OwnershipState, PublicState, TerminalOutcome,
+};
 use crate::execution::attempt::Fence;
 use crate::execution::errors::LeaseError;
 use crate::execution::record::{Execution, Progress};

@@ -3,7 +3,10 @@
 //! attempt timeouts end it.
 
 use crate::base::ids::Uuid;
-use crate::base::state::*;
+use crate::base::state::{
+    AttemptLifecycle, AttemptState, AttemptType, BlockingReason, EligibilityState, LifecyclePhase,
+    OwnershipState, PublicState, TerminalOutcome,
+};
 use crate::execution::attempt::{Attempt, Fence, Grant, Lease, WorkerName};
 use crate::execution::errors::{ClaimError, LeaseError, LeaseOutcome};
 use crate::execution::record::Execution;

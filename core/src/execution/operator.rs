@@ -2,7 +2,10 @@
 //! priority or tags, replay it, block and unblock it.
 
 use crate::base::ids::Uuid;
-use crate::base::state::*;
+use crate::base::state::{
+    AttemptLifecycle, AttemptState, BlockingReason, EligibilityState, LifecyclePhase,
+    OwnershipState, PublicState, TerminalOutcome,
+};
 use crate::execution::errors::{OpError, RevokeError};
 use crate::execution::record::{Execution, Tags};
 

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use crate::base::blob::Blob;
 use crate::base::caps::CapSet;
 use crate::base::ids::ExecId;
-use crate::base::state::*;
+use crate::base::state::{
+    AttemptState, BlockingReason, EligibilityState, LifecyclePhase, OwnershipState, PublicState,
+    TerminalOutcome,
+};
 use crate::execution::attempt::{Attempt, Lease};
 use crate::execution::retry::RetryPolicy;
 

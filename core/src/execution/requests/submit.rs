@@ -1,0 +1,206 @@
+//! FF.SUBMIT's request: the execution's spec and its options.
+
+use std::sync::Arc;
+
+use crate::base::args::{
+    check_name, keyword, lane_str, options, parse_i64, parse_milli, Args, Origin,
+};
+use crate::base::blob::Blob;
+use crate::base::caps::CapSet;
+use crate::base::errors::{CmdError, CmdResult, Code};
+use crate::base::ids::SubmitTarget;
+use crate::base::limits::{
+    Limits, MAX_RETRIES_MAX, NAME_MAX_BYTES, PRIORITY_MAX, TAGS_MAX, TAG_VALUE_MAX_BYTES,
+    TIME_MAX_MS, TTL_MAX_MS,
+};
+use crate::execution::record::{Spec, Tags};
+use crate::execution::retry::{Backoff, RetryPolicy};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submit {
+    pub target: SubmitTarget,
+    pub spec: Spec,
+    pub idempotency_ttl_ms: Option<u64>,
+    pub at: Option<u64>,
+}
+
+/// `FF.SUBMIT target lane payload [options]`, copying the payload (tests).
+#[cfg(test)]
+pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Submit> {
+    parse_submit_keeping(args, limits, origin, |_, p| Blob::copy(p), |l| Arc::from(l))
+}
+
+/// A submit's retry options, gathered before they become a policy.
+#[derive(Default)]
+struct RetryOptions {
+    max_retries: Option<u32>,
+    backoff: Option<Backoff>,
+    jitter: bool,
+}
+
+impl RetryOptions {
+    fn policy(self) -> CmdResult<Option<RetryPolicy>> {
+        if self.max_retries.is_none() && self.backoff.is_none() && !self.jitter {
+            return Ok(None);
+        }
+        let mut r = RetryPolicy::default();
+        if let Some(m) = self.max_retries {
+            r.max_retries = m;
+        }
+        if let Some(b) = self.backoff {
+            r.backoff = b;
+        }
+        match &mut r.backoff {
+            Backoff::Exponential { jitter, .. } => *jitter = self.jitter,
+            Backoff::Fixed { .. } if self.jitter => {
+                return Err(CmdError::syntax(
+                    "JITTER applies to EXPONENTIAL backoff only",
+                ))
+            }
+            Backoff::Fixed { .. } => {}
+        }
+        Ok(Some(r))
+    }
+}
+
+fn parse_backoff(a: &mut Args) -> CmdResult<Backoff> {
+    match keyword(a.next("BACKOFF kind")?).as_deref() {
+        Some(b"FIXED") => Ok(Backoff::Fixed {
+            delay_ms: a.next_u64("BACKOFF FIXED delay", TTL_MAX_MS)?,
+        }),
+        Some(b"EXPONENTIAL") => {
+            let initial_ms = a.next_u64("BACKOFF initial", TTL_MAX_MS)?;
+            let max_ms = a.next_u64("BACKOFF max", TTL_MAX_MS)?;
+            let m = parse_milli(a.next("BACKOFF multiplier")?, "BACKOFF multiplier", 100_000)?;
+            if m < 1000 || max_ms < initial_ms {
+                return Err(CmdError::syntax(
+                    "BACKOFF EXPONENTIAL needs multiplier >= 1 and max >= initial",
+                ));
+            }
+            Ok(Backoff::Exponential {
+                initial_ms,
+                max_ms,
+                multiplier_milli: u32::try_from(m).unwrap_or(1000),
+                jitter: false,
+            })
+        }
+        _ => Err(CmdError::syntax("BACKOFF must be FIXED or EXPONENTIAL")),
+    }
+}
+
+/// Adds (or replaces) a submit's tag.
+fn add_tag(tags: &mut Tags, k: &[u8], v: &[u8]) -> CmdResult<()> {
+    if k.is_empty() || k.len() > NAME_MAX_BYTES || v.len() > TAG_VALUE_MAX_BYTES {
+        return Err(CmdError::syntax(
+            "TAG key must be 1 to 256 bytes and value at most 4096 bytes",
+        ));
+    }
+    if let Some(slot) = tags.iter_mut().find(|(ek, _)| ek.as_ref() == k) {
+        slot.1 = v.into();
+        return Ok(());
+    }
+    if tags.len() >= TAGS_MAX {
+        return Err(CmdError::syntax(format!("at most {TAGS_MAX} tags")));
+    }
+    tags.push((k.into(), v.into()));
+    Ok(())
+}
+
+/// `FF.SUBMIT target lane payload [options]`, with `keep(i, bytes)`
+/// deciding how the payload (argument `i`) is kept (the server holds its
+/// argument string rather than copy it) and `lane_name` how the lane's name
+/// is (shared by the lane's executions).
+pub fn parse_submit_keeping(
+    args: &[&[u8]],
+    limits: &Limits,
+    origin: Origin,
+    keep: impl FnOnce(usize, &[u8]) -> Blob,
+    lane_name: impl FnOnce(&str) -> Arc<str>,
+) -> CmdResult<Submit> {
+    let mut a = Args::new(args);
+    let target_arg = a.next("target")?;
+    let target = SubmitTarget::parse(target_arg, limits.partitions).ok_or_else(|| {
+        CmdError::syntax(format!(
+            "target must be *, {{fp:N}} or {{fp:N}}:<uuid> with N below {}",
+            limits.partitions
+        ))
+    })?;
+    let lane = lane_str(a.next("lane")?)?;
+    let payload = a.next("payload")?;
+    if payload.len() > limits.max_payload_bytes {
+        return Err(CmdError::syntax(format!(
+            "payload is larger than flowfabric.max-payload-bytes ({})",
+            limits.max_payload_bytes
+        )));
+    }
+    let mut spec = Spec {
+        lane: lane_name(lane),
+        payload: keep(a.position() - 1, payload),
+        ..Spec::default()
+    };
+    let (mut ttl, mut at) = (None, None);
+    let mut retry = RetryOptions::default();
+    options(&mut a, origin, &mut at, |k, a| {
+        match k {
+            b"NAMESPACE" => {
+                spec.namespace = check_name(a.next("NAMESPACE")?, "namespace")?;
+                if spec.namespace.is_empty() {
+                    return Err(CmdError::syntax("namespace must not be empty"));
+                }
+            }
+            b"KIND" => spec.kind = check_name(a.next("KIND")?, "kind")?,
+            b"PRIORITY" => {
+                let p = parse_i64(a.next("PRIORITY")?, "PRIORITY")?;
+                spec.priority = u16::try_from(p.clamp(0, PRIORITY_MAX)).unwrap_or(0);
+            }
+            b"DELAY_UNTIL" => spec.delay_until = Some(a.next_u64("DELAY_UNTIL", TIME_MAX_MS)?),
+            b"DEADLINE" => spec.deadline_at = Some(a.next_u64("DEADLINE", TIME_MAX_MS)?),
+            b"ATTEMPT_TIMEOUT" => {
+                let t = a.next_u64("ATTEMPT_TIMEOUT", TTL_MAX_MS)?;
+                if t == 0 {
+                    return Err(CmdError::syntax("ATTEMPT_TIMEOUT must be at least 1 ms"));
+                }
+                spec.attempt_timeout_ms = Some(t);
+            }
+            b"CAPS" => {
+                spec.caps = CapSet::parse_required(a.next("CAPS")?).map_err(|e| {
+                    CmdError::new(
+                        Code::InvalidCapabilities,
+                        format!("required:{}", e.detail()),
+                    )
+                })?
+            }
+            b"MAX_RETRIES" => {
+                let m = a.next_u64("MAX_RETRIES", MAX_RETRIES_MAX)?;
+                retry.max_retries = Some(u32::try_from(m).unwrap_or(0));
+            }
+            b"BACKOFF" => retry.backoff = Some(parse_backoff(a)?),
+            b"JITTER" => retry.jitter = true,
+            b"TAG" => {
+                let (k, v) = (a.next("TAG key")?, a.next("TAG value")?);
+                add_tag(&mut spec.tags, k, v)?;
+            }
+            b"IDEMPOTENCY" => {
+                let k = a.next("IDEMPOTENCY key")?;
+                if k.is_empty() || k.len() > NAME_MAX_BYTES {
+                    return Err(CmdError::syntax("IDEMPOTENCY key must be 1 to 256 bytes"));
+                }
+                spec.idempotency = Some(k.into());
+                let t = a.next_u64("IDEMPOTENCY ttl", TTL_MAX_MS)?;
+                if t == 0 {
+                    return Err(CmdError::syntax("IDEMPOTENCY ttl must be at least 1 ms"));
+                }
+                ttl = Some(t);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    spec.retry = retry.policy()?;
+    Ok(Submit {
+        target,
+        spec,
+        idempotency_ttl_ms: ttl,
+        at,
+    })
+}
