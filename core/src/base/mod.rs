@@ -10,3 +10,5 @@ pub mod errors;
 pub mod ids;
 pub mod limits;
 pub mod state;
+#[cfg(test)]
+pub mod testing;

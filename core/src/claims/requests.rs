@@ -78,18 +78,7 @@ pub fn parse_claim_with<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const L: Limits = Limits {
-        partitions: 256,
-        max_payload_bytes: 1024,
-        default_lease_ms: 30_000,
-        retention_ms: 0,
-        max_reclaims: 100,
-    };
-
-    fn split(s: &str) -> Vec<&[u8]> {
-        s.split(' ').map(|x| x.as_bytes()).collect()
-    }
+    use crate::base::testing::{split, L};
 
     #[test]
     fn claim_options() {

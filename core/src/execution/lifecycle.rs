@@ -156,15 +156,35 @@ impl Execution {
         {
             return false;
         }
-        self.ownership = OwnershipState::LeaseExpiredReclaimable;
+        self.interrupt(OwnershipState::LeaseExpiredReclaimable, now);
+        self.public = PublicState::Active;
+        true
+    }
+
+    /// The holder lost its lease (it ran out, or was revoked): the attempt
+    /// is interrupted and the work waits for a reclaim.
+    pub(crate) fn interrupt(&mut self, ownership: OwnershipState, now: u64) {
+        self.ownership = ownership;
         self.blocking = BlockingReason::WaitingForWorker;
         self.attempt_state = AttemptState::AttemptInterrupted;
-        self.public = PublicState::Active;
         if let Some(l) = self.lease.as_mut() {
-            l.expired_at = Some(now);
+            match ownership {
+                OwnershipState::LeaseRevoked => l.revoked_at = Some(now),
+                _ => l.expired_at = Some(now),
+            }
         }
         self.last_mutation_at = now;
-        true
+    }
+
+    /// Its reclaims are used up: the execution ends failed
+    /// (`max_reclaims_exceeded`, as in the reference).
+    pub(crate) fn fail_out_of_reclaims(&mut self, now: u64) {
+        self.end(
+            TerminalOutcome::Failed,
+            AttemptLifecycle::InterruptedReclaimed,
+            Some(Box::from(&b"max_reclaims_exceeded"[..])),
+            now,
+        );
     }
 
     /// Ends the execution in `outcome`, closing any lease and attempt.
@@ -283,12 +303,7 @@ impl Execution {
             return LeaseOutcome::Unchanged;
         }
         if self.reclaim_count >= max_reclaims {
-            self.end(
-                TerminalOutcome::Failed,
-                AttemptLifecycle::InterruptedReclaimed,
-                Some(Box::from(&b"max_reclaims_exceeded"[..])),
-                now,
-            );
+            self.fail_out_of_reclaims(now);
             return LeaseOutcome::Failed;
         }
         self.mark_expired(now);

@@ -3,8 +3,8 @@
 
 use crate::base::ids::Uuid;
 use crate::base::state::{
-    AttemptLifecycle, AttemptState, BlockingReason, EligibilityState, LifecyclePhase,
-    OwnershipState, PublicState, TerminalOutcome,
+    AttemptState, BlockingReason, EligibilityState, LifecyclePhase, OwnershipState, PublicState,
+    TerminalOutcome,
 };
 use crate::execution::errors::{OpError, RevokeError};
 use crate::execution::record::{Execution, Tags};
@@ -27,21 +27,10 @@ impl Execution {
             return Err(RevokeError::Stale);
         }
         if self.reclaim_count >= max_reclaims {
-            self.end(
-                TerminalOutcome::Failed,
-                AttemptLifecycle::InterruptedReclaimed,
-                Some(Box::from(&b"max_reclaims_exceeded"[..])),
-                now,
-            );
+            self.fail_out_of_reclaims(now);
             return Ok(());
         }
-        self.ownership = OwnershipState::LeaseRevoked;
-        self.blocking = BlockingReason::WaitingForWorker;
-        self.attempt_state = AttemptState::AttemptInterrupted;
-        if let Some(l) = self.lease.as_mut() {
-            l.revoked_at = Some(now);
-        }
-        self.last_mutation_at = now;
+        self.interrupt(OwnershipState::LeaseRevoked, now);
         Ok(())
     }
 

@@ -2,26 +2,14 @@ use crate::base::args::Origin;
 use crate::base::blob::Blob;
 use crate::base::codec::Writer;
 use crate::base::ids::{ExecId, Uuid};
-use crate::base::limits::Limits;
 use crate::base::state::*;
+use crate::base::testing::{split, L};
 use crate::execution::attempt::{Fence, Grant, WorkerName};
 use crate::execution::errors::ClaimError;
 use crate::execution::errors::LeaseError;
 use crate::execution::record::{Execution, Spec};
 use crate::execution::requests::*;
 use crate::execution::retry::{Backoff, RetryPolicy};
-
-const L: Limits = Limits {
-    partitions: 256,
-    max_payload_bytes: 1024,
-    default_lease_ms: 30_000,
-    retention_ms: 0,
-    max_reclaims: 100,
-};
-
-fn split(s: &str) -> Vec<&[u8]> {
-    s.split(' ').map(|x| x.as_bytes()).collect()
-}
 
 #[test]
 fn worker_names_inline_or_boxed() {

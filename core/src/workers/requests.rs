@@ -74,10 +74,7 @@ pub fn parse_register<'a>(args: &'a [&'a [u8]]) -> CmdResult<Register<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn split(s: &str) -> Vec<&[u8]> {
-        s.split(' ').map(|x| x.as_bytes()).collect()
-    }
+    use crate::base::testing::split;
 
     #[test]
     fn worker_registration() {
