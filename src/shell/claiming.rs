@@ -98,7 +98,9 @@ pub fn try_claim<T>(
         let Some(cand) = with_board(|h| h.best(db, c.lanes.iter().copied(), &c.caps)) else {
             return Ok(None);
         };
-        let drop_hint = |head| effects::set_hint(db, cand.partition, cand.lane, &cand.caps, head);
+        let drop_hint = |head| {
+            effects::set_hint(db, cand.partition, cand.lane, &cand.caps, head);
+        };
         let mut key = keys::open_partition(ctx, cand.partition);
         let Ok(Some(p)) = key.partition() else {
             drop_hint(None);

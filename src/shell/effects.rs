@@ -13,7 +13,7 @@ use flowfabric_core::base::errors::{CmdError, CmdResult, Refused};
 use flowfabric_core::base::ids::{ExecId, Uuid};
 use flowfabric_core::base::state::OwnershipState;
 use flowfabric_core::execution::{Execution, LeaseError, OpError, RevokeError};
-use flowfabric_core::partition::{Env, Head, Moved, PartitionIndex};
+use flowfabric_core::partition::{Env, Head, Moved, PartitionIndex, QueueKey};
 use redis_module::{raw, Context};
 
 use crate::shell::call::{db, Call};
@@ -52,29 +52,26 @@ pub fn next_wanted() -> Option<Wanted> {
     })
 }
 
-/// Records a queue head in the claim board; notes a hand-off if a blocked
-/// claimer can now take the set's work.
+/// Records a queue head in the claim board; notes a hand-off (and says
+/// so) if a blocked claimer can now take the set's work.
 pub fn set_hint(
     db: c_int,
     partition: u16,
     lane: &str,
     caps: &CapSet,
-    head: Option<flowfabric_core::partition::QueueKey>,
-) {
-    if with_board(|h| h.set_head(db, lane, caps, partition, head)) {
+    head: Option<QueueKey>,
+) -> bool {
+    let wanted = with_board(|h| h.set_head(db, lane, caps, partition, head));
+    if wanted {
         note_wanted(db, lane, caps);
     }
+    wanted
 }
 
 /// Re-reads a set's head from the index into the claim board.
 pub fn refresh_hint(db: c_int, idx: &PartitionIndex, lane: &str, caps: &CapSet) {
-    set_hint(
-        db,
-        idx.partition,
-        lane,
-        caps,
-        idx.head(lane, caps).map(|(k, _)| k),
-    );
+    let head = idx.head(lane, caps).map(|(k, _)| k);
+    set_hint(db, idx.partition, lane, caps, head);
 }
 
 /// Makes a loaded (or imported) index's queue heads claimable; work a
@@ -84,11 +81,11 @@ pub fn register_hints(db: c_int, idx: &PartitionIndex) {
     if is_importing(idx.partition) {
         return;
     }
-    let before = wanted_pending();
+    let mut wanted = false;
     for (lane, caps, head) in idx.heads() {
-        set_hint(db, idx.partition, lane, caps, Some(head));
+        wanted |= set_hint(db, idx.partition, lane, caps, Some(head));
     }
-    if wanted_pending() && !before {
+    if wanted {
         schedule::request_soon();
     }
 }
@@ -125,7 +122,9 @@ pub fn after_move(db: c_int, idx: &PartitionIndex, e: &Execution, moved: Moved) 
     }
     let (lane, caps) = (&*e.lane, &e.caps);
     match moved.head {
-        Head::Now(head) => set_hint(db, idx.partition, lane, caps, head),
+        Head::Now(head) => {
+            set_hint(db, idx.partition, lane, caps, head);
+        }
         // More work behind an unchanged head: a second claimer may take it.
         Head::Unchanged if moved.now_claimable => {
             if with_board(|h| h.wants(db, lane, caps)) {
