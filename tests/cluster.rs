@@ -11,10 +11,7 @@ use common::*;
 #[test]
 fn cluster_submit_claim_complete_loses_nothing() {
     let nodes = form_cluster();
-    let urls: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("redis://127.0.0.1:{}/", n.port))
-        .collect();
+    let urls = node_urls(&nodes);
     let client = redis::cluster::ClusterClient::new(urls).unwrap();
     let mut cc = client.get_connection().unwrap();
 
@@ -90,10 +87,7 @@ fn cluster_blocked_claimers_are_woken_and_survive() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     let nodes = form_cluster();
-    let urls: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("redis://127.0.0.1:{}/", n.port))
-        .collect();
+    let urls = node_urls(&nodes);
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut workers = Vec::new();

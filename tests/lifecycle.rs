@@ -290,24 +290,6 @@ fn block_zero_waits_until_work_arrives() {
 }
 
 #[test]
-fn claim_in_multi_does_not_block() {
-    let srv = Server::start(&[]);
-    let mut c = srv.conn();
-    let v: Vec<redis::Value> = redis::pipe()
-        .atomic()
-        .cmd("FF.CLAIM")
-        .arg("w")
-        .arg("i")
-        .arg(1)
-        .arg("q")
-        .arg("BLOCK")
-        .arg(0)
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(v, vec![redis::Value::Nil]);
-}
-
-#[test]
 fn deleted_partitions_are_skipped_by_claims() {
     let srv = Server::start(&[]);
     let mut c = srv.conn();

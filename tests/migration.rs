@@ -198,10 +198,7 @@ fn atomic_slot_migration_moves_a_busy_partition_under_load() {
     let tag = tag_on_first(&mut c0);
     let slot = keyslot(&mut c0, &tag);
     let mut ids = busy_partition(&mut c0, &tag, 3000, 1000, 1000, 2500);
-    let urls: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("redis://127.0.0.1:{}/", n.port))
-        .collect();
+    let urls = node_urls(&nodes);
     let client = redis::cluster::ClusterClient::new(urls).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let completed = Arc::new(Mutex::new(Vec::<String>::new()));

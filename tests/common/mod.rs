@@ -496,6 +496,14 @@ pub fn cluster_info(srv: &Server) -> String {
         .unwrap()
 }
 
+/// The client URLs of a cluster's nodes.
+pub fn node_urls(nodes: &[Server]) -> Vec<String> {
+    nodes
+        .iter()
+        .map(|n| format!("redis://127.0.0.1:{}/", n.port))
+        .collect()
+}
+
 pub fn form_cluster() -> Vec<Server> {
     let nodes: Vec<Server> = (0..3)
         .map(|_| {
