@@ -19,6 +19,17 @@ fn start(extra: &[&str]) -> Server {
     Server::start(&args)
 }
 
+/// Suspends `j` with `opts`; the first waitpoint's id and token.
+fn suspend_one(c: &mut redis::Connection, j: &Job, opts: &[&str]) -> (String, String) {
+    let mut cmd = fenced("FF.SUSPEND", j);
+    for o in opts {
+        cmd.arg(*o);
+    }
+    let v: Vec<redis::Value> = cmd.query(c).unwrap();
+    let wps: Vec<Vec<String>> = redis::from_redis_value(&v[2]).unwrap();
+    (wps[0][0].clone(), wps[0][2].clone())
+}
+
 /// A mixed workload touching every write path; returns all execution ids.
 fn workload(srv: &Server, tag: &str) -> Vec<String> {
     let mut c = srv.conn();
@@ -146,6 +157,72 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
         .query(&mut c)
         .unwrap();
     ids.push(replayed);
+    // Suspensions: a secret, a signal that resumes, a pending waitpoint
+    // with a buffered signal, a composite waiting, a timeout that fires.
+    let ls = format!("s-{tag}");
+    let _: redis::Value = redis::cmd("FF.ROTATESECRET")
+        .arg("k1")
+        .arg("00112233445566778899aabbccddeeff")
+        .query(&mut c)
+        .unwrap();
+    for i in 0..4 {
+        ids.push(submit(&mut c, &ls, &format!("s{i}"), &[]));
+    }
+    let j = claim(&mut c, "w", &[ls.as_str()], &[]).unwrap();
+    let (wp, tok) = suspend_one(&mut c, &j, &["CONDITION", "SIGNAL", "go"]);
+    let _: redis::Value = redis::cmd("FF.SIGNAL")
+        .arg(&j.id)
+        .arg(&wp)
+        .arg(&tok)
+        .arg("go")
+        .arg("PAYLOAD")
+        .arg(&b"\x00\xffbin"[..])
+        .query(&mut c)
+        .unwrap();
+    let j = claim(&mut c, "w", &[ls.as_str()], &[]).unwrap();
+    let pend: Vec<redis::Value> = fenced("FF.WAITPOINT", &j).query(&mut c).unwrap();
+    let pid: String = redis::from_redis_value(&pend[0]).unwrap();
+    let ptok: String = redis::from_redis_value(&pend[2]).unwrap();
+    let _: redis::Value = redis::cmd("FF.SIGNAL")
+        .arg(&j.id)
+        .arg(&pid)
+        .arg(&ptok)
+        .arg("early")
+        .query(&mut c)
+        .unwrap();
+    let j = claim(&mut c, "w", &[ls.as_str()], &[]).unwrap();
+    let (wp, tok) = suspend_one(
+        &mut c,
+        &j,
+        &[
+            "CONDITION",
+            "COUNT",
+            "2",
+            "SOURCES",
+            "ANY",
+            "1",
+            "k",
+            "WAITPOINT",
+            "k",
+            "TIMEOUT",
+            "3600000",
+        ],
+    );
+    let _: redis::Value = redis::cmd("FF.SIGNAL")
+        .arg(&j.id)
+        .arg(&wp)
+        .arg(&tok)
+        .arg("x")
+        .arg("SOURCE")
+        .arg("user")
+        .arg("alice")
+        .arg("IDEMPOTENCY")
+        .arg("once")
+        .query(&mut c)
+        .unwrap();
+    let j = claim(&mut c, "w", &[ls.as_str()], &[]).unwrap();
+    suspend_one(&mut c, &j, &["TIMEOUT", "20", "ON_TIMEOUT", "auto_resume"]);
+    std::thread::sleep(Duration::from_millis(60));
     // An expired lease marked by a late complete (error reply, state change).
     let j = claim(&mut c, "slow", &["a", "b"], &["LEASE", "10"]).unwrap();
     std::thread::sleep(Duration::from_millis(30));

@@ -12,6 +12,7 @@
 mod claims;
 mod lifecycle;
 mod server;
+mod suspension;
 mod timers;
 
 use lifecycle::{ff_run, list_run, median, retry_run, Run, PAYLOAD};
@@ -30,6 +31,8 @@ pub struct Opts {
     capsets: usize,
     /// Executions on the node while one worker holds 10,000 leases.
     lease_jobs: usize,
+    /// Suspend → signal → resume cycles.
+    cycles: usize,
     /// Which phases run: `all`, `lifecycle` (scripts/profile: the
     /// instruction counts then cover exactly what the ratio compares) or
     /// one other phase by name, for profiling it alone.
@@ -49,6 +52,7 @@ fn opts() -> Opts {
         capsets: 10_000,
         lease_jobs: 1_000_000,
         phases: "all".into(),
+        cycles: 10_000,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -64,13 +68,22 @@ fn opts() -> Opts {
             "--stall-jobs" => o.stall_jobs = n(),
             "--waiters" => o.waiters = n(),
             "--wakes" => o.wakes = n(),
+            "--cycles" => o.cycles = n().max(1),
             "--capsets" => o.capsets = n().min(19_900),
             "--lease-jobs" => o.lease_jobs = n().max(10_000),
             "--phases" => {
                 assert!(
-                    ["all", "lifecycle", "wake", "capsets", "leases", "stall"]
-                        .contains(&v.as_str()),
-                    "--phases is all, lifecycle, wake, capsets, leases or stall, not {v}"
+                    [
+                        "all",
+                        "lifecycle",
+                        "wake",
+                        "capsets",
+                        "leases",
+                        "stall",
+                        "suspend"
+                    ]
+                    .contains(&v.as_str()),
+                    "--phases is all, lifecycle, wake, capsets, leases, stall or suspend, not {v}"
                 );
                 o.phases = v.clone();
             }
@@ -89,6 +102,14 @@ fn main() {
             println!(
                 "wake p50 {:.3} ms p99 {:.3} ms, unrelated ratio {:.3}",
                 w.p50_ms, w.p99_ms, w.unrelated_ratio
+            );
+            return;
+        }
+        "suspend" => {
+            let s = suspension::signal_resume(&o);
+            println!(
+                "signal to resumed claim p50 {:.3} ms p99 {:.3} ms, server {:.2} us per cycle",
+                s.p50_ms, s.p99_ms, s.server_us
             );
             return;
         }
@@ -200,6 +221,11 @@ fn main() {
         st.firing_cpu_us,
         if st.in_time { "" } else { " (submission overran the due time)" }
     );
+    let sr = suspension::signal_resume(&o);
+    println!(
+        "suspend/signal/resume x{}: signal to resumed claim p50 {:.3} ms p99 {:.3} ms, server {:.2} us per cycle",
+        o.cycles, sr.p50_ms, sr.p99_ms, sr.server_us
+    );
     let json = [
         (
             "ff_server_us_per_job",
@@ -281,6 +307,9 @@ fn main() {
             "timer_max_firing_ms",
             format!("{:.3}", st.firing_us as f64 / 1000.0),
         ),
+        ("signal_resume_p50_ms", format!("{:.3}", sr.p50_ms)),
+        ("signal_resume_p99_ms", format!("{:.3}", sr.p99_ms)),
+        ("suspend_cycle_server_us", format!("{:.3}", sr.server_us)),
         (
             "timer_max_firing_cpu_ms",
             format!("{:.3}", st.firing_cpu_us as f64 / 1000.0),

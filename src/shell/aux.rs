@@ -11,12 +11,13 @@ use flowfabric_core::workers::NodeState;
 use redis_module::raw;
 
 use crate::shell::guard::guard;
-use crate::shell::node::{paused_lanes, set_paused_lanes, with_registry};
+use crate::shell::node::{paused_lanes, set_paused_lanes, with_keyring, with_registry};
 
 fn encode() -> Vec<u8> {
     let state = NodeState {
         paused: paused_lanes().into_iter().collect(),
         registry: with_registry(|r| r.clone()),
+        keyring: with_keyring(|k| k.clone()),
     };
     let mut w = Writer::default();
     state.encode(&mut w);
@@ -51,6 +52,7 @@ pub(crate) unsafe extern "C" fn aux_load(
         Ok(state) => {
             set_paused_lanes(state.paused);
             with_registry(|r| *r = state.registry);
+            with_keyring(|k| *k = state.keyring);
             raw::REDISMODULE_OK as c_int
         }
         Err(msg) => {

@@ -22,7 +22,7 @@ use crate::shell::{effects, keys};
 /// id, payload, attempt index, attempt id, lease id, lease epoch, lease
 /// expiry (ms). The attempt's type is in FF.GET; index 0 is the first.
 pub fn reply_grant(r: &Reply, id: &[u8], payload: &[u8], g: &Grant) {
-    r.array(7);
+    r.array(8);
     r.bulk(id);
     r.bulk(payload);
     r.uint(u64::from(g.attempt_index));
@@ -30,6 +30,7 @@ pub fn reply_grant(r: &Reply, id: &[u8], payload: &[u8], g: &Grant) {
     r.bulk(&g.lease_id.text());
     r.uint(g.lease_epoch);
     r.uint(g.lease_expires_at);
+    r.uint(u64::from(g.resumed));
 }
 
 /// Replicates a decided claim as FF.ACQUIRE, formatting its values straight

@@ -14,6 +14,7 @@ use flowfabric_core::base::ids::{ExecId, Uuid};
 use flowfabric_core::base::state::OwnershipState;
 use flowfabric_core::execution::{Execution, LeaseError, OpError, RevokeError};
 use flowfabric_core::partition::{Env, Head, Moved, PartitionIndex, QueueKey};
+use flowfabric_core::suspension::WaitError;
 use redis_module::{raw, Context};
 
 use crate::shell::call::{db, Call};
@@ -253,6 +254,19 @@ pub fn replicate_call(call: &Call, name: &CStr, first: Option<&[u8]>, pins: &[(&
     };
 }
 
+/// Replicates the call's arguments followed by `extra` (pinned values that
+/// are not numbers: minted ids). Copies the arguments, unlike
+/// `replicate_call`: for the rarer commands.
+pub fn replicate_extra(call: &Call, name: &str, extra: &[Vec<u8>]) {
+    let args: Vec<&[u8]> = call
+        .args
+        .iter()
+        .copied()
+        .chain(extra.iter().map(Vec::as_slice))
+        .collect();
+    call.ctx.replicate(name, &args[..]);
+}
+
 pub fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
     replicate_call(call, name, None, pins);
 }
@@ -306,7 +320,7 @@ macro_rules! unchanged_refusal {
     )+};
 }
 
-unchanged_refusal!(LeaseError, RevokeError, OpError);
+unchanged_refusal!(LeaseError, RevokeError, OpError, WaitError);
 
 /// After a fenced transition: the board, the timer, and replication with
 /// the pinned values when anything changed.

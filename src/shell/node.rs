@@ -14,6 +14,7 @@ use ahash::RandomState;
 use flowfabric_core::base::caps::{CapSet, CapsError};
 use flowfabric_core::base::ids::{index_key, Minter};
 use flowfabric_core::claims::ClaimBoard;
+use flowfabric_core::suspension::Keyring;
 use flowfabric_core::workers::{Registry, WorkerLeases};
 use redis_module::raw;
 
@@ -252,6 +253,13 @@ static LEASES: SpinLock<Option<WorkerLeases>> = SpinLock::new(None);
 /// Runs `f` with the node's worker registry.
 pub fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
     REGISTRY.with(|r| f(r.get_or_insert_with(Registry::default)))
+}
+
+static KEYRING: SpinLock<Option<Keyring>> = SpinLock::new(None);
+
+/// Runs `f` with the node's waitpoint token keys.
+pub fn with_keyring<R>(f: impl FnOnce(&mut Keyring) -> R) -> R {
+    KEYRING.with(|k| f(k.get_or_insert_with(Keyring::default)))
 }
 
 /// Runs `f` with the node's per-worker lease index.

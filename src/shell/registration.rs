@@ -11,7 +11,9 @@ use redis_module::{raw, Context};
 use serde_json::Value;
 
 use crate::shell::dispatch;
-use crate::shell::handlers::{claims, execution, execution_reads, node, partition, workers};
+use crate::shell::handlers::{
+    claims, execution, execution_reads, node, partition, suspension, workers,
+};
 
 /// The server's entry point of a command.
 pub type RawCommand = unsafe extern "C" fn(
@@ -117,6 +119,107 @@ pub static COMMANDS: &[CommandEntry] = &[
         execution::unblock,
         &[OPEN, &[C::ExecutionNotBlocked]]
     ),
+    entry!(
+        "ff.suspend.json",
+        suspension::suspend,
+        &[
+            OPEN,
+            FENCE,
+            &[
+                C::InvalidInput,
+                C::InvalidResumeCondition,
+                C::WaitpointNotFound,
+                C::WaitpointNotPending,
+                C::PendingWaitpointExpired,
+                C::InvalidWaitpointForExecution,
+                C::WaitpointKeyMismatch,
+                C::WaitpointAlreadyExists,
+                C::TimeoutOnlyWithoutDeadline,
+                C::TimeoutAtInPast,
+                C::HmacSecretNotInitialized
+            ]
+        ]
+    ),
+    entry!(
+        "ff.waitpoint.json",
+        suspension::create_waitpoint,
+        &[
+            OPEN,
+            FENCE,
+            &[
+                C::InvalidInput,
+                C::WaitpointAlreadyExists,
+                C::PendingWaitpointExpired,
+                C::HmacSecretNotInitialized
+            ]
+        ]
+    ),
+    entry!(
+        "ff.signal.json",
+        suspension::signal,
+        &[
+            OPEN,
+            &[
+                C::MissingToken,
+                C::InvalidToken,
+                C::TokenExpired,
+                C::HmacSecretNotInitialized,
+                C::TargetNotSignalable,
+                C::WaitpointClosed,
+                C::SignalLimitExceeded,
+                C::PayloadTooLarge
+            ]
+        ]
+    ),
+    entry!(
+        "ff.approve.json",
+        suspension::approve,
+        &[
+            OPEN,
+            &[
+                C::WaitpointNotFound,
+                C::LaneMismatch,
+                C::TargetNotSignalable,
+                C::WaitpointClosed,
+                C::SignalLimitExceeded
+            ]
+        ]
+    ),
+    entry!(
+        "ff.wake.json",
+        suspension::wake,
+        &[OPEN, &[C::ExecutionNotSuspended]]
+    ),
+    entry!(
+        "ff.closewp.json",
+        suspension::close_waitpoint,
+        &[OPEN, &[C::WaitpointNotFound]]
+    ),
+    entry!(
+        "ff.wptoken.json",
+        suspension::waitpoint_token,
+        &[OPEN, &[C::HmacSecretNotInitialized]]
+    ),
+    entry!("ff.waitpoints.json", suspension::waitpoints, &[OPEN]),
+    entry!("ff.signals.json", suspension::signals, &[OPEN]),
+    entry!(
+        "ff.suspended.json",
+        suspension::suspended,
+        &[&[C::Err, C::WrongType]]
+    ),
+    entry!(
+        "ff.rotatesecret.json",
+        suspension::rotate_secret,
+        &[&[
+            C::Err,
+            C::InvalidKid,
+            C::InvalidSecretHex,
+            C::InvalidGraceMs,
+            C::RotationConflict,
+            C::InvalidInput
+        ]]
+    ),
+    entry!("ff.secrets.json", suspension::secrets, &[&[C::Err]]),
     entry!("ff.pause.json", node::pause, &[&[C::Err]]),
     entry!("ff.resume.json", node::resume, &[&[C::Err]]),
     entry!("ff.paused.json", node::paused, &[]),

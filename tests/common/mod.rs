@@ -298,7 +298,7 @@ pub fn pairs(v: redis::Value) -> Fields {
 }
 
 /// FF.CLAIM's positional reply, named.
-pub const CLAIM_FIELDS: [&str; 7] = [
+pub const CLAIM_FIELDS: [&str; 8] = [
     "execution_id",
     "payload",
     "attempt_index",
@@ -306,6 +306,7 @@ pub const CLAIM_FIELDS: [&str; 7] = [
     "lease_id",
     "lease_epoch",
     "lease_expires_at",
+    "resumed",
 ];
 
 pub fn claim_fields(v: redis::Value) -> Fields {

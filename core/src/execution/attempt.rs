@@ -118,4 +118,7 @@ pub struct Grant {
     pub lease_id: Uuid,
     pub lease_epoch: u64,
     pub lease_expires_at: u64,
+    /// The claim resumed an interrupted attempt (after a suspension or a
+    /// delay) instead of starting one.
+    pub resumed: bool,
 }

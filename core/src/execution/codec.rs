@@ -14,12 +14,17 @@ use crate::execution::attempt::{Attempt, Lease, WorkerName};
 use crate::execution::record::Spec;
 use crate::execution::record::{Execution, Extra, Progress};
 use crate::execution::retry::{Backoff, RetryPolicy};
+use crate::suspension::record::Waits;
 
 /// The record's encoding version. Versions 1 to 3 were written only by
 /// development builds before the first release (which wrote 4); they no
 /// longer load. Decoding is strict, so every record that decodes encodes
 /// back to the same bytes.
 const ENCODING: u8 = 4;
+/// Version 4 followed by the execution's waits (suspension, waitpoints,
+/// signals): written only for records that have them, so a plain job's
+/// record is unchanged.
+const ENCODING_WAITS: u8 = 5;
 
 fn put_str(w: &mut Writer, s: &[u8]) {
     w.bytes(s);
@@ -27,7 +32,12 @@ fn put_str(w: &mut Writer, s: &[u8]) {
 
 impl Execution {
     pub fn encode(&self, w: &mut Writer) {
-        w.u8(ENCODING);
+        let waits = self.waits().filter(|x| !x.is_empty());
+        w.u8(if waits.is_some() {
+            ENCODING_WAITS
+        } else {
+            ENCODING
+        });
         w.u16(self.id.partition);
         w.u128(self.id.uuid.0);
         put_str(w, self.lane.as_bytes());
@@ -128,11 +138,15 @@ impl Execution {
             }
         }
         w.opt_u64(self.extra.as_ref().and_then(|x| x.attempt_timeout_ms));
+        if let Some(x) = waits {
+            x.encode(w);
+        }
     }
 
     pub fn decode(buf: &[u8]) -> Result<Execution, DecodeError> {
         let mut r = Reader::new(buf);
-        if r.u8()? != ENCODING {
+        let version = r.u8()?;
+        if version != ENCODING && version != ENCODING_WAITS {
             return Err(DecodeError("unknown execution encoding"));
         }
         let id = ExecId {
@@ -279,6 +293,10 @@ impl Execution {
         }
         if let Some(t) = r.opt_u64()? {
             e.extra.get_or_insert_with(Box::default).attempt_timeout_ms = Some(t);
+        }
+        if version == ENCODING_WAITS {
+            let waits = Waits::decode(&mut r)?;
+            e.extra.get_or_insert_with(Box::default).waits = Some(Box::new(waits));
         }
         r.finish()?;
         Ok(e)

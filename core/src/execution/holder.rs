@@ -131,7 +131,7 @@ impl Execution {
     /// The holder parks its execution until `until` and gives up the lease;
     /// the attempt is interrupted and resumes at the next claim.
     pub fn delay(&mut self, fence: &Fence, until: u64, now: u64) -> Result<(), (LeaseError, bool)> {
-        self.suspend(
+        self.park(
             fence,
             (
                 EligibilityState::NotEligibleUntilTime,
@@ -148,7 +148,7 @@ impl Execution {
     /// attempt suspended; it resumes when the children are done (flows, a
     /// later issue) or an operator releases it with FF.UNBLOCK.
     pub fn wait_for_children(&mut self, fence: &Fence, now: u64) -> Result<(), (LeaseError, bool)> {
-        self.suspend(
+        self.park(
             fence,
             (
                 EligibilityState::BlockedByDependencies,
@@ -161,7 +161,7 @@ impl Execution {
 
     /// The holder gives up its lease and parks the execution as `parked`
     /// says; the attempt is suspended and resumes under the next claim.
-    fn suspend(
+    fn park(
         &mut self,
         fence: &Fence,
         parked: (EligibilityState, BlockingReason, PublicState),

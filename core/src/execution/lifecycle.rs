@@ -72,6 +72,7 @@ impl Execution {
             }
             _ => None,
         };
+        let was_resumed = resumed.is_some();
         let (index, attempt_id, attempt_type) = match resumed {
             Some(r) => r,
             None => {
@@ -120,6 +121,7 @@ impl Execution {
             lease_id,
             lease_epoch: epoch,
             lease_expires_at: expires_at,
+            resumed: was_resumed,
         })
     }
 
@@ -195,7 +197,10 @@ impl Execution {
         reason: Option<Box<[u8]>>,
         now: u64,
     ) {
-        if self.lifecycle == LifecyclePhase::Active {
+        if matches!(
+            self.lifecycle,
+            LifecyclePhase::Active | LifecyclePhase::Suspended
+        ) {
             if let Some(a) = self.attempts.last_mut() {
                 if a.ended_at.is_none() {
                     a.state = attempt_end;
@@ -221,6 +226,7 @@ impl Execution {
             _ => PublicState::Failed,
         };
         self.set_reason(reason);
+        self.close_waits(outcome, now);
         self.completed_at = Some(now);
         self.lease = None;
         self.last_transition_at = now;

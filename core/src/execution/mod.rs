@@ -11,6 +11,7 @@ pub mod operator;
 pub mod record;
 pub mod requests;
 pub mod retry;
+pub mod suspend;
 
 pub use attempt::{Attempt, Fence, Grant, Lease, WorkerName};
 pub use errors::{ClaimError, LeaseError, LeaseOutcome, OpError, RevokeError};

@@ -15,6 +15,7 @@ use crate::base::state::{
 };
 use crate::execution::attempt::{Attempt, Lease};
 use crate::execution::retry::RetryPolicy;
+use crate::suspension::record::Waits;
 
 /// Tag key/value pairs, in submit order.
 pub type Tag = (Box<[u8]>, Box<[u8]>);
@@ -62,6 +63,8 @@ pub struct Extra {
     pub attempt_timeout_ms: Option<u64>,
     /// Why the execution failed, was cancelled, expired or was blocked.
     pub reason: Option<Box<[u8]>>,
+    /// Its waitpoints, suspension and signals, once it has had any.
+    pub waits: Option<Box<Waits>>,
 }
 
 pub const DEFAULT_NAMESPACE: &[u8] = b"default";
@@ -79,6 +82,7 @@ impl Extra {
             && self.progress.is_none()
             && self.attempt_timeout_ms.is_none()
             && self.reason.is_none()
+            && self.waits.is_none()
     }
 }
 
@@ -133,6 +137,7 @@ impl Execution {
             progress: None,
             attempt_timeout_ms: spec.attempt_timeout_ms,
             reason: None,
+            waits: None,
         };
         Execution {
             id,
@@ -249,6 +254,17 @@ impl Execution {
         }
     }
 
+    pub fn waits(&self) -> Option<&Waits> {
+        self.extra.as_ref().and_then(|x| x.waits.as_deref())
+    }
+
+    pub(crate) fn waits_mut(&mut self) -> &mut Waits {
+        self.extra
+            .get_or_insert_with(Box::default)
+            .waits
+            .get_or_insert_with(Box::default)
+    }
+
     pub fn idempotency(&self) -> Option<&[u8]> {
         self.extra.as_ref().and_then(|x| x.idempotency.as_deref())
     }
@@ -282,6 +298,7 @@ impl Execution {
                         .iter()
                         .map(|(k, v)| k.len() + v.len() + 32)
                         .sum::<usize>()
+                    + x.waits.as_ref().map_or(0, |w| w.heap_bytes())
             })
             + self.result.as_ref().map_or(0, |r| r.len())
             + self.attempts.capacity() * std::mem::size_of::<Attempt>()

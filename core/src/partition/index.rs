@@ -68,6 +68,8 @@ pub struct PartitionIndex {
     /// `flowfabric.retention-ms` later (a setting, applied when due, so the
     /// stored index is the same whatever the setting).
     pub retention: DueSet,
+    /// Suspension timeouts and pending waitpoint expiries.
+    pub waits: DueSet,
     /// Executions per public state, for INFO and listings (per lane in
     /// `lanes`).
     pub counts: StateCounts,
@@ -187,11 +189,16 @@ impl PartitionIndex {
             (0, _) | (_, None) => None,
             (r, Some((t, _))) => Some(t.saturating_add(r)),
         };
-        [&self.delayed, &self.lease_expiry, &self.deadlines]
-            .into_iter()
-            .filter_map(|set| set.first().map(|(t, _)| t))
-            .chain(retention)
-            .min()
+        [
+            &self.delayed,
+            &self.lease_expiry,
+            &self.deadlines,
+            &self.waits,
+        ]
+        .into_iter()
+        .filter_map(|set| set.first().map(|(t, _)| t))
+        .chain(retention)
+        .min()
     }
 
     /// Removes and returns the earliest entry due at or before `now`, with
@@ -203,6 +210,7 @@ impl PartitionIndex {
             (Due::Delay, &self.delayed, Some(0)),
             (Due::LeaseExpiry, &self.lease_expiry, Some(0)),
             (Due::Deadline, &self.deadlines, Some(0)),
+            (Due::Waits, &self.waits, Some(0)),
             (
                 Due::Retention,
                 &self.retention,
@@ -223,6 +231,7 @@ impl PartitionIndex {
             Due::LeaseExpiry => &mut self.lease_expiry,
             Due::Deadline => &mut self.deadlines,
             Due::Retention => &mut self.retention,
+            Due::Waits => &mut self.waits,
         };
         set.remove(t, u);
         Some((kind, due, u))
@@ -238,7 +247,8 @@ impl PartitionIndex {
             + (self.delayed.len()
                 + self.lease_expiry.len()
                 + self.deadlines.len()
-                + self.retention.len())
+                + self.retention.len()
+                + self.waits.len())
                 * 40
     }
 }

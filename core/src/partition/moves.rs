@@ -7,12 +7,14 @@
 use crate::base::blob::Blob;
 use crate::base::ids::Uuid;
 use crate::base::state::{EligibilityState, LifecyclePhase, OwnershipState, PublicState};
-use crate::execution::requests::Acquire;
+use crate::execution::requests::{Acquire, CreateWaitpoint, SignalIn, Suspend};
+use crate::execution::suspend::{Delivered, SuspendError, Suspended};
 use crate::execution::{
     ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError, Tags,
 };
 use crate::partition::index::{PartitionIndex, QueueOp};
 use crate::partition::queue::{Due, Head, QueueKey};
+use crate::suspension::WaitError;
 
 /// Settings a transition needs besides the record.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +35,8 @@ struct Placement {
     lease: Option<u64>,
     deadline: Option<u64>,
     retention: Option<u64>,
+    /// A suspension timeout or pending waitpoint expiry.
+    waits: Option<u64>,
     public: PublicState,
 }
 
@@ -53,6 +57,7 @@ fn placement(e: &Execution) -> Placement {
         },
         deadline: e.expiry_due(),
         retention: if terminal { e.completed_at } else { None },
+        waits: e.waits_due(),
         public: e.public,
     }
 }
@@ -94,6 +99,7 @@ fn shift(
         lease: None,
         deadline: None,
         retention: None,
+        waits: None,
         public: e.public,
     };
     let (b, a) = (before.unwrap_or(nowhere), after.unwrap_or(nowhere));
@@ -118,6 +124,7 @@ fn shift(
         (b.lease, a.lease, &mut idx.lease_expiry),
         (b.deadline, a.deadline, &mut idx.deadlines),
         (b.retention, a.retention, &mut idx.retention),
+        (b.waits, a.waits, &mut idx.waits),
     ] {
         if old != new {
             // Only an earlier due time matters at once. A removed first
@@ -299,6 +306,69 @@ pub fn report_progress(
     })
 }
 
+/// The holder suspends its execution (see `Execution::suspend`). A lease
+/// found run out is settled first, as for every fenced call.
+pub fn suspend(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    req: &Suspend,
+    suspension_id: Uuid,
+    env: &Env,
+) -> (Result<Suspended, (SuspendError, bool)>, Moved) {
+    transition(idx, e, |e| {
+        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+            return Err((SuspendError::Lease(LeaseError::Expired), true));
+        }
+        e.suspend(req, suspension_id, env.now)
+            .map_err(|x| (x, false))
+    })
+}
+
+pub fn create_waitpoint(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    req: &CreateWaitpoint,
+    waitpoint: Uuid,
+    env: &Env,
+) -> (Result<(Uuid, Box<[u8]>, u64), (SuspendError, bool)>, Moved) {
+    transition(idx, e, |e| {
+        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+            return Err((SuspendError::Lease(LeaseError::Expired), true));
+        }
+        e.create_waitpoint(req, waitpoint, env.now)
+            .map_err(|x| (x, false))
+    })
+}
+
+pub fn deliver(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    waitpoint: Uuid,
+    s: &SignalIn,
+    signal_id: Uuid,
+    env: &Env,
+) -> (Result<Delivered, WaitError>, Moved) {
+    transition(idx, e, |e| e.deliver(waitpoint, s, signal_id, env.now))
+}
+
+pub fn wake(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    delay: u64,
+    env: &Env,
+) -> (Result<PublicState, WaitError>, Moved) {
+    transition(idx, e, |e| e.wake(delay, env.now))
+}
+
+pub fn close_waitpoint(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    waitpoint: Uuid,
+    env: &Env,
+) -> (Result<bool, WaitError>, Moved) {
+    transition(idx, e, |e| e.close_waitpoint(waitpoint, env.now))
+}
+
 /// Operator transitions on one execution (replay, block, unblock).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -342,11 +412,13 @@ pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env)
         Due::LeaseExpiry => before.lease = None,
         Due::Deadline => before.deadline = None,
         Due::Retention => before.retention = None,
+        Due::Waits => before.waits = None,
     }
     let changed = match kind {
         Due::Delay => e.promote(env.now),
         Due::LeaseExpiry => e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged,
         Due::Deadline => e.expire(env.now),
+        Due::Waits => e.on_waits_due(env.now),
         Due::Retention => {
             return if e.is_terminal() {
                 DueEffect::Remove

@@ -140,4 +140,6 @@ pub enum Due {
     LeaseExpiry,
     Deadline,
     Retention,
+    /// A suspension timeout or a pending waitpoint's expiry.
+    Waits,
 }

@@ -5,15 +5,19 @@
 use std::collections::BTreeSet;
 
 use crate::base::codec::{DecodeError, Reader, Writer};
+use crate::suspension::token::Keyring;
 use crate::workers::registry::Registry;
 
-/// Version 2 added the worker registry after the paused lanes.
-const VERSION: u8 = 2;
+/// Version 2 added the worker registry after the paused lanes; version 3
+/// the waitpoint key ring after it.
+const VERSION: u8 = 3;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeState {
     pub paused: BTreeSet<Box<str>>,
     pub registry: Registry,
+    /// The waitpoint token keys (their secrets never leave in a reply).
+    pub keyring: Keyring,
 }
 
 impl NodeState {
@@ -24,6 +28,7 @@ impl NodeState {
             w.bytes(l.as_bytes());
         }
         self.registry.encode(w);
+        self.keyring.encode(w);
     }
 
     /// Version 1 (paused lanes only) still loads, with an empty registry.
@@ -47,7 +52,16 @@ impl NodeState {
         } else {
             Registry::default()
         };
+        let keyring = if version >= 3 {
+            Keyring::decode(&mut r)?
+        } else {
+            Keyring::default()
+        };
         r.finish()?;
-        Ok(NodeState { paused, registry })
+        Ok(NodeState {
+            paused,
+            registry,
+            keyring,
+        })
     }
 }

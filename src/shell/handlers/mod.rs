@@ -7,4 +7,5 @@ pub mod execution;
 pub mod execution_reads;
 pub mod node;
 pub mod partition;
+pub mod suspension;
 pub mod workers;

@@ -10,11 +10,13 @@ mod acquire;
 mod holder;
 mod operator;
 mod submit;
+mod suspension;
 
 pub use acquire::*;
 pub use holder::*;
 pub use operator::*;
 pub use submit::*;
+pub use suspension::*;
 
 use crate::base::args::{parse_exec_id, parse_u64, parse_uuid, Args};
 use crate::base::errors::{CmdError, CmdResult};

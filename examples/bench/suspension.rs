@@ -1,0 +1,125 @@
+//! Suspend → signal → resume: a worker suspends its job and blocks for
+//! more work; the signal that satisfies the condition hands the resumed
+//! job straight back to it. Latency is from sending the signal to the
+//! worker holding its resumed claim; server cost from commandstats.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::server::*;
+use crate::Opts;
+
+pub struct Cycle {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// FF.SUSPEND + FF.SIGNAL + the resuming FF.CLAIM, server us.
+    pub server_us: f64,
+}
+
+fn claim(c: &mut redis::Connection) -> Vec<String> {
+    let v: redis::Value = redis::cmd("FF.CLAIM")
+        .arg("sw")
+        .arg("i")
+        .arg(1)
+        .arg("sr")
+        .arg("BLOCK")
+        .arg(5000)
+        .query(c)
+        .unwrap();
+    let redis::Value::Array(f) = v else {
+        panic!("no claim")
+    };
+    f.iter()
+        .map(|x| match x {
+            redis::Value::Int(n) => n.to_string(),
+            x => redis::from_redis_value(x).unwrap(),
+        })
+        .collect()
+}
+
+pub fn signal_resume(o: &Opts) -> Cycle {
+    let mut c = conn(o.port);
+    reset(&mut c);
+    let _: redis::Value = redis::cmd("FF.ROTATESECRET")
+        .arg("bench")
+        .arg("00112233445566778899aabbccddeeff")
+        .query(&mut c)
+        .unwrap();
+    let cycles = o.cycles;
+    let (to_main, from_worker) = mpsc::channel::<(String, String, String)>();
+    let (resumed_tx, resumed_rx) = mpsc::channel::<Instant>();
+    let port = o.port;
+    let worker = std::thread::spawn(move || {
+        let mut c = conn(port);
+        for _ in 0..cycles {
+            let f = claim(&mut c);
+            let v: Vec<redis::Value> = redis::cmd("FF.SUSPEND")
+                .arg(&f[0])
+                .arg(&f[4])
+                .arg(&f[5])
+                .arg(&f[3])
+                .arg("CONDITION")
+                .arg("SIGNAL")
+                .arg("go")
+                .query(&mut c)
+                .unwrap();
+            let wps: Vec<Vec<String>> = redis::from_redis_value(&v[2]).unwrap();
+            to_main
+                .send((f[0].clone(), wps[0][0].clone(), wps[0][2].clone()))
+                .unwrap();
+            let r = claim(&mut c);
+            resumed_tx.send(Instant::now()).unwrap();
+            assert_eq!(r[0], f[0]);
+            let _: redis::Value = redis::cmd("FF.COMPLETE")
+                .arg(&r[0])
+                .arg(&r[4])
+                .arg(&r[5])
+                .arg(&r[3])
+                .query(&mut c)
+                .unwrap();
+        }
+    });
+    let mut lat = Vec::with_capacity(cycles);
+    for _ in 0..cycles {
+        let _: String = redis::cmd("FF.SUBMIT")
+            .arg("*")
+            .arg("sr")
+            .arg("x")
+            .query(&mut c)
+            .unwrap();
+        let (id, wp, token) = from_worker
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the worker suspended");
+        // Signal once the worker waits again.
+        let t = Instant::now();
+        while info(&mut c, "clients")["blocked_clients"] != "1" {
+            assert!(t.elapsed() < Duration::from_secs(5), "worker did not block");
+            std::hint::spin_loop();
+        }
+        let sent = Instant::now();
+        let (_, e): (String, String) = redis::cmd("FF.SIGNAL")
+            .arg(&id)
+            .arg(&wp)
+            .arg(&token)
+            .arg("go")
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(e, "resume_condition_satisfied");
+        let got = resumed_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("resumed");
+        lat.push(got.duration_since(sent).as_micros() as u64);
+    }
+    worker.join().unwrap();
+    let stats = commandstats(&mut c);
+    let claim_us = stats
+        .get("ff.claim")
+        .map_or(0.0, |s| s.0 as f64 / s.1.max(1) as f64);
+    let us = usec_of(&stats, &["ff.suspend", "ff.signal"]) as f64 / cycles.max(1) as f64;
+    lat.sort_unstable();
+    Cycle {
+        p50_ms: percentile(&lat, 0.5) as f64 / 1000.0,
+        p99_ms: percentile(&lat, 0.99) as f64 / 1000.0,
+        server_us: us + claim_us,
+    }
+}
