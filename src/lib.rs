@@ -83,7 +83,9 @@ redis_module! {
             ["max-reclaims", &config::MAX_RECLAIMS, 100, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["max-payload-bytes", &config::MAX_PAYLOAD_BYTES, 16_777_216, 0, 536_870_912, ConfigurationFlags::MEMORY, None],
         ],
-        string: [],
+        string: [
+            ["waitpoint-secret", &config::WAITPOINT_SECRET, "", ConfigurationFlags::SENSITIVE, None],
+        ],
         bool: [],
         enum: [],
         module_args_as_configuration: true,

@@ -717,3 +717,53 @@ fn approvals_and_closes_and_listings() {
         Some("TARGET_NOT_SIGNALABLE")
     );
 }
+
+#[test]
+fn a_secret_from_the_module_config_mints_tokens_until_one_is_rotated_in() {
+    let srv = Server::start(&["--flowfabric.waitpoint-secret", &format!("boot:{SECRET}")]);
+    let mut c = srv.conn();
+    let shown: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("flowfabric.waitpoint-secret")
+        .query(&mut c)
+        .unwrap();
+    assert!(
+        !shown.concat().contains(SECRET),
+        "CONFIG GET shows no secret"
+    );
+    let j = job(&mut c, "q");
+    let s = suspend(&mut c, &j, &[]).unwrap();
+    assert!(s.wps[0][2].starts_with("boot:"));
+    let r: Vec<redis::Value> = redis::cmd("FF.ROTATESECRET")
+        .arg("k1")
+        .arg(SECRET)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(redis::from_redis_value::<String>(&r[0]).unwrap(), "rotated");
+    // The rotated ring takes over: boot tokens are unknown to it.
+    assert_eq!(
+        signal(&mut c, &j.id, &s.wps[0][0], &s.wps[0][2], "x", &[])
+            .unwrap_err()
+            .code(),
+        Some("INVALID_TOKEN")
+    );
+    let t: String = redis::cmd("FF.WPTOKEN")
+        .arg(&j.id)
+        .arg(&s.wps[0][0])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(
+        effect(signal(&mut c, &j.id, &s.wps[0][0], &t, "x", &[])),
+        "resume_condition_satisfied"
+    );
+    // A malformed secret fails the start with a message.
+    let mut bad = Server::spawn_raw(
+        fresh_dir("badsecret"),
+        &["--flowfabric.waitpoint-secret", "k:nothex"],
+    );
+    assert!(
+        bad.wait_exit(Duration::from_secs(10)).is_some(),
+        "a bad secret stops the start"
+    );
+    assert!(bad.log().contains("waitpoint-secret"), "{}", bad.log());
+}

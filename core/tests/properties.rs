@@ -20,6 +20,7 @@ use flowfabric_core::partition::codec::Layout;
 use flowfabric_core::partition::moves::{self, Env, Op};
 use flowfabric_core::partition::requests::{parse_due, parse_list, partition_of_key};
 use flowfabric_core::partition::Partition;
+use flowfabric_core::suspension::WaitpointState;
 use flowfabric_core::workers::requests::{parse_register, split_pinned_at};
 use flowfabric_core::workers::{NodeState, Registry, Worker};
 use proptest::prelude::*;
@@ -179,6 +180,66 @@ const SEEDS: &[&[&str]] = &[
     ],
     &["ff:idx:{fp:3}", "100", "10", "1000", "3"],
     &[
+        "{fp:3}",
+        UUID,
+        UUID,
+        "1",
+        UUID,
+        "WAITPOINT",
+        "x",
+        "WAITPOINT",
+        "y",
+        "CONDITION",
+        "ALLOF",
+        "2",
+        "ONE",
+        "x",
+        "NAME",
+        "a",
+        "COUNT",
+        "2",
+        "SOURCES",
+        "ANY",
+        "1",
+        "y",
+        "TIMEOUT",
+        "5",
+        "ON_TIMEOUT",
+        "escalate",
+        "IDEMPOTENCY",
+        "k",
+        "PENDING",
+        UUID,
+    ],
+    &[
+        "{fp:3}",
+        UUID,
+        UUID,
+        "k1:00",
+        "name",
+        "PAYLOAD",
+        "p",
+        "SOURCE",
+        "t",
+        "i",
+        "IDEMPOTENCY",
+        "d",
+        "DEDUP_TTL",
+        "5",
+        "RESUME_DELAY",
+        "3",
+        "SIGNAL_ID",
+        UUID,
+    ],
+    &[
+        "k1",
+        "00112233445566778899aabbccddeeff",
+        "GRACE",
+        "5",
+        "AT",
+        "3",
+    ],
+    &[
         "{fp:3}", "42", "MESSAGE", "half", "TAG", "a.b", "c", "AT", "1",
     ],
 ];
@@ -226,6 +287,14 @@ fn parse_all(v: &[Vec<u8>], replicated: bool) {
         let _ = parse_claim_with(a, &LIMITS, CapSet::parse_worker);
         let _ = parse_list(a, &LIMITS);
         let _ = parse_due(a, &LIMITS);
+        let _ = ex::parse_suspend(a, &LIMITS, o);
+        let _ = ex::parse_create_waitpoint(a, &LIMITS, o);
+        for approval in [true, false] {
+            let _ = ex::parse_deliver(a, &LIMITS, o, approval);
+        }
+        let _ = ex::parse_wake(a, &LIMITS, o);
+        let _ = ex::parse_waitpoint_ref(a, &LIMITS, o);
+        let _ = ex::parse_rotate(a, o);
         if let Ok((rest, _)) = split_pinned_at(a, o) {
             let _ = parse_register(rest);
         }
@@ -298,6 +367,14 @@ enum Step {
     Operate(u8, u8),
     Due(u64),
     Tick(u64),
+    /// Suspend with condition variant, timeout and behaviour.
+    Suspend(u8, u8, Option<u64>, u8),
+    /// A pending waitpoint.
+    Pending(u8),
+    /// A signal to the execution's waitpoint (by position), with a name.
+    Signal(u8, u8, u8),
+    Wake(u8),
+    CloseWp(u8, u8),
 }
 
 fn submit_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -355,6 +432,12 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (any::<u8>(), 0..3u8).prop_map(|(i, o)| Step::Operate(i, o)),
         2 => (0..50u64).prop_map(Step::Due),
         2 => (1..200u64).prop_map(Step::Tick),
+        2 => (any::<u8>(), 0..4u8, proptest::option::of(1..300u64), 0..5u8)
+            .prop_map(|(i, c, t, b)| Step::Suspend(i, c, t, b)),
+        1 => any::<u8>().prop_map(Step::Pending),
+        3 => (any::<u8>(), 0..3u8, 0..3u8).prop_map(|(i, w, n)| Step::Signal(i, w, n)),
+        1 => any::<u8>().prop_map(Step::Wake),
+        1 => (any::<u8>(), 0..3u8).prop_map(|(i, w)| Step::CloseWp(i, w)),
     ]
 }
 
@@ -432,7 +515,12 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
                     | Step::Priority(i, _)
                     | Step::Progress(i, _)
                     | Step::Tags(i)
-                    | Step::Operate(i, _) => i,
+                    | Step::Operate(i, _)
+                    | Step::Suspend(i, ..)
+                    | Step::Pending(i)
+                    | Step::Signal(i, ..)
+                    | Step::Wake(i)
+                    | Step::CloseWp(i, _) => i,
                     _ => continue,
                 };
                 let Some(uuid) = pick(i) else { continue };
@@ -504,6 +592,97 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
                             _ => Op::Unblock,
                         };
                         let _ = moves::operate(idx, e, op, Some(b"op"[..].into()), &env);
+                    }
+                    (Step::Suspend(_, cond, timeout, behavior), Some(f)) => {
+                        let pending: Vec<String> = e
+                            .waits()
+                            .map(|w| {
+                                w.open_waitpoints()
+                                    .filter(|p| p.state == WaitpointState::Pending)
+                                    .map(|p| String::from_utf8_lossy(&p.id.text()).into_owned())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let mut a: Vec<String> =
+                            vec!["{fp:3}:x".into(), UUID.into(), "1".into(), UUID.into()];
+                        match (cond, pending.first()) {
+                            (0, Some(p)) => a.extend(["PENDING".into(), p.clone()]),
+                            (1, _) => a.extend(
+                                "WAITPOINT x WAITPOINT y CONDITION ALLOF 2 ONE x NAME n0 COUNT 2 SOURCES ANY 1 y"
+                                    .split(' ')
+                                    .map(String::from),
+                            ),
+                            (2, _) => a.extend(["CONDITION".into(), "SIGNAL".into(), "n1".into()]),
+                            _ => {}
+                        }
+                        if let Some(t) = timeout {
+                            a.extend(["TIMEOUT".into(), t.to_string()]);
+                        }
+                        let b = ["fail", "cancel", "expire", "auto_resume", "escalate"]
+                            [*behavior as usize % 5];
+                        a.extend([
+                            "ON_TIMEOUT".into(),
+                            b.into(),
+                            "IDEMPOTENCY".into(),
+                            "k".into(),
+                        ]);
+                        let refs: Vec<&[u8]> = a.iter().map(|x| x.as_bytes()).collect();
+                        let first: &[u8] = b"{fp:3}:00000000-0000-4000-8000-000000000001";
+                        let joined: Vec<&[u8]> = std::iter::once(first)
+                            .chain(refs.iter().skip(1).copied())
+                            .collect();
+                        if let Ok(mut req) = ex::parse_suspend(&joined, &LIMITS, Origin::Client) {
+                            req.id = e.id;
+                            req.fence = f;
+                            let _ = moves::suspend(idx, e, &req, mint(), &env);
+                        }
+                    }
+                    (Step::Pending(_), Some(f)) => {
+                        let req = ex::CreateWaitpoint {
+                            id: e.id,
+                            fence: f,
+                            key: None,
+                            waitpoint_id: None,
+                            expires: ex::Timeout::In(150),
+                            at: None,
+                        };
+                        let _ = moves::create_waitpoint(idx, e, &req, mint(), &env);
+                    }
+                    (Step::Signal(_, w, name), _) => {
+                        let wp = e
+                            .waits()
+                            .and_then(|x| {
+                                x.waitpoints
+                                    .get(usize::from(*w) % x.waitpoints.len().max(1))
+                            })
+                            .map(|p| p.id);
+                        if let Some(wp) = wp {
+                            let sig = ex::SignalIn {
+                                name: format!("n{name}").into_bytes().into(),
+                                source_type: b"u"[..].into(),
+                                source_identity: vec![b'a' + *name].into(),
+                                payload: (*name == 1).then(|| b"\x00p"[..].into()),
+                                idempotency: (*name == 2).then(|| b"d"[..].into()),
+                                dedup_ttl_ms: 100,
+                                ..Default::default()
+                            };
+                            let _ = moves::deliver(idx, e, wp, &sig, mint(), &env);
+                        }
+                    }
+                    (Step::Wake(_), _) => {
+                        let _ = moves::wake(idx, e, 0, &env);
+                    }
+                    (Step::CloseWp(_, w), _) => {
+                        let wp = e
+                            .waits()
+                            .and_then(|x| {
+                                x.waitpoints
+                                    .get(usize::from(*w) % x.waitpoints.len().max(1))
+                            })
+                            .map(|p| p.id);
+                        if let Some(wp) = wp {
+                            let _ = moves::close_waitpoint(idx, e, wp, &env);
+                        }
                     }
                     _ => {}
                 }
@@ -619,7 +798,11 @@ proptest! {
             q.load_next(Layout::Tagged, i).map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
         prop_assert_eq!(encoded(&q), bytes);
-        let state = NodeState { paused: ["a".into(), "b".into()].into(), registry: reg };
+        let state = NodeState {
+            paused: ["a".into(), "b".into()].into(),
+            registry: reg,
+            keyring: ring(),
+        };
         let mut w = Writer::default();
         state.encode(&mut w);
         prop_assert_eq!(NodeState::decode(&w.buf).ok(), Some(state));
@@ -641,13 +824,26 @@ proptest! {
             }
             _ => {
                 let mut w = Writer::default();
-                NodeState { paused: ["q".into()].into(), registry: reg }.encode(&mut w);
+                NodeState {
+                    paused: ["q".into()].into(),
+                    registry: reg,
+                    keyring: ring(),
+                }
+                .encode(&mut w);
                 w.buf
             }
         };
         mutate_bytes(&mut b, &ops);
         decode_all(&b)?;
     }
+}
+
+/// A key ring with a current key and one in grace.
+fn ring() -> flowfabric_core::suspension::Keyring {
+    let mut k = flowfabric_core::suspension::Keyring::default();
+    let _ = k.rotate(b"k1", b"00112233445566778899aabbccddeeff", 0, 0);
+    let _ = k.rotate(b"k2", b"ffeeddccbbaa99887766554433221100", 50, 10);
+    k
 }
 
 /// The histories the properties build reach every kind of record the
@@ -660,6 +856,7 @@ fn histories_reach_every_kind_of_record() {
     let mut runner = TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
     let (mut progress, mut tags, mut leased, mut results) = (false, false, false, false);
+    let (mut signals, mut pending) = (false, false);
     for _ in 0..300 {
         let steps = proptest::collection::vec(step(), 0..40)
             .new_tree(&mut runner)
@@ -672,6 +869,12 @@ fn histories_reach_every_kind_of_record() {
             tags |= !e.tags().is_empty();
             leased |= e.lease.is_some();
             results |= e.result.is_some();
+            signals |= e.waits().is_some_and(|w| !w.signals.is_empty());
+            pending |= e.waits().is_some_and(|w| {
+                w.waitpoints
+                    .iter()
+                    .any(|p| p.state == WaitpointState::Pending)
+            });
         }
     }
     for s in [
@@ -682,6 +885,7 @@ fn histories_reach_every_kind_of_record() {
         PublicState::Failed,
         PublicState::Cancelled,
         PublicState::Expired,
+        PublicState::Suspended,
     ] {
         assert!(
             seen.contains(s.as_str()),
@@ -690,4 +894,5 @@ fn histories_reach_every_kind_of_record() {
         );
     }
     assert!(progress && tags && leased && results);
+    assert!(signals && pending, "no signals or pending waitpoints");
 }

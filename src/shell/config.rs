@@ -3,6 +3,11 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use flowfabric_core::base::limits::Limits;
+use flowfabric_core::suspension::Keyring;
+use redis_module::configuration::{ConfigurationContext, ConfigurationValue};
+use redis_module::{RedisError, RedisString};
+
+use crate::shell::node::SpinLock;
 
 /// Number of flow partitions. Immutable after load: data is laid out by it,
 /// and each partition index records the count it was created under.
@@ -58,5 +63,50 @@ pub fn limits() -> Limits {
         default_lease_ms: u64::try_from(LEASE_MS.load(Ordering::Relaxed)).unwrap_or(30_000),
         retention_ms: retention_ms(),
         max_reclaims: u32::try_from(MAX_RECLAIMS.load(Ordering::Relaxed)).unwrap_or(100),
+    }
+}
+
+/// `flowfabric.waitpoint-secret`: a waitpoint key (`kid:hex`) set at
+/// start-up, used while no key was set with FF.ROTATESECRET. Never shown:
+/// CONFIG GET answers an empty string.
+pub struct WaitpointSecret;
+
+pub static WAITPOINT_SECRET: WaitpointSecret = WaitpointSecret;
+
+static CONFIG_RING: SpinLock<Option<Keyring>> = SpinLock::new(None);
+
+/// Runs `f` with the key from the module config, if one is set.
+pub fn with_config_ring<R>(f: impl FnOnce(Option<&Keyring>) -> R) -> R {
+    CONFIG_RING.with(|r| f(r.as_ref()))
+}
+
+impl ConfigurationValue<RedisString> for WaitpointSecret {
+    fn get(&self, _ctx: &ConfigurationContext) -> RedisString {
+        RedisString::create(None, "")
+    }
+
+    fn set(&self, _ctx: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
+        let v = val.as_slice();
+        if v.is_empty() {
+            CONFIG_RING.with(|r| *r = None);
+            return Ok(());
+        }
+        let colon = v.iter().position(|&b| b == b':');
+        let (kid, hex) = match colon {
+            Some(i) => (
+                v.get(..i).unwrap_or_default(),
+                v.get(i + 1..).unwrap_or_default(),
+            ),
+            None => (&b"default"[..], v),
+        };
+        let mut ring = Keyring::default();
+        ring.rotate(kid, hex, 0, 0).map_err(|e| {
+            RedisError::String(format!(
+                "flowfabric.waitpoint-secret must be [kid:]hex: {}",
+                flowfabric_core::base::errors::Refused::message(&e)
+            ))
+        })?;
+        CONFIG_RING.with(|r| *r = Some(ring));
+        Ok(())
     }
 }

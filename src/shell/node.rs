@@ -262,6 +262,18 @@ pub fn with_keyring<R>(f: impl FnOnce(&mut Keyring) -> R) -> R {
     KEYRING.with(|k| f(k.get_or_insert_with(Keyring::default)))
 }
 
+/// Runs `f` with the keys that mint and check tokens: the node's ring, or
+/// while it has no current key, the one `flowfabric.waitpoint-secret` set.
+pub fn with_token_keys<R>(f: impl FnOnce(&Keyring) -> R) -> R {
+    KEYRING.with(|k| {
+        let ring = k.get_or_insert_with(Keyring::default);
+        if ring.current().is_some() {
+            return f(ring);
+        }
+        crate::shell::config::with_config_ring(|c| f(c.unwrap_or(ring)))
+    })
+}
+
 /// Runs `f` with the node's per-worker lease index.
 pub fn with_leases<R>(f: impl FnOnce(&mut WorkerLeases) -> R) -> R {
     LEASES.with(|l| f(l.get_or_insert_with(WorkerLeases::default)))

@@ -24,7 +24,7 @@ use flowfabric_core::suspension::{Rotated, WaitError, WaitpointState, Waits};
 
 use crate::shell::call::{replicated, Call};
 use crate::shell::effects::{env_for, replicate_extra, settle, transition_cmd, Refusal};
-use crate::shell::node::{now_ms, with_keyring, with_minter};
+use crate::shell::node::{now_ms, with_keyring, with_minter, with_token_keys};
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::{config, keys};
 
@@ -36,7 +36,7 @@ fn no_secret() -> CmdError {
 /// is none: only a replica's discarded reply).
 fn token(id: &ExecId, wp: &Uuid, key: &[u8], created_at: u64) -> Vec<u8> {
     let msg = message(id.text().as_bytes(), &wp.text(), key, created_at);
-    with_keyring(|k| k.mint(&msg))
+    with_token_keys(|k| k.mint(&msg))
         .map(String::into_bytes)
         .unwrap_or_default()
 }
@@ -69,7 +69,7 @@ fn pins(
 pub fn suspend(call: &Call) -> CmdResult<()> {
     let req = parse_suspend(call.args, &config::limits(), call.origin())?;
     let now = req.at.unwrap_or_else(now_ms);
-    if !replicated(call.ctx) && with_keyring(|k| k.current().is_none()) {
+    if !replicated(call.ctx) && with_token_keys(|k| k.current().is_none()) {
         return Err(no_secret());
     }
     let sid = req
@@ -123,7 +123,7 @@ fn suspend_error(e: flowfabric_core::execution::suspend::SuspendError) -> CmdErr
 pub fn create_waitpoint(call: &Call) -> CmdResult<()> {
     let req = parse_create_waitpoint(call.args, &config::limits(), call.origin())?;
     let now = req.at.unwrap_or_else(now_ms);
-    if !replicated(call.ctx) && with_keyring(|k| k.current().is_none()) {
+    if !replicated(call.ctx) && with_token_keys(|k| k.current().is_none()) {
         return Err(no_secret());
     }
     let wid = req
@@ -173,7 +173,7 @@ fn deliver(call: &Call, approval: bool) -> CmdResult<()> {
             });
             let msg =
                 wp.map(|w| message(req.id.text().as_bytes(), &w.id.text(), &w.key, w.created_at));
-            let checked = with_keyring(|k| match &msg {
+            let checked = with_token_keys(|k| match &msg {
                 Ok(m) => k
                     .verify(t, m, now)
                     .map_err(|e| CmdError::from(WaitError::Token(e))),
@@ -274,7 +274,7 @@ pub fn waitpoint_token(call: &Call) -> CmdResult<()> {
     match open {
         None => r.null(),
         Some(w) => {
-            if with_keyring(|k| k.current().is_none()) {
+            if with_token_keys(|k| k.current().is_none()) {
                 return Err(no_secret());
             }
             r.bulk(&token(&req.id, &w.id, &w.key, w.created_at));
@@ -318,7 +318,7 @@ pub fn waitpoints(call: &Call) -> CmdResult<()> {
             };
             p2.uint("current", u64::from(current.contains(&p.id)));
             let msg = message(id.text().as_bytes(), &p.id.text(), &p.key, p.created_at);
-            let kid = with_keyring(|k| {
+            let kid = with_token_keys(|k| {
                 k.current()
                     .map(|c| (c.kid.to_string(), k.mint(&msg).unwrap_or_default()))
             });
@@ -448,7 +448,7 @@ pub fn secrets(call: &Call) -> CmdResult<()> {
         return Err(CmdError::syntax("wrong number of arguments"));
     }
     let now = now_ms();
-    let (current, grace) = with_keyring(|k| {
+    let (current, grace) = with_token_keys(|k| {
         let (c, g) = k.list(now);
         (
             c.map(str::to_string),
