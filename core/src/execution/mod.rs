@@ -12,6 +12,8 @@ pub mod record;
 pub mod requests;
 pub mod retry;
 pub mod suspend;
+#[cfg(test)]
+mod suspend_tests;
 
 pub use attempt::{Attempt, Fence, Grant, Lease, WorkerName};
 pub use errors::{ClaimError, LeaseError, LeaseOutcome, OpError, RevokeError};

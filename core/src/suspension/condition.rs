@@ -156,7 +156,7 @@ fn parse_node(a: &mut Args, depth: usize, nodes: &mut usize) -> CmdResult<Node> 
                 matcher: parse_matcher(a)?,
             })
         }
-        Some(b"ALLOF") | Some(b"COUNT") if depth >= MAX_DEPTH => Err(bad(
+        Some(b"ALLOF") | Some(b"COUNT") if depth > MAX_DEPTH => Err(bad(
             Code::InvalidResumeCondition,
             format!("composite nesting exceeds cap of {MAX_DEPTH}"),
         )),

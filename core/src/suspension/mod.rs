@@ -16,3 +16,6 @@ pub use record::{
     CloseReason, Signal, Suspension, TimeoutBehavior, Waitpoint, WaitpointState, Waits,
 };
 pub use token::{Keyring, Rotated};
+
+#[cfg(test)]
+mod tests;
