@@ -112,6 +112,18 @@ pub fn signal_resume(o: &Opts) -> Cycle {
     }
     worker.join().unwrap();
     let stats = commandstats(&mut c);
+    for (k, us) in per_call(
+        &stats,
+        &[
+            "ff.submit",
+            "ff.claim",
+            "ff.suspend",
+            "ff.signal",
+            "ff.complete",
+        ],
+    ) {
+        println!("  {k}: {us:.2} us per call");
+    }
     let claim_us = stats
         .get("ff.claim")
         .map_or(0.0, |s| s.0 as f64 / s.1.max(1) as f64);

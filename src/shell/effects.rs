@@ -254,17 +254,69 @@ pub fn replicate_call(call: &Call, name: &CStr, first: Option<&[u8]>, pins: &[(&
     };
 }
 
-/// Replicates the call's arguments followed by `extra` (pinned values that
-/// are not numbers: minted ids). Copies the arguments, unlike
-/// `replicate_call`: for the rarer commands.
-pub fn replicate_extra(call: &Call, name: &str, extra: &[Vec<u8>]) {
-    let args: Vec<&[u8]> = call
-        .args
-        .iter()
-        .copied()
-        .chain(extra.iter().map(Vec::as_slice))
-        .collect();
-    call.ctx.replicate(name, &args[..]);
+/// Replicates the call followed by a minted id (`name` and its text)
+/// and the pinned values, its arguments passed by reference like
+/// `replicate_call`.
+pub fn replicate_minted(
+    call: &Call,
+    name: &CStr,
+    minted: Option<(&CStr, &[u8])>,
+    pins: &[(&CStr, u64)],
+) {
+    let Some((key, id)) = minted else {
+        return replicate_call(call, name, None, pins);
+    };
+    // SAFETY: a function pointer the server filled in at load.
+    let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
+        return;
+    };
+    let (ctx, name) = (call.ctx.ctx, name.as_ptr());
+    let (v, n) = (call.argv.as_ptr(), call.argv.len());
+    let (k, b, blen) = (key.as_ptr(), id.as_ptr(), id.len());
+    let val = |i: usize| {
+        pins.get(i)
+            .map_or(0, |p| i64::try_from(p.1).unwrap_or(i64::MAX))
+    };
+    let pk = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
+    let (k0, v0, k1, v1, k2, v2) = (pk(0), val(0), pk(1), val(1), pk(2), val(2));
+    // SAFETY: as in `replicate_call`: each format letter matches the
+    // argument after it, all alive for the call.
+    unsafe {
+        match pins.len() {
+            0 => f(ctx, name, c"vcb".as_ptr(), v, n, k, b, blen),
+            1 => f(ctx, name, c"vcbcl".as_ptr(), v, n, k, b, blen, k0, v0),
+            2 => f(
+                ctx,
+                name,
+                c"vcbclcl".as_ptr(),
+                v,
+                n,
+                k,
+                b,
+                blen,
+                k0,
+                v0,
+                k1,
+                v1,
+            ),
+            _ => f(
+                ctx,
+                name,
+                c"vcbclclcl".as_ptr(),
+                v,
+                n,
+                k,
+                b,
+                blen,
+                k0,
+                v0,
+                k1,
+                v1,
+                k2,
+                v2,
+            ),
+        }
+    };
 }
 
 pub fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {

@@ -8,6 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::base::codec::{DecodeError, Reader, Writer};
+use crate::base::ids::{ExecId, Uuid};
 
 /// The longest key id, and the bytes it may use.
 pub const KID_MAX_BYTES: usize = 64;
@@ -57,13 +58,43 @@ pub enum Rotated {
     },
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Key {
     pub kid: Box<str>,
     secret: Box<[u8]>,
+    /// The MAC with the key absorbed (its padded blocks hashed once, not
+    /// per token).
+    keyed: Option<HmacSha256>,
     /// When tokens of this key stop being accepted; `None` for the
     /// current key.
     pub expires_at: Option<u64>,
+}
+
+impl PartialEq for Key {
+    fn eq(&self, o: &Key) -> bool {
+        (&self.kid, &self.secret, self.expires_at) == (&o.kid, &o.secret, o.expires_at)
+    }
+}
+
+impl Eq for Key {}
+
+impl Key {
+    fn new(kid: Box<str>, secret: Box<[u8]>, expires_at: Option<u64>) -> Key {
+        let keyed = HmacSha256::new_from_slice(&secret).ok();
+        Key {
+            kid,
+            secret,
+            keyed,
+            expires_at,
+        }
+    }
+
+    fn mac(&self, msg: &[u8]) -> String {
+        match &self.keyed {
+            Some(m) => finish(m.clone(), msg),
+            None => mac_hex(&self.secret, msg),
+        }
+    }
 }
 
 impl std::fmt::Debug for Key {
@@ -120,28 +151,45 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// The bytes a token signs: execution id, waitpoint id, waitpoint key and
-/// creation time, `|`-separated.
-pub fn message(exec_id: &[u8], waitpoint_id: &[u8], key: &[u8], created_at: u64) -> Vec<u8> {
-    let mut m = Vec::with_capacity(exec_id.len() + waitpoint_id.len() + key.len() + 24);
-    for part in [exec_id, waitpoint_id, key] {
-        m.extend_from_slice(part);
-        m.push(b'|');
+/// The bytes a token signs: a tag, the execution (partition and uuid),
+/// the waitpoint and its creation time, fixed-width: 46 bytes, so the MAC
+/// hashes one block.
+pub fn message(exec: &ExecId, waitpoint: Uuid, created_at: u64) -> [u8; MESSAGE_LEN] {
+    let mut m = [0u8; MESSAGE_LEN];
+    let parts: [&[u8]; 5] = [
+        b"ffwp",
+        &exec.partition.to_le_bytes(),
+        &exec.uuid.0.to_le_bytes(),
+        &waitpoint.0.to_le_bytes(),
+        &created_at.to_le_bytes(),
+    ];
+    let mut at = 0;
+    for p in parts {
+        if let Some(dst) = m.get_mut(at..at + p.len()) {
+            dst.copy_from_slice(p);
+        }
+        at += p.len();
     }
-    m.extend_from_slice(created_at.to_string().as_bytes());
     m
 }
 
+pub const MESSAGE_LEN: usize = 46;
+
+type HmacSha256 = Hmac<Sha256>;
+
 /// HMAC-SHA-256 of `msg` under `secret`, in lowercase hex.
 pub fn mac_hex(secret: &[u8], msg: &[u8]) -> String {
-    match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mut m) => {
-            m.update(msg);
-            hex(&m.finalize().into_bytes())
-        }
+    match HmacSha256::new_from_slice(secret) {
+        Ok(m) => finish(m, msg),
         // HMAC takes a key of any length; kept total all the same.
         Err(_) => String::new(),
     }
+}
+
+/// Finishes a keyed MAC (its key already absorbed) over `msg`.
+fn finish(mut m: HmacSha256, msg: &[u8]) -> String {
+    m.update(msg);
+    hex(&m.finalize().into_bytes())
 }
 
 /// Equal in time that depends only on the lengths.
@@ -161,7 +209,7 @@ impl Keyring {
     /// A token for `msg` under the current key, if there is one.
     pub fn mint(&self, msg: &[u8]) -> Option<String> {
         let k = self.current()?;
-        Some(format!("{}:{}", k.kid, mac_hex(&k.secret, msg)))
+        Some(format!("{}:{}", k.kid, k.mac(msg)))
     }
 
     /// Checks `token` against `msg` in the reference's order: present,
@@ -193,7 +241,7 @@ impl Keyring {
         if key.expires_at.is_some_and(|e| e < now) {
             return Err(TokenError::Expired);
         }
-        let expected = mac_hex(&key.secret, msg);
+        let expected = key.mac(msg);
         if !constant_time_eq(expected.as_bytes(), mac) {
             return Err(TokenError::Invalid);
         }
@@ -249,11 +297,8 @@ impl Keyring {
                 previous = Some(k.kid.clone());
             }
         }
-        self.keys.push(Key {
-            kid: kid_str,
-            secret: secret.into_boxed_slice(),
-            expires_at: None,
-        });
+        self.keys
+            .push(Key::new(kid_str, secret.into_boxed_slice(), None));
         Ok(Rotated::Rotated { previous, removed })
     }
 
@@ -293,11 +338,11 @@ impl Keyring {
             {
                 return Err(DecodeError("bad waitpoint key"));
             }
-            keys.push(Key {
-                kid: String::from_utf8_lossy(&kid).into(),
-                secret: secret.into_boxed_slice(),
+            keys.push(Key::new(
+                String::from_utf8_lossy(&kid).into(),
+                secret.into_boxed_slice(),
                 expires_at,
-            });
+            ));
         }
         if keys.iter().filter(|k| k.expires_at.is_none()).count() > 1 {
             return Err(DecodeError("two current waitpoint keys"));
@@ -326,17 +371,36 @@ mod tests {
     fn token_vector() {
         let mut ring = Keyring::default();
         ring.rotate(b"k1", S1, 0, 0).unwrap();
-        let msg = message(b"{fp:1}:e", b"w", b"wpk:w", 1000);
-        assert_eq!(msg, b"{fp:1}:e|w|wpk:w|1000");
+        let e = ExecId {
+            partition: 1,
+            uuid: Uuid(0x0102),
+        };
+        let msg = message(&e, Uuid(7), 1000);
+        let mut want = b"ffwp\x01\x00\x02\x01".to_vec();
+        want.extend([0; 14]);
+        want.push(7);
+        want.extend([0; 15]);
+        want.extend(1000u64.to_le_bytes());
+        assert_eq!(msg.to_vec(), want);
+        // Computed independently (Python's hmac), so the format cannot
+        // drift unnoticed.
         let t = ring.mint(&msg).unwrap();
-        assert_eq!(t, format!("k1:{}", mac_hex(&decode_hex(S1).unwrap(), &msg)));
+        assert_eq!(
+            t,
+            "k1:6439498c5327c41b96d3811b6066bdadfe238ddc233296725c844245266ae113"
+        );
         assert_eq!(t.len(), 3 + MAC_HEX);
         assert_eq!(ring.verify(t.as_bytes(), &msg, 5), Ok(()));
-        let other = message(b"{fp:1}:e", b"w2", b"wpk:w", 1000);
-        assert_eq!(
-            ring.verify(t.as_bytes(), &other, 5),
-            Err(TokenError::Invalid)
-        );
+        for other in [
+            message(&e, Uuid(8), 1000),
+            message(&e, Uuid(7), 1001),
+            message(&ExecId { partition: 2, ..e }, Uuid(7), 1000),
+        ] {
+            assert_eq!(
+                ring.verify(t.as_bytes(), &other, 5),
+                Err(TokenError::Invalid)
+            );
+        }
     }
 
     #[test]

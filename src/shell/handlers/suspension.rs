@@ -23,7 +23,11 @@ use flowfabric_core::suspension::token::message;
 use flowfabric_core::suspension::{Rotated, WaitError, WaitpointState, Waits};
 
 use crate::shell::call::{replicated, Call};
-use crate::shell::effects::{env_for, replicate_extra, settle, transition_cmd, Refusal};
+use std::ffi::CStr;
+
+use flowfabric_core::partition::Env;
+
+use crate::shell::effects::{env_for, pins, replicate_minted, settle, transition_cmd, Refusal};
 use crate::shell::node::{now_ms, with_keyring, with_minter, with_token_keys};
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::{config, keys};
@@ -34,35 +38,30 @@ fn no_secret() -> CmdError {
 
 /// The token of waitpoint `wp` under the current key (empty when there
 /// is none: only a replica's discarded reply).
-fn token(id: &ExecId, wp: &Uuid, key: &[u8], created_at: u64) -> Vec<u8> {
-    let msg = message(id.text().as_bytes(), &wp.text(), key, created_at);
+fn token(id: &ExecId, wp: &Uuid, created_at: u64) -> Vec<u8> {
+    let msg = message(id, *wp, created_at);
     with_token_keys(|k| k.mint(&msg))
         .map(String::into_bytes)
         .unwrap_or_default()
 }
 
-/// The pinned values a replica needs after a minted id: `name uuid`,
-/// then `AT now` unless the call had it, then the reclaim limit.
-fn pins(
-    minted: Option<(&[u8], Uuid)>,
+/// Replicates the call with what the primary decided: a minted id
+/// (`name uuid`) unless the call named one, then `AT now` unless the call
+/// carried its time, then the reclaim limit when the step consulted it.
+fn replicate_decided(
+    call: &Call,
+    name: &CStr,
+    minted: Option<(&CStr, Uuid)>,
     at: Option<u64>,
     now: u64,
-    max_reclaims: Option<u32>,
-) -> Vec<Vec<u8>> {
-    let mut v = Vec::new();
-    if let Some((name, id)) = minted {
-        v.push(name.to_vec());
-        v.push(id.text().to_vec());
+    env: Option<&Env>,
+) {
+    let mut p = pins(at, now, &[]);
+    if let Some(env) = env {
+        p = p.with_max_reclaims(env);
     }
-    if at.is_none() {
-        v.push(b"AT".to_vec());
-        v.push(now.to_string().into_bytes());
-    }
-    if let Some(m) = max_reclaims {
-        v.push(b"MAX_RECLAIMS".to_vec());
-        v.push(m.to_string().into_bytes());
-    }
-    v
+    let text = minted.map(|(k, id)| (k, id.text()));
+    replicate_minted(call, name, text.as_ref().map(|(k, t)| (*k, &t[..])), &p);
 }
 
 /// `FF.SUSPEND`.
@@ -88,9 +87,8 @@ pub fn suspend(call: &Call) -> CmdResult<()> {
         let minted = req
             .suspension_id
             .is_none()
-            .then_some((&b"SUSPENSION_ID"[..], sid));
-        let extra = pins(minted, req.at, now, Some(env.max_reclaims));
-        replicate_extra(call, "FF.SUSPEND", &extra);
+            .then_some((c"SUSPENSION_ID", sid));
+        replicate_decided(call, c"FF.SUSPEND", minted, req.at, now, Some(&env));
     }
     let s = r.map_err(|(e, _)| suspend_error(e))?;
     let reply = Reply(call.ctx.ctx);
@@ -106,7 +104,7 @@ pub fn suspend(call: &Call) -> CmdResult<()> {
         reply.array(3);
         reply.bulk(&wp.text());
         reply.bulk(k);
-        reply.bulk(&token(&req.id, wp, k, *created));
+        reply.bulk(&token(&req.id, wp, *created));
     }
     Ok(())
 }
@@ -136,22 +134,15 @@ pub fn create_waitpoint(call: &Call) -> CmdResult<()> {
     let changed = r.as_ref().map_or_else(|(_, c)| *c, |_| true);
     settle(call.ctx, idx, e, moved);
     if changed {
-        let minted = req
-            .waitpoint_id
-            .is_none()
-            .then_some((&b"WAITPOINT_ID"[..], wid));
-        replicate_extra(
-            call,
-            "FF.WAITPOINT",
-            &pins(minted, req.at, now, Some(env.max_reclaims)),
-        );
+        let minted = req.waitpoint_id.is_none().then_some((c"WAITPOINT_ID", wid));
+        replicate_decided(call, c"FF.WAITPOINT", minted, req.at, now, Some(&env));
     }
     let (wp, k, created) = r.map_err(|(e, _)| suspend_error(e))?;
     let reply = Reply(call.ctx.ctx);
     reply.array(3);
     reply.bulk(&wp.text());
     reply.bulk(&k);
-    reply.bulk(&token(&req.id, &wp, &k, created));
+    reply.bulk(&token(&req.id, &wp, created));
     Ok(())
 }
 
@@ -171,8 +162,7 @@ fn deliver(call: &Call, approval: bool) -> CmdResult<()> {
                     flowfabric_core::suspension::token::TokenError::Invalid,
                 ))
             });
-            let msg =
-                wp.map(|w| message(req.id.text().as_bytes(), &w.id.text(), &w.key, w.created_at));
+            let msg = wp.map(|w| message(&req.id, w.id, w.created_at));
             let checked = with_token_keys(|k| match &msg {
                 Ok(m) => k
                     .verify(t, m, now)
@@ -208,9 +198,13 @@ fn deliver(call: &Call, approval: bool) -> CmdResult<()> {
             .signal
             .signal_id
             .is_none()
-            .then_some((&b"SIGNAL_ID"[..], signal_id));
-        let name = if approval { "FF.APPROVE" } else { "FF.SIGNAL" };
-        replicate_extra(call, name, &pins(minted, req.at, now, None));
+            .then_some((c"SIGNAL_ID", signal_id));
+        let name = if approval {
+            c"FF.APPROVE"
+        } else {
+            c"FF.SIGNAL"
+        };
+        replicate_decided(call, name, minted, req.at, now, None);
     }
     let delivered = r.map_err(|e| e.error())?;
     let reply = Reply(call.ctx.ctx);
@@ -277,7 +271,7 @@ pub fn waitpoint_token(call: &Call) -> CmdResult<()> {
             if with_token_keys(|k| k.current().is_none()) {
                 return Err(no_secret());
             }
-            r.bulk(&token(&req.id, &w.id, &w.key, w.created_at));
+            r.bulk(&token(&req.id, &w.id, w.created_at));
         }
     }
     Ok(())
@@ -317,7 +311,7 @@ pub fn waitpoints(call: &Call) -> CmdResult<()> {
                 None => p2.bulk("close_reason", b""),
             };
             p2.uint("current", u64::from(current.contains(&p.id)));
-            let msg = message(id.text().as_bytes(), &p.id.text(), &p.key, p.created_at);
+            let msg = message(id, p.id, p.created_at);
             let kid = with_token_keys(|k| {
                 k.current()
                     .map(|c| (c.kid.to_string(), k.mint(&msg).unwrap_or_default()))
@@ -431,7 +425,7 @@ pub fn rotate_secret(call: &Call) -> CmdResult<()> {
             r.bulk(&req.kid);
         }
         Rotated::Rotated { previous, removed } => {
-            replicate_extra(call, "FF.ROTATESECRET", &pins(None, req.at, now, None));
+            replicate_decided(call, c"FF.ROTATESECRET", None, req.at, now, None);
             r.array(4);
             r.bulk(b"rotated");
             r.bulk(previous.as_deref().unwrap_or("").as_bytes());
