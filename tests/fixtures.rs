@@ -106,6 +106,56 @@ fn workload(c: &mut redis::Connection) -> Vec<String> {
         .arg("no")
         .query(c)
         .unwrap();
+    // Suspensions (record encoding 5) and the waitpoint key ring (node
+    // state 3): fixed ids, so tokens and fingerprints are the same on
+    // every write.
+    let _: redis::Value = redis::cmd("FF.ROTATESECRET")
+        .arg("fx1")
+        .arg("00112233445566778899aabbccddeeff")
+        .query(c)
+        .unwrap();
+    for (n, opts) in [
+        (20u32, "WAITPOINT a WAITPOINT b CONDITION ALLOF 2 ONE a NAME go COUNT 2 SOURCES ANY 1 b TIMEOUT_AT 4102444800000 ON_TIMEOUT escalate IDEMPOTENCY s1 SUSPENSION_ID 00000000-0000-4000-8000-0000000000a0"),
+        (21, "CONDITION SIGNAL done SUSPENSION_ID 00000000-0000-4000-8000-0000000000a1"),
+        (22, ""),
+    ] {
+        let lane = format!("susp-{n}");
+        add(c, n, &lane, &[]);
+        let j = claim(c, "w", &[lane.as_str()], &["LEASE", "3600000"]).unwrap();
+        if n == 22 {
+            let _: Vec<String> = fenced("FF.WAITPOINT", &j)
+                .arg("KEY")
+                .arg("cb")
+                .arg("WAITPOINT_ID")
+                .arg("00000000-0000-4000-8000-0000000000b2")
+                .query(c)
+                .unwrap();
+            continue;
+        }
+        let mut cmd = fenced("FF.SUSPEND", &j);
+        for o in opts.split(' ') {
+            cmd.arg(o);
+        }
+        let v: Vec<redis::Value> = cmd.query(c).unwrap();
+        let wps: Vec<Vec<String>> = redis::from_redis_value(&v[2]).unwrap();
+        let (wp, tok) = (&wps.last().unwrap()[0], &wps.last().unwrap()[2]);
+        let _: (String, String) = redis::cmd("FF.SIGNAL")
+            .arg(&j.id)
+            .arg(wp)
+            .arg(tok)
+            .arg(if n == 21 { "done" } else { "vote" })
+            .arg("PAYLOAD")
+            .arg(&b"\x00\xff bytes"[..])
+            .arg("SOURCE")
+            .arg("user")
+            .arg("alice")
+            .arg("IDEMPOTENCY")
+            .arg("i1")
+            .arg("SIGNAL_ID")
+            .arg(format!("00000000-0000-4000-8000-0000000000{n}"))
+            .query(c)
+            .unwrap();
+    }
     let _: i64 = redis::cmd("FF.PAUSE").arg("paused-lane").query(c).unwrap();
     let _: () = redis::cmd("FF.REGISTER")
         .arg("inst-1")
@@ -160,6 +210,26 @@ fn describe(c: &mut redis::Connection, ids: &[String]) -> Vec<String> {
                 x => text(x),
             };
             out.push(format!("{id} {k} {shown}"));
+        }
+    }
+    for id in ids {
+        for (name, extra) in [("FF.WAITPOINTS", None), ("FF.SIGNALS", Some("ALL"))] {
+            let mut cmd = redis::cmd(name);
+            cmd.arg(id);
+            if let Some(x) = extra {
+                cmd.arg(x);
+            }
+            let Ok(list) = cmd.query::<Vec<redis::Value>>(c) else {
+                continue;
+            };
+            for item in list {
+                let mut f: Vec<String> = pairs(item)
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={}", text(&v)))
+                    .collect();
+                f.sort();
+                out.push(format!("{id} {name} {}", f.join(" ")));
+            }
         }
     }
     let paused: Vec<String> = redis::cmd("FF.PAUSED").query(c).unwrap();
