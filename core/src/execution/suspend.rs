@@ -47,6 +47,9 @@ impl From<LeaseError> for SuspendError {
 /// reference.
 pub const TIMEOUT_PAST_TOLERANCE_MS: u64 = 600_000;
 
+/// A waitpoint as its token needs it: id, key, creation time.
+pub type WaitpointMade = (Uuid, Box<[u8]>, u64);
+
 /// What a suspend did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Suspended {
@@ -55,7 +58,7 @@ pub struct Suspended {
     pub already_satisfied: bool,
     pub suspension: Uuid,
     /// Each waitpoint's id, key and creation time (what its token signs).
-    pub waitpoints: Vec<(Uuid, Box<[u8]>, u64)>,
+    pub waitpoints: Vec<WaitpointMade>,
     /// A retry of an earlier suspend: nothing changed.
     pub replayed: bool,
 }
@@ -322,7 +325,7 @@ impl Execution {
         req: &CreateWaitpoint,
         waitpoint: Uuid,
         now: u64,
-    ) -> Result<(Uuid, Box<[u8]>, u64), SuspendError> {
+    ) -> Result<WaitpointMade, SuspendError> {
         self.check_fence(&req.fence, now).map_err(|(e, _)| e)?;
         let key: Box<[u8]> = match &req.key {
             Some(k) => k.clone(),

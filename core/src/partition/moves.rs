@@ -8,7 +8,7 @@ use crate::base::blob::Blob;
 use crate::base::ids::Uuid;
 use crate::base::state::{EligibilityState, LifecyclePhase, OwnershipState, PublicState};
 use crate::execution::requests::{Acquire, CreateWaitpoint, SignalIn, Suspend};
-use crate::execution::suspend::{Delivered, SuspendError, Suspended};
+use crate::execution::suspend::{Delivered, SuspendError, Suspended, WaitpointMade};
 use crate::execution::{
     ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError, Tags,
 };
@@ -330,7 +330,7 @@ pub fn create_waitpoint(
     req: &CreateWaitpoint,
     waitpoint: Uuid,
     env: &Env,
-) -> (Result<(Uuid, Box<[u8]>, u64), (SuspendError, bool)>, Moved) {
+) -> (Result<WaitpointMade, (SuspendError, bool)>, Moved) {
     transition(idx, e, |e| {
         if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
             return Err((SuspendError::Lease(LeaseError::Expired), true));

@@ -121,7 +121,7 @@ pub fn valid_kid(kid: &[u8]) -> bool {
 
 /// Decodes hex digits (either case) into bytes.
 pub fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {
