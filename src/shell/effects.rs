@@ -202,6 +202,46 @@ pub fn env_for(call: &Call, now: u64) -> Env {
     env
 }
 
+/// Calls `RedisModule_Replicate` with the format `$fmt` and its arguments,
+/// then each pinned value as `name number` ("cl"): the variadic call
+/// needs its arity at compile time, so one arm per count of pins (at most
+/// three).
+macro_rules! replicate_pinned {
+    ($f:expr, $ctx:expr, $name:expr, $pins:expr, $fmt:literal $(, $arg:expr)*) => {{
+        let pins: &[(&CStr, u64)] = $pins;
+        let val = |i: usize| {
+            pins.get(i)
+                .map_or(0, |p| i64::try_from(p.1).unwrap_or(i64::MAX))
+        };
+        let key = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
+        let (k0, v0, k1, v1, k2, v2) = (key(0), val(0), key(1), val(1), key(2), val(2));
+        let fmt = |s: &'static str| s.as_ptr().cast::<std::os::raw::c_char>();
+        // SAFETY: each format letter matches the argument after it ("b":
+        // pointer and length, "v": the call's own argument vector and
+        // count, "c": a NUL-terminated name, "l": a long long), all alive
+        // for the call; the server copies what it keeps.
+        unsafe {
+            match pins.len() {
+                0 => $f($ctx, $name, fmt(concat!($fmt, "\0")) $(, $arg)*),
+                1 => $f($ctx, $name, fmt(concat!($fmt, "cl\0")) $(, $arg)*, k0, v0),
+                2 => $f($ctx, $name, fmt(concat!($fmt, "clcl\0")) $(, $arg)*, k0, v0, k1, v1),
+                _ => $f(
+                    $ctx,
+                    $name,
+                    fmt(concat!($fmt, "clclcl\0"))
+                    $(, $arg)*,
+                    k0,
+                    v0,
+                    k1,
+                    v1,
+                    k2,
+                    v2
+                ),
+            }
+        }
+    }};
+}
+
 /// Replicates the call, its arguments passed by reference (client payloads
 /// are not copied), with `first` replacing its first argument, followed by
 /// the pinned values.
@@ -211,52 +251,20 @@ pub fn replicate_call(call: &Call, name: &CStr, first: Option<&[u8]>, pins: &[(&
         return;
     };
     let (ctx, name) = (call.ctx.ctx, name.as_ptr());
-    let (head, rest) = match (first, call.argv.split_first()) {
-        (Some(id), Some((_, rest))) => (Some((id.as_ptr(), id.len())), rest),
-        _ => (None, call.argv),
-    };
-    let (v, n) = (rest.as_ptr(), rest.len());
-    let val = |i: usize| {
-        pins.get(i)
-            .map_or(0, |p| i64::try_from(p.1).unwrap_or(i64::MAX))
-    };
-    let key = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
-    let (k0, v0, k1, v1, k2, v2) = (key(0), val(0), key(1), val(1), key(2), val(2));
-    // SAFETY: each format letter matches the argument after it ("b":
-    // pointer and length, "v": the call's own argument vector and count,
-    // "c": a NUL-terminated name, "l": a long long), all alive for the
-    // call; the server copies what it keeps.
-    unsafe {
-        match (head, pins.len()) {
-            (Some((id, len)), 0) => f(ctx, name, c"bv".as_ptr(), id, len, v, n),
-            (Some((id, len)), 1) => f(ctx, name, c"bvcl".as_ptr(), id, len, v, n, k0, v0),
-            (Some((id, len)), 2) => f(ctx, name, c"bvclcl".as_ptr(), id, len, v, n, k0, v0, k1, v1),
-            (Some((id, len)), _) => f(
-                ctx,
-                name,
-                c"bvclclcl".as_ptr(),
-                id,
-                len,
-                v,
-                n,
-                k0,
-                v0,
-                k1,
-                v1,
-                k2,
-                v2,
-            ),
-            (None, 0) => f(ctx, name, c"v".as_ptr(), v, n),
-            (None, 1) => f(ctx, name, c"vcl".as_ptr(), v, n, k0, v0),
-            (None, 2) => f(ctx, name, c"vclcl".as_ptr(), v, n, k0, v0, k1, v1),
-            (None, _) => f(ctx, name, c"vclclcl".as_ptr(), v, n, k0, v0, k1, v1, k2, v2),
+    match (first, call.argv.split_first()) {
+        (Some(id), Some((_, rest))) => {
+            let (v, n) = (rest.as_ptr(), rest.len());
+            replicate_pinned!(f, ctx, name, pins, "bv", id.as_ptr(), id.len(), v, n)
+        }
+        _ => {
+            let (v, n) = (call.argv.as_ptr(), call.argv.len());
+            replicate_pinned!(f, ctx, name, pins, "v", v, n)
         }
     };
 }
 
-/// Replicates the call followed by a minted id (`name` and its text)
-/// and the pinned values, its arguments passed by reference like
-/// `replicate_call`.
+/// Replicates the call followed by a minted id (`key` and its text) and
+/// the pinned values, its arguments passed by reference.
 pub fn replicate_minted(
     call: &Call,
     name: &CStr,
@@ -272,51 +280,18 @@ pub fn replicate_minted(
     };
     let (ctx, name) = (call.ctx.ctx, name.as_ptr());
     let (v, n) = (call.argv.as_ptr(), call.argv.len());
-    let (k, b, blen) = (key.as_ptr(), id.as_ptr(), id.len());
-    let val = |i: usize| {
-        pins.get(i)
-            .map_or(0, |p| i64::try_from(p.1).unwrap_or(i64::MAX))
-    };
-    let pk = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
-    let (k0, v0, k1, v1, k2, v2) = (pk(0), val(0), pk(1), val(1), pk(2), val(2));
-    // SAFETY: as in `replicate_call`: each format letter matches the
-    // argument after it, all alive for the call.
-    unsafe {
-        match pins.len() {
-            0 => f(ctx, name, c"vcb".as_ptr(), v, n, k, b, blen),
-            1 => f(ctx, name, c"vcbcl".as_ptr(), v, n, k, b, blen, k0, v0),
-            2 => f(
-                ctx,
-                name,
-                c"vcbclcl".as_ptr(),
-                v,
-                n,
-                k,
-                b,
-                blen,
-                k0,
-                v0,
-                k1,
-                v1,
-            ),
-            _ => f(
-                ctx,
-                name,
-                c"vcbclclcl".as_ptr(),
-                v,
-                n,
-                k,
-                b,
-                blen,
-                k0,
-                v0,
-                k1,
-                v1,
-                k2,
-                v2,
-            ),
-        }
-    };
+    replicate_pinned!(
+        f,
+        ctx,
+        name,
+        pins,
+        "vcb",
+        v,
+        n,
+        key.as_ptr(),
+        id.as_ptr(),
+        id.len()
+    );
 }
 
 pub fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {

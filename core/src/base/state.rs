@@ -23,6 +23,10 @@ macro_rules! byte_enum {
     };
 }
 
+/// For the other domains' one-byte enums (waitpoint states, close
+/// reasons, timeout behaviours).
+pub(crate) use byte_enum;
+
 byte_enum!(LifecyclePhase {
     Submitted = 0 => "submitted",
     Runnable = 1 => "runnable",

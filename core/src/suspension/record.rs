@@ -6,32 +6,16 @@
 //! lifetime, and an old waitpoint's token opens nothing.
 
 use crate::base::ids::Uuid;
+use crate::base::state::byte_enum;
 use crate::suspension::condition::{Condition, Effect, Seen};
 
-macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $byte:literal => $text:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum $name { $($variant = $byte),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-            pub fn from_u8(b: u8) -> Option<Self> {
-                match b { $($byte => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-text_enum!(WaitpointState {
+byte_enum!(WaitpointState {
     Pending = 0 => "pending",
     Active = 1 => "active",
     Closed = 2 => "closed",
 });
 
-text_enum!(
+byte_enum!(
     /// Why a waitpoint or suspension closed (the reference's reasons).
     CloseReason {
         Resumed = 0 => "resumed",
@@ -48,7 +32,7 @@ text_enum!(
     }
 );
 
-text_enum!(
+byte_enum!(
     /// What a suspension's timeout does.
     TimeoutBehavior {
         Fail = 0 => "fail",
@@ -60,16 +44,13 @@ text_enum!(
 );
 
 impl TimeoutBehavior {
-    pub fn parse(s: &[u8]) -> Option<TimeoutBehavior> {
-        let s = s.to_ascii_lowercase();
-        Some(match &s[..] {
-            b"fail" => TimeoutBehavior::Fail,
-            b"cancel" => TimeoutBehavior::Cancel,
-            b"expire" => TimeoutBehavior::Expire,
-            b"auto_resume" | b"auto_resume_with_timeout_signal" => TimeoutBehavior::AutoResume,
-            b"escalate" => TimeoutBehavior::Escalate,
-            _ => return None,
-        })
+    /// A behaviour by name; the reference's long name for auto-resume
+    /// (whose timeout signal it never sent) is the same behaviour.
+    pub fn from_arg(s: &[u8]) -> Option<TimeoutBehavior> {
+        if s.eq_ignore_ascii_case(b"auto_resume_with_timeout_signal") {
+            return Some(TimeoutBehavior::AutoResume);
+        }
+        TimeoutBehavior::parse(s)
     }
 
     pub fn close_reason(self) -> CloseReason {

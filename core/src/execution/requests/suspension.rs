@@ -102,7 +102,7 @@ pub fn parse_suspend(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResu
             b"TIMEOUT" => r.timeout = Some(Timeout::In(a.next_u64("TIMEOUT", TTL_MAX_MS)?)),
             b"TIMEOUT_AT" => r.timeout = Some(Timeout::At(a.next_u64("TIMEOUT_AT", TIME_MAX_MS)?)),
             b"ON_TIMEOUT" => {
-                r.behavior = TimeoutBehavior::parse(a.next("ON_TIMEOUT")?).ok_or_else(|| {
+                r.behavior = TimeoutBehavior::from_arg(a.next("ON_TIMEOUT")?).ok_or_else(|| {
                     CmdError::syntax("ON_TIMEOUT is fail, cancel, expire, auto_resume or escalate")
                 })?
             }
