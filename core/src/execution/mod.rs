@@ -11,6 +11,7 @@ pub mod operator;
 pub mod record;
 pub mod requests;
 pub mod retry;
+pub mod signal;
 pub mod suspend;
 #[cfg(test)]
 mod suspend_tests;
