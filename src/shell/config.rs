@@ -6,8 +6,7 @@ use flowfabric_core::base::limits::Limits;
 use flowfabric_core::suspension::Keyring;
 use redis_module::configuration::{ConfigurationContext, ConfigurationValue};
 use redis_module::{RedisError, RedisString};
-
-use crate::shell::node::SpinLock;
+use std::sync::Mutex;
 
 /// Number of flow partitions. Immutable after load: data is laid out by it,
 /// and each partition index records the count it was created under.
@@ -73,11 +72,18 @@ pub struct WaitpointSecret;
 
 pub static WAITPOINT_SECRET: WaitpointSecret = WaitpointSecret;
 
-static CONFIG_RING: SpinLock<Option<Keyring>> = SpinLock::new(None);
+static CONFIG_RING: Mutex<Option<Keyring>> = Mutex::new(None);
+
+/// Runs `f` with the key ring slot of the module config (a poisoned lock
+/// still holds a valid ring: nothing panics while it is held).
+fn with_slot<R>(f: impl FnOnce(&mut Option<Keyring>) -> R) -> R {
+    let mut g = CONFIG_RING.lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut g)
+}
 
 /// Runs `f` with the key from the module config, if one is set.
 pub fn with_config_ring<R>(f: impl FnOnce(Option<&Keyring>) -> R) -> R {
-    CONFIG_RING.with(|r| f(r.as_ref()))
+    with_slot(|r| f(r.as_ref()))
 }
 
 impl ConfigurationValue<RedisString> for WaitpointSecret {
@@ -88,7 +94,7 @@ impl ConfigurationValue<RedisString> for WaitpointSecret {
     fn set(&self, _ctx: &ConfigurationContext, val: RedisString) -> Result<(), RedisError> {
         let v = val.as_slice();
         if v.is_empty() {
-            CONFIG_RING.with(|r| *r = None);
+            with_slot(|r| *r = None);
             return Ok(());
         }
         let colon = v.iter().position(|&b| b == b':');
@@ -106,7 +112,7 @@ impl ConfigurationValue<RedisString> for WaitpointSecret {
                 flowfabric_core::base::errors::Refused::message(&e)
             ))
         })?;
-        CONFIG_RING.with(|r| *r = Some(ring));
+        with_slot(|r| *r = Some(ring));
         Ok(())
     }
 }

@@ -22,6 +22,19 @@ pub const WORKER_TTL_MAX_MS: u64 = 7 * 24 * 3600 * 1000;
 /// How many times an execution may be replayed, as in the reference.
 pub const MAX_REPLAYS: u32 = 10;
 
+/// The most waitpoints one suspension (or one execution's pending ones)
+/// may hold.
+pub const WAITPOINTS_MAX: usize = 16;
+/// The largest signal payload: signals are small decisions and callback
+/// bodies, not data (the reference's `payload_too_large`).
+pub const SIGNAL_PAYLOAD_MAX: usize = 64 * 1024;
+/// Signals one suspension may receive (the reference's default cap).
+pub const SIGNALS_MAX: usize = 10_000;
+/// How long a signal's idempotency key holds by default: a day.
+pub const DEDUP_TTL_MS: u64 = 86_400_000;
+/// A pending waitpoint's life when FF.WAITPOINT names none: a day.
+pub const PENDING_TTL_MS: u64 = 86_400_000;
+
 /// Limits that come from module configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {

@@ -3,7 +3,7 @@
 
 use crate::base::codec::{DecodeError, Reader, Writer};
 use crate::base::ids::Uuid;
-use crate::execution::requests::{SIGNALS_MAX, WAITPOINTS_MAX};
+use crate::base::limits::{SIGNALS_MAX, WAITPOINTS_MAX};
 use crate::suspension::condition::{Condition, Effect};
 use crate::suspension::record::{
     CloseReason, Signal, Suspension, TimeoutBehavior, Waitpoint, WaitpointState, Waits,

@@ -7,22 +7,12 @@ use crate::base::args::{options, parse_exec_id, parse_uuid, Args, Origin};
 use crate::base::errors::{CmdError, CmdResult, Code};
 use crate::base::ids::{ExecId, Uuid};
 use crate::base::limits::{Limits, NAME_MAX_BYTES, TIME_MAX_MS, TTL_MAX_MS};
+pub use crate::base::limits::{
+    DEDUP_TTL_MS, PENDING_TTL_MS, SIGNALS_MAX, SIGNAL_PAYLOAD_MAX, WAITPOINTS_MAX,
+};
 use crate::execution::attempt::Fence;
 use crate::suspension::condition::{parse_condition, Condition};
 use crate::suspension::record::TimeoutBehavior;
-
-/// The most waitpoints one suspension (or one execution's pending ones)
-/// may hold.
-pub const WAITPOINTS_MAX: usize = 16;
-/// The largest signal payload: signals are small decisions and callback
-/// bodies, not data (the reference's `payload_too_large`).
-pub const SIGNAL_PAYLOAD_MAX: usize = 64 * 1024;
-/// Signals one suspension may receive (the reference's default cap).
-pub const SIGNALS_MAX: usize = 10_000;
-/// How long a signal's idempotency key holds by default: a day.
-pub const DEDUP_TTL_MS: u64 = 86_400_000;
-/// A pending waitpoint's life when FF.WAITPOINT names none: a day.
-pub const PENDING_TTL_MS: u64 = 86_400_000;
 
 fn name(a: &mut Args, what: &str, allow_empty: bool) -> CmdResult<Box<[u8]>> {
     let v = a.next(what)?;
