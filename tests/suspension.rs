@@ -98,6 +98,15 @@ fn suspend_signal_resume_claims_the_same_attempt() {
     ] {
         assert_eq!(s_(&f, k), v, "{k}");
     }
+    assert_eq!(s_(&f, "current_suspension_id"), s.id);
+    assert_eq!(s_(&f, "current_waitpoint_id"), s.wps[0][0]);
+    assert_eq!(
+        s_(&f, "blocking_detail"),
+        format!(
+            "suspended: waitpoint {} awaiting waiting_for_approval",
+            s.wps[0][0]
+        )
+    );
     assert!(
         claim(&mut c, "w2", &["q"], &[]).is_none(),
         "suspended work is not claimable"

@@ -280,6 +280,25 @@ impl Execution {
             {
                 "lease expired, awaiting reclaim".into()
             }
+            BlockingReason::WaitingForResumeDelay => {
+                format!(
+                    "resume delay until {}",
+                    self.delay_until().unwrap_or_default()
+                )
+            }
+            _ if self.lifecycle == LifecyclePhase::Suspended => {
+                match self.waits().and_then(Waits::open) {
+                    Some(s) => format!(
+                        "suspended: waitpoint {} awaiting {}",
+                        s.waitpoints
+                            .first()
+                            .map(|w| w.to_string())
+                            .unwrap_or_default(),
+                        String::from_utf8_lossy(&s.reason)
+                    ),
+                    None => "suspended".into(),
+                }
+            }
             _ => String::new(),
         }
     }

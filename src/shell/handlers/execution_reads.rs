@@ -64,7 +64,7 @@ pub fn get_tags(call: &Call) -> CmdResult<()> {
 }
 
 /// FF.GET's reply.
-const FIELDS: usize = 40;
+const FIELDS: usize = 42;
 
 fn reply_execution(r: &Reply, e: &Execution) {
     let attempt = e.current_attempt();
@@ -126,6 +126,16 @@ fn reply_execution(r: &Reply, e: &Execution) {
         .bulk(
             "progress_message",
             progress.map_or(&b""[..], |p| &p.message),
+        );
+    // The open suspension and its primary waitpoint, as the reference's
+    // core fields name them.
+    let open = e.waits().and_then(|w| w.open());
+    let text =
+        |u: Option<flowfabric_core::base::ids::Uuid>| u.map(|u| u.to_string()).unwrap_or_default();
+    p.bulk("current_suspension_id", text(open.map(|s| s.id)).as_bytes())
+        .bulk(
+            "current_waitpoint_id",
+            text(open.and_then(|s| s.waitpoints.first().copied())).as_bytes(),
         );
     let r = p.key("tags");
     r.array(e.tags().len() * 2);
