@@ -12,16 +12,84 @@ use crate::Opts;
 pub struct Cycle {
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// FF.SUSPEND + FF.SIGNAL + the resuming FF.CLAIM, server us.
+    /// FF.SUSPEND + FF.SIGNAL + the resuming FF.CLAIM, server us, one
+    /// cycle at a time (each command alone on the server: cold caches).
     pub server_us: f64,
+    /// The same with 16 workers cycling at once, as the lifecycle passes
+    /// measure (the server's caches stay warm).
+    pub loaded_server_us: f64,
+}
+
+/// Workers each cycle their own lane: submit, claim, suspend, signal,
+/// claim the resumed attempt, complete. Server us per cycle of FF.SUSPEND,
+/// FF.SIGNAL and the resuming FF.CLAIM (half of FF.CLAIM's time).
+fn loaded_cycle_us(o: &Opts, workers: usize) -> f64 {
+    let mut c = conn(o.port);
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut c).unwrap();
+    let per = (o.cycles / workers).max(1);
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let port = o.port;
+            std::thread::spawn(move || {
+                let mut c = conn(port);
+                let lane = format!("sl{w}");
+                for _ in 0..per {
+                    let _: String = redis::cmd("FF.SUBMIT")
+                        .arg("*")
+                        .arg(&lane)
+                        .arg("x")
+                        .query(&mut c)
+                        .unwrap();
+                    let f = claim_on(&mut c, &lane);
+                    let v: Vec<redis::Value> = redis::cmd("FF.SUSPEND")
+                        .arg(&f[0])
+                        .arg(&f[4])
+                        .arg(&f[5])
+                        .arg(&f[3])
+                        .arg("CONDITION")
+                        .arg("SIGNAL")
+                        .arg("go")
+                        .query(&mut c)
+                        .unwrap();
+                    let wps: Vec<Vec<String>> = redis::from_redis_value(&v[2]).unwrap();
+                    let _: (String, String) = redis::cmd("FF.SIGNAL")
+                        .arg(&f[0])
+                        .arg(&wps[0][0])
+                        .arg(&wps[0][2])
+                        .arg("go")
+                        .query(&mut c)
+                        .unwrap();
+                    let r = claim_on(&mut c, &lane);
+                    let _: redis::Value = redis::cmd("FF.COMPLETE")
+                        .arg(&r[0])
+                        .arg(&r[4])
+                        .arg(&r[5])
+                        .arg(&r[3])
+                        .query(&mut c)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let stats = commandstats(&mut c);
+    let n = (per * workers) as f64;
+    let claim = stats.get("ff.claim").map_or(0, |s| s.0) as f64 / 2.0;
+    (usec_of(&stats, &["ff.suspend", "ff.signal"]) as f64 + claim) / n
 }
 
 fn claim(c: &mut redis::Connection) -> Vec<String> {
+    claim_on(c, "sr")
+}
+
+fn claim_on(c: &mut redis::Connection, lane: &str) -> Vec<String> {
     let v: redis::Value = redis::cmd("FF.CLAIM")
         .arg("sw")
         .arg("i")
         .arg(1)
-        .arg("sr")
+        .arg(lane)
         .arg("BLOCK")
         .arg(5000)
         .query(c)
@@ -129,9 +197,11 @@ pub fn signal_resume(o: &Opts) -> Cycle {
         .map_or(0.0, |s| s.0 as f64 / s.1.max(1) as f64);
     let us = usec_of(&stats, &["ff.suspend", "ff.signal"]) as f64 / cycles.max(1) as f64;
     lat.sort_unstable();
+    let loaded_server_us = loaded_cycle_us(o, 16);
     Cycle {
         p50_ms: percentile(&lat, 0.5) as f64 / 1000.0,
         p99_ms: percentile(&lat, 0.99) as f64 / 1000.0,
         server_us: us + claim_us,
+        loaded_server_us,
     }
 }
