@@ -12,7 +12,7 @@
 use crate::base::args::{keyword, Args};
 use crate::base::codec::{DecodeError, Reader, Writer};
 use crate::base::errors::{CmdError, CmdResult, Code};
-use crate::base::limits::NAME_MAX_BYTES;
+use crate::base::limits::{NAME_MAX_BYTES, SIGNALS_MAX};
 
 /// The deepest composite a condition may nest (the root is depth 1).
 pub const MAX_DEPTH: usize = 4;
@@ -175,7 +175,8 @@ fn parse_node(a: &mut Args, depth: usize, nodes: &mut usize) -> CmdResult<Node> 
             Ok(Node::AllOf(members))
         }
         Some(b"COUNT") => {
-            let n = a.next_u64("COUNT n", u64::from(u32::MAX))?;
+            // More than a suspension can receive could never be reached.
+            let n = a.next_u64("COUNT n", SIGNALS_MAX as u64)?;
             if n == 0 {
                 return Err(bad(
                     Code::InvalidResumeCondition,
@@ -320,15 +321,18 @@ impl Node {
         match self {
             Node::One { .. } => self.accepts(s) && !self.satisfied(seen),
             Node::AllOf(m) => m.iter().any(|n| n.adds(s, seen, with)),
+            // A count already reached takes nothing more: the signals
+            // that count stay bounded by the condition, not the sender.
             Node::Count {
+                n,
                 kind,
                 matcher,
                 keys,
-                ..
             } => {
+                let before = Node::count(*kind, matcher, keys, seen);
                 self.accepts(s)
-                    && Node::count(*kind, matcher, keys, with)
-                        > Node::count(*kind, matcher, keys, seen)
+                    && before < *n as usize
+                    && Node::count(*kind, matcher, keys, with) > before
             }
         }
     }

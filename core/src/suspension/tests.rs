@@ -65,8 +65,16 @@ fn nested_allof_allof_count_resolves() {
 fn counts_do_not_leak_between_nodes() {
     // The reference counted both nodes' signals in one pool.
     let c = cond("ALLOF 2 COUNT 2 SIGNALS NAME x 1 a COUNT 2 SIGNALS NAME y 1 b");
-    let e = feed(&c, &[sig(b"a", 1, b"x", b""), sig(b"a", 2, b"x", b"")]);
-    assert_eq!(e, [Effect::Appended, Effect::Appended]);
+    let e = feed(
+        &c,
+        &[
+            sig(b"a", 1, b"x", b""),
+            sig(b"a", 2, b"x", b""),
+            sig(b"a", 3, b"x", b""),
+        ],
+    );
+    // The third finds its count reached: it adds nothing.
+    assert_eq!(e, [Effect::Appended, Effect::Appended, Effect::Duplicate]);
     let e = feed(
         &c,
         &[
@@ -128,6 +136,7 @@ fn bad_conditions_are_refused() {
         "ONE k",
         "ONE k NAME",
         "COUNT 1 PEOPLE ANY 1 k",
+        "COUNT 10001 SIGNALS ANY 1 k",
         "NOPE",
         "ALLOF 2 ONE a ANY",
     ] {
