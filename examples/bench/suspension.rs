@@ -41,32 +41,10 @@ fn loaded_cycle_us(o: &Opts, workers: usize) -> f64 {
                         .query(&mut c)
                         .unwrap();
                     let f = claim_on(&mut c, &lane);
-                    let v: Vec<redis::Value> = redis::cmd("FF.SUSPEND")
-                        .arg(&f[0])
-                        .arg(&f[4])
-                        .arg(&f[5])
-                        .arg(&f[3])
-                        .arg("CONDITION")
-                        .arg("SIGNAL")
-                        .arg("go")
-                        .query(&mut c)
-                        .unwrap();
-                    let wps: Vec<Vec<String>> = redis::from_redis_value(&v[2]).unwrap();
-                    let _: (String, String) = redis::cmd("FF.SIGNAL")
-                        .arg(&f[0])
-                        .arg(&wps[0][0])
-                        .arg(&wps[0][2])
-                        .arg("go")
-                        .query(&mut c)
-                        .unwrap();
+                    let (wp, token) = suspend(&mut c, &f);
+                    signal(&mut c, &f[0], &wp, &token);
                     let r = claim_on(&mut c, &lane);
-                    let _: redis::Value = redis::cmd("FF.COMPLETE")
-                        .arg(&r[0])
-                        .arg(&r[4])
-                        .arg(&r[5])
-                        .arg(&r[3])
-                        .query(&mut c)
-                        .unwrap();
+                    complete(&mut c, &r);
                 }
             })
         })
@@ -78,6 +56,47 @@ fn loaded_cycle_us(o: &Opts, workers: usize) -> f64 {
     let n = (per * workers) as f64;
     let claim = stats.get("ff.claim").map_or(0, |s| s.0) as f64 / 2.0;
     (usec_of(&stats, &["ff.suspend", "ff.signal"]) as f64 + claim) / n
+}
+
+/// Suspends the claimed job `f` until a signal named `go`; its
+/// waitpoint's id and token.
+fn suspend(c: &mut redis::Connection, f: &[String]) -> (String, String) {
+    let v: Vec<redis::Value> = redis::cmd("FF.SUSPEND")
+        .arg(&f[0])
+        .arg(&f[4])
+        .arg(&f[5])
+        .arg(&f[3])
+        .arg("CONDITION")
+        .arg("SIGNAL")
+        .arg("go")
+        .query(c)
+        .unwrap();
+    let mut wps: Vec<Vec<String>> = redis::from_redis_value(&v[2]).unwrap();
+    let mut wp = wps.remove(0);
+    let token = wp.remove(2);
+    (wp.remove(0), token)
+}
+
+/// The signal that resumes a suspended job.
+fn signal(c: &mut redis::Connection, id: &str, wp: &str, token: &str) {
+    let (_, e): (String, String) = redis::cmd("FF.SIGNAL")
+        .arg(id)
+        .arg(wp)
+        .arg(token)
+        .arg("go")
+        .query(c)
+        .unwrap();
+    assert_eq!(e, "resume_condition_satisfied");
+}
+
+fn complete(c: &mut redis::Connection, f: &[String]) {
+    let _: redis::Value = redis::cmd("FF.COMPLETE")
+        .arg(&f[0])
+        .arg(&f[4])
+        .arg(&f[5])
+        .arg(&f[3])
+        .query(c)
+        .unwrap();
 }
 
 fn claim(c: &mut redis::Connection) -> Vec<String> {
@@ -121,30 +140,12 @@ pub fn signal_resume(o: &Opts) -> Cycle {
         let mut c = conn(port);
         for _ in 0..cycles {
             let f = claim(&mut c);
-            let v: Vec<redis::Value> = redis::cmd("FF.SUSPEND")
-                .arg(&f[0])
-                .arg(&f[4])
-                .arg(&f[5])
-                .arg(&f[3])
-                .arg("CONDITION")
-                .arg("SIGNAL")
-                .arg("go")
-                .query(&mut c)
-                .unwrap();
-            let wps: Vec<Vec<String>> = redis::from_redis_value(&v[2]).unwrap();
-            to_main
-                .send((f[0].clone(), wps[0][0].clone(), wps[0][2].clone()))
-                .unwrap();
+            let (wp, token) = suspend(&mut c, &f);
+            to_main.send((f[0].clone(), wp, token)).unwrap();
             let r = claim(&mut c);
             resumed_tx.send(Instant::now()).unwrap();
             assert_eq!(r[0], f[0]);
-            let _: redis::Value = redis::cmd("FF.COMPLETE")
-                .arg(&r[0])
-                .arg(&r[4])
-                .arg(&r[5])
-                .arg(&r[3])
-                .query(&mut c)
-                .unwrap();
+            complete(&mut c, &r);
         }
     });
     let mut lat = Vec::with_capacity(cycles);
@@ -165,14 +166,7 @@ pub fn signal_resume(o: &Opts) -> Cycle {
             std::hint::spin_loop();
         }
         let sent = Instant::now();
-        let (_, e): (String, String) = redis::cmd("FF.SIGNAL")
-            .arg(&id)
-            .arg(&wp)
-            .arg(&token)
-            .arg("go")
-            .query(&mut c)
-            .unwrap();
-        assert_eq!(e, "resume_condition_satisfied");
+        signal(&mut c, &id, &wp, &token);
         let got = resumed_rx
             .recv_timeout(Duration::from_secs(10))
             .expect("resumed");
