@@ -12,6 +12,7 @@ use flowfabric_core::base::caps::CapSet;
 use flowfabric_core::base::errors::{CmdError, CmdResult, Refused};
 use flowfabric_core::base::ids::{ExecId, Uuid};
 use flowfabric_core::base::state::OwnershipState;
+use flowfabric_core::execution::suspend::SuspendError;
 use flowfabric_core::execution::{Execution, LeaseError, OpError, RevokeError};
 use flowfabric_core::partition::{Env, Head, Moved, PartitionIndex, QueueKey};
 use flowfabric_core::suspension::WaitError;
@@ -330,6 +331,18 @@ pub trait Refusal {
 impl Refusal for (LeaseError, bool) {
     fn error(&self) -> CmdError {
         CmdError::new(self.0.code(), self.0.message())
+    }
+    fn changed(&self) -> bool {
+        self.1
+    }
+}
+
+impl Refusal for (SuspendError, bool) {
+    fn error(&self) -> CmdError {
+        match &self.0 {
+            SuspendError::Lease(e) => CmdError::new(e.code(), e.message()),
+            SuspendError::Wait(e) => CmdError::new(e.code(), e.message()),
+        }
     }
     fn changed(&self) -> bool {
         self.1

@@ -7,8 +7,6 @@ use crate::base::state::{
     AttemptLifecycle, AttemptState, BlockingReason, EligibilityState, LifecyclePhase,
     OwnershipState, PublicState, TerminalOutcome,
 };
-use crate::execution::attempt::Fence;
-use crate::execution::errors::LeaseError;
 use crate::execution::record::Execution;
 use crate::execution::requests::{SignalIn, SIGNALS_MAX};
 use crate::execution::suspend::Delivered;
@@ -217,10 +215,5 @@ impl Execution {
             _ => CloseReason::Ended,
         };
         self.waits_mut().end(reason, now);
-    }
-
-    /// The fence a waitpoint call carries, checked without settling.
-    pub fn check_holder(&mut self, fence: &Fence, now: u64) -> Result<(), LeaseError> {
-        self.check_fence(fence, now).map_err(|(e, _)| e)
     }
 }

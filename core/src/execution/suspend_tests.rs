@@ -194,7 +194,7 @@ fn pending_waitpoints_buffer_and_expire() {
         .unwrap();
     assert!(s.already_satisfied);
     assert_eq!(e.public, PublicState::Active, "the holder goes on");
-    assert!(e.check_holder(&f, 41).is_ok());
+    assert!(e.check_fence(&f, 41).is_ok());
     // Another pending waitpoint that nobody adopts expires.
     let c2 = CreateWaitpoint {
         key: Some(b"late"[..].into()),

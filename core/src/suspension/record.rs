@@ -162,12 +162,7 @@ impl Waits {
     /// The signals that count towards the open (or last) suspension's
     /// condition, as the evaluator sees them.
     pub fn seen(&self) -> Vec<Seen<'_>> {
-        let Some(s) = &self.suspension else {
-            return Vec::new();
-        };
-        self.signals
-            .iter()
-            .filter(|g| g.effect.counted() && s.waitpoints.contains(&g.waitpoint))
+        self.counted()
             .filter_map(|g| {
                 let w = self.waitpoint(g.waitpoint)?;
                 Some(seen(g, w))
@@ -237,10 +232,16 @@ impl Waits {
         ) {
             return Vec::new();
         }
+        self.counted().collect()
+    }
+
+    /// The signals that counted towards the (open or last) suspension's
+    /// condition.
+    fn counted(&self) -> impl Iterator<Item = &Signal> {
+        let ids: &[Uuid] = self.suspension.as_ref().map_or(&[], |s| &s.waitpoints);
         self.signals
             .iter()
-            .filter(|g| g.effect.counted() && s.waitpoints.contains(&g.waitpoint))
-            .collect()
+            .filter(move |g| g.effect.counted() && ids.contains(&g.waitpoint))
     }
 
     /// Heap bytes, for MEMORY USAGE (walks the signals: bounded by the

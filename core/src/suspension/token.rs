@@ -215,6 +215,17 @@ impl Keyring {
     /// Checks `token` against `msg` in the reference's order: present,
     /// well formed, a ring at all, a known key still in grace, the MAC
     /// (compared in constant time).
+    /// Checks `token` for a waitpoint that may not exist (`msg` is `None`):
+    /// a missing waitpoint fails like a bad token, so the reply is no
+    /// oracle for waitpoint ids.
+    pub fn verify_for(&self, token: &[u8], msg: Option<&[u8]>, now: u64) -> Result<(), TokenError> {
+        match msg {
+            Some(m) => self.verify(token, m, now),
+            None if token.is_empty() => Err(TokenError::Missing),
+            None => Err(TokenError::Invalid),
+        }
+    }
+
     pub fn verify(&self, token: &[u8], msg: &[u8], now: u64) -> Result<(), TokenError> {
         if token.is_empty() {
             return Err(TokenError::Missing);
@@ -409,6 +420,11 @@ mod tests {
         let msg = b"m";
         let fake = format!("k1:{}", "0".repeat(64));
         assert_eq!(empty.verify(b"", msg, 0), Err(TokenError::Missing));
+        assert_eq!(empty.verify_for(b"", None, 0), Err(TokenError::Missing));
+        assert_eq!(
+            empty.verify_for(b"k1:00", None, 0),
+            Err(TokenError::Invalid)
+        );
         assert_eq!(empty.verify(b"k1", msg, 0), Err(TokenError::Invalid));
         assert_eq!(empty.verify(b":abc", msg, 0), Err(TokenError::Invalid));
         assert_eq!(

@@ -36,6 +36,15 @@ fn no_secret() -> CmdError {
     WaitError::Token(flowfabric_core::suspension::token::TokenError::NotInitialized).into()
 }
 
+/// A primary mints tokens only with a key: it refuses before changing
+/// anything (a replica replays what the primary decided).
+fn secret_ready(call: &Call) -> CmdResult<()> {
+    if !replicated(call.ctx) && with_token_keys(|k| k.current().is_none()) {
+        return Err(no_secret());
+    }
+    Ok(())
+}
+
 /// The token of waitpoint `wp` under the current key (empty when there
 /// is none: only a replica's discarded reply).
 fn token(id: &ExecId, wp: &Uuid, created_at: u64) -> Vec<u8> {
@@ -68,9 +77,7 @@ fn replicate_decided(
 pub fn suspend(call: &Call) -> CmdResult<()> {
     let req = parse_suspend(call.args, &config::limits(), call.origin())?;
     let now = req.at.unwrap_or_else(now_ms);
-    if !replicated(call.ctx) && with_token_keys(|k| k.current().is_none()) {
-        return Err(no_secret());
-    }
+    secret_ready(call)?;
     let sid = req
         .suspension_id
         .unwrap_or_else(|| with_minter(|m| m.uuid()));
@@ -78,10 +85,7 @@ pub fn suspend(call: &Call) -> CmdResult<()> {
     let (idx, e) = keys::exec_in(&mut key, &req.id)?;
     let env = env_for(call, now);
     let (r, moved) = moves::suspend(idx, e, &req, sid, &env);
-    let changed = match &r {
-        Ok(s) => !s.replayed,
-        Err((_, c)) => *c,
-    };
+    let changed = r.as_ref().map_or_else(Refusal::changed, |s| !s.replayed);
     settle(call.ctx, idx, e, moved);
     if changed {
         let minted = req
@@ -90,7 +94,7 @@ pub fn suspend(call: &Call) -> CmdResult<()> {
             .then_some((c"SUSPENSION_ID", sid));
         replicate_decided(call, c"FF.SUSPEND", minted, req.at, now, Some(&env));
     }
-    let s = r.map_err(|(e, _)| suspend_error(e))?;
+    let s = r.map_err(|e| e.error())?;
     let reply = Reply(call.ctx.ctx);
     reply.array(3);
     reply.bulk(if s.already_satisfied {
@@ -109,21 +113,11 @@ pub fn suspend(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
-fn suspend_error(e: flowfabric_core::execution::suspend::SuspendError) -> CmdError {
-    use flowfabric_core::execution::suspend::SuspendError as S;
-    match e {
-        S::Lease(l) => l.into(),
-        S::Wait(w) => w.into(),
-    }
-}
-
 /// `FF.WAITPOINT`: a pending waitpoint and its token.
 pub fn create_waitpoint(call: &Call) -> CmdResult<()> {
     let req = parse_create_waitpoint(call.args, &config::limits(), call.origin())?;
     let now = req.at.unwrap_or_else(now_ms);
-    if !replicated(call.ctx) && with_token_keys(|k| k.current().is_none()) {
-        return Err(no_secret());
-    }
+    secret_ready(call)?;
     let wid = req
         .waitpoint_id
         .unwrap_or_else(|| with_minter(|m| m.uuid()));
@@ -131,13 +125,13 @@ pub fn create_waitpoint(call: &Call) -> CmdResult<()> {
     let (idx, e) = keys::exec_in(&mut key, &req.id)?;
     let env = env_for(call, now);
     let (r, moved) = moves::create_waitpoint(idx, e, &req, wid, &env);
-    let changed = r.as_ref().map_or_else(|(_, c)| *c, |_| true);
+    let changed = r.as_ref().map_or_else(Refusal::changed, |_| true);
     settle(call.ctx, idx, e, moved);
     if changed {
         let minted = req.waitpoint_id.is_none().then_some((c"WAITPOINT_ID", wid));
         replicate_decided(call, c"FF.WAITPOINT", minted, req.at, now, Some(&env));
     }
-    let (wp, k, created) = r.map_err(|(e, _)| suspend_error(e))?;
+    let (wp, k, created) = r.map_err(|e| e.error())?;
     let reply = Reply(call.ctx.ctx);
     reply.array(3);
     reply.bulk(&wp.text());
@@ -154,26 +148,12 @@ fn deliver(call: &Call, approval: bool) -> CmdResult<()> {
     let (idx, e) = keys::exec_in(&mut key, &req.id)?;
     let wp = e.waits().and_then(|w| w.waitpoint(req.waitpoint));
     match (&req.token, wp) {
-        // The token first, and the same reply for a waitpoint that does
-        // not exist: no oracle for waitpoint ids.
+        // The primary checks the token first (replicated calls carry its
+        // verdict).
         (Some(t), wp) if !replicated(call.ctx) => {
-            let wp = wp.ok_or_else(|| {
-                CmdError::from(WaitError::Token(
-                    flowfabric_core::suspension::token::TokenError::Invalid,
-                ))
-            });
             let msg = wp.map(|w| message(&req.id, w.id, w.created_at));
-            let checked = with_token_keys(|k| match &msg {
-                Ok(m) => k
-                    .verify(t, m, now)
-                    .map_err(|e| CmdError::from(WaitError::Token(e))),
-                Err(_) if t.is_empty() => Err(WaitError::Token(
-                    flowfabric_core::suspension::token::TokenError::Missing,
-                )
-                .into()),
-                Err(e) => Err(e.clone()),
-            });
-            checked?;
+            with_token_keys(|k| k.verify_for(t, msg.as_ref().map(|m| &m[..]), now))
+                .map_err(WaitError::Token)?;
         }
         (None, None) => return Err(WaitError::WaitpointNotFound.into()),
         _ => {}
