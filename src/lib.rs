@@ -60,7 +60,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     // The data type is registered before `init` runs.
     let partition_type = PARTITION_TYPE.raw_type.try_borrow().map(|t| *t);
     node::set_partition_type(partition_type.unwrap_or(std::ptr::null_mut()));
-    node::init_index_keys(config::partitions());
+    node::init_strings(config::partitions(), shell::feed::names());
     node::init_cluster_mode(ctx);
     shell::events::init(ctx);
     shell::migration::init(ctx);
@@ -82,11 +82,15 @@ redis_module! {
             ["retention-ms", &config::RETENTION_MS, 86_400_000, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
             ["max-reclaims", &config::MAX_RECLAIMS, 100, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["max-payload-bytes", &config::MAX_PAYLOAD_BYTES, 16_777_216, 0, 536_870_912, ConfigurationFlags::MEMORY, None],
+            ["events-maxlen", &config::EVENTS_MAXLEN, 10_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
         ],
         string: [
             ["waitpoint-secret", &config::WAITPOINT_SECRET, "", ConfigurationFlags::SENSITIVE, None],
         ],
-        bool: [],
+        bool: [
+            ["events", &config::EVENTS, true, ConfigurationFlags::DEFAULT, None],
+            ["events-renewals", &config::EVENTS_RENEWALS, false, ConfigurationFlags::DEFAULT, None],
+        ],
         enum: [],
         module_args_as_configuration: true,
     ]

@@ -223,6 +223,36 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
     let j = claim(&mut c, "w", &[ls.as_str()], &[]).unwrap();
     suspend_one(&mut c, &j, &["TIMEOUT", "20", "ON_TIMEOUT", "auto_resume"]);
     std::thread::sleep(Duration::from_millis(60));
+    // Output frames in every mode: a stream closed by completion, one
+    // trimmed (best effort), one left open, and a rolling summary.
+    let lo = format!("{tag}-out");
+    for _ in 0..3 {
+        ids.push(submit(&mut c, &lo, "o", &[]));
+    }
+    for round in 0..3 {
+        let j = claim(&mut c, "w", &[lo.as_str()], &[]).unwrap();
+        for k in 0..150 {
+            let mode = match round {
+                0 => ["durable", "summary"][k % 2],
+                1 => "best_effort",
+                _ => "summary",
+            };
+            let payload = if mode == "summary" {
+                format!("{{\"n\":{k},\"tok\":{{\"last\":\"{k}\"}}}}")
+            } else {
+                format!("frame-{k}")
+            };
+            let mut cmd = fenced("FF.APPEND", &j);
+            cmd.arg("token").arg(&payload).arg("MODE").arg(mode);
+            if mode == "best_effort" {
+                cmd.arg("MAXLEN").arg("64");
+            }
+            let _: redis::Value = cmd.query(&mut c).unwrap();
+        }
+        if round < 2 {
+            complete(&mut c, &j, None).unwrap();
+        }
+    }
     // An expired lease marked by a late complete (error reply, state change).
     let j = claim(&mut c, "slow", &["a", "b"], &["LEASE", "10"]).unwrap();
     std::thread::sleep(Duration::from_millis(30));

@@ -156,6 +156,38 @@ fn workload(c: &mut redis::Connection) -> Vec<String> {
             .query(c)
             .unwrap();
     }
+    // Output streams (record encoding 6): one closed by its completion
+    // with a summary, one open with best-effort frames.
+    for n in [30u32, 31] {
+        let lane = format!("out-{n}");
+        add(c, n, &lane, &[]);
+        let j = claim(c, "w", &[lane.as_str()], &["LEASE", "600000000"]).unwrap();
+        for (kind, payload, mode) in [
+            ("token", r#"hello"#, "durable"),
+            (
+                "usage",
+                r#"{"tokens":3,"model":{"name":"m","t":0.5}}"#,
+                "summary",
+            ),
+            (
+                "usage",
+                r#"{"model":{"t":null},"done":"__ff_null__"}"#,
+                "summary",
+            ),
+            ("live", "x", "best_effort"),
+        ] {
+            let _: redis::Value = fenced("FF.APPEND", &j)
+                .arg(kind)
+                .arg(payload)
+                .arg("MODE")
+                .arg(mode)
+                .query(c)
+                .unwrap();
+        }
+        if n == 30 {
+            complete(c, &j, None).unwrap();
+        }
+    }
     let _: i64 = redis::cmd("FF.PAUSE").arg("paused-lane").query(c).unwrap();
     let _: () = redis::cmd("FF.REGISTER")
         .arg("inst-1")
@@ -230,6 +262,26 @@ fn describe(c: &mut redis::Connection, ids: &[String]) -> Vec<String> {
                 f.sort();
                 out.push(format!("{id} {name} {}", f.join(" ")));
             }
+        }
+    }
+    for id in ids {
+        // The record's side of attempt 0's stream (the stream itself is a
+        // plain key the server loads).
+        let (doc, version, first, last): (Option<String>, i64, Option<i64>, Option<i64>) =
+            redis::cmd("FF.SUMMARY").arg(id).arg(0).query(c).unwrap();
+        if version > 0 {
+            out.push(format!(
+                "{id} FF.SUMMARY {} {version} {first:?} {last:?}",
+                doc.unwrap_or_default()
+            ));
+        }
+        let (entries, count, reason, at): (Vec<redis::Value>, i64, Option<String>, Option<i64>) =
+            redis::cmd("FF.FRAMES").arg(id).arg(0).query(c).unwrap();
+        if count > 0 {
+            out.push(format!(
+                "{id} FF.FRAMES {} {count} {reason:?} {at:?}",
+                entries.len()
+            ));
         }
     }
     let paused: Vec<String> = redis::cmd("FF.PAUSED").query(c).unwrap();

@@ -12,6 +12,7 @@
 mod claims;
 mod lifecycle;
 mod server;
+mod streams;
 mod suspension;
 mod timers;
 
@@ -33,6 +34,8 @@ pub struct Opts {
     lease_jobs: usize,
     /// Suspend → signal → resume cycles.
     cycles: usize,
+    /// Frames appended per mode.
+    frames: usize,
     /// Which phases run: `all`, `lifecycle` (scripts/profile: the
     /// instruction counts then cover exactly what the ratio compares) or
     /// one other phase by name, for profiling it alone.
@@ -53,6 +56,7 @@ fn opts() -> Opts {
         lease_jobs: 1_000_000,
         phases: "all".into(),
         cycles: 10_000,
+        frames: 40_000,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -69,6 +73,7 @@ fn opts() -> Opts {
             "--waiters" => o.waiters = n(),
             "--wakes" => o.wakes = n(),
             "--cycles" => o.cycles = n().max(1),
+            "--frames" => o.frames = n().max(4),
             "--capsets" => o.capsets = n().min(19_900),
             "--lease-jobs" => o.lease_jobs = n().max(10_000),
             "--phases" => {
@@ -80,10 +85,11 @@ fn opts() -> Opts {
                         "capsets",
                         "leases",
                         "stall",
-                        "suspend"
+                        "suspend",
+                        "frames"
                     ]
                     .contains(&v.as_str()),
-                    "--phases is all, lifecycle, wake, capsets, leases, stall or suspend, not {v}"
+                    "--phases is all, lifecycle, wake, capsets, leases, stall, suspend or frames, not {v}"
                 );
                 o.phases = v.clone();
             }
@@ -110,6 +116,14 @@ fn main() {
             println!(
                 "signal to resumed claim p50 {:.3} ms p99 {:.3} ms, server {:.2} us per cycle alone, {:.2} with 16 workers",
                 s.p50_ms, s.p99_ms, s.server_us, s.loaded_server_us
+            );
+            return;
+        }
+        "frames" => {
+            let f = streams::frames(&o);
+            println!(
+                "frames: durable {:.2} us, summary {:.2} us per append; tail p50 {:.3} ms p99 {:.3} ms",
+                f.durable_us, f.summary_us, f.tail_p50_ms, f.tail_p99_ms
             );
             return;
         }
@@ -184,6 +198,33 @@ fn main() {
     if o.phases == "lifecycle" {
         return;
     }
+    // The same lifecycle with the event feed off and on, alternating:
+    // what the feed costs.
+    let feed = |on: bool| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("flowfabric.events")
+            .arg(if on { "yes" } else { "no" })
+            .query(&mut server::conn(o.port))
+            .unwrap();
+    };
+    let (mut offs, mut ons) = (Vec::new(), Vec::new());
+    for _ in 0..o.rounds {
+        feed(false);
+        offs.push(ff_run(&o));
+        feed(true);
+        ons.push(ff_run(&o));
+    }
+    let (quiet, loud) = (median(offs), median(ons));
+    println!(
+        "event feed: {:.2} server us/job on, {:.2} off ({:+.1}%); main-thread CPU {:.2} on, {:.2} off ({:+.1}%)",
+        loud.server_us_per_job,
+        quiet.server_us_per_job,
+        (loud.server_us_per_job / quiet.server_us_per_job.max(1e-9) - 1.0) * 100.0,
+        loud.cpu_us_per_job,
+        quiet.cpu_us_per_job,
+        (loud.cpu_us_per_job / quiet.cpu_us_per_job.max(1e-9) - 1.0) * 100.0
+    );
     let wake = claims::wake_latency(&o);
     println!(
         "wake-up with {} claimers blocked on one lane: submit to reply p50 {:.3} ms, p99 {:.3} ms over {} wake-ups",
@@ -225,6 +266,11 @@ fn main() {
     println!(
         "suspend/signal/resume x{}: signal to resumed claim p50 {:.3} ms p99 {:.3} ms, server {:.2} us per cycle alone, {:.2} with 16 workers",
         o.cycles, sr.p50_ms, sr.p99_ms, sr.server_us, sr.loaded_server_us
+    );
+    let fr = streams::frames(&o);
+    println!(
+        "output frames x{}: {:.2} server us per durable append, {:.2} per summary append; append to blocked XREAD reader p50 {:.3} ms p99 {:.3} ms",
+        o.frames, fr.durable_us, fr.summary_us, fr.tail_p50_ms, fr.tail_p99_ms
     );
     let json = [
         (
@@ -314,6 +360,26 @@ fn main() {
             "suspend_cycle_server_us_16_workers",
             format!("{:.3}", sr.loaded_server_us),
         ),
+        (
+            "ff_server_us_per_job_events_off",
+            format!("{:.3}", quiet.server_us_per_job),
+        ),
+        (
+            "ff_server_cpu_us_per_job_events_off",
+            format!("{:.3}", quiet.cpu_us_per_job),
+        ),
+        (
+            "ff_server_us_per_job_events_on",
+            format!("{:.3}", loud.server_us_per_job),
+        ),
+        (
+            "ff_server_cpu_us_per_job_events_on",
+            format!("{:.3}", loud.cpu_us_per_job),
+        ),
+        ("frame_append_server_us", format!("{:.3}", fr.durable_us)),
+        ("summary_append_server_us", format!("{:.3}", fr.summary_us)),
+        ("tail_latency_p50_ms", format!("{:.3}", fr.tail_p50_ms)),
+        ("tail_latency_p99_ms", format!("{:.3}", fr.tail_p99_ms)),
         (
             "timer_max_firing_cpu_ms",
             format!("{:.3}", st.firing_cpu_us as f64 / 1000.0),

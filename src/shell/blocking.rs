@@ -311,7 +311,7 @@ pub fn give_back(ctx: &Context, now: u64) {
             continue;
         };
         let (r, moved) = moves::revoke(idx, e, Some(lease), &env);
-        effects::after_move(gdb, idx, e, moved);
+        effects::after_move(ctx, gdb, idx, e, moved);
         if moved.due {
             schedule::note_due(ctx, gdb, idx);
         }

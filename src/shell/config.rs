@@ -1,6 +1,6 @@
 //! Module configuration (`flowfabric.*`), declared in valkey.conf.example.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use flowfabric_core::base::limits::Limits;
 use flowfabric_core::suspension::Keyring;
@@ -20,6 +20,13 @@ pub static MAX_PAYLOAD_BYTES: AtomicI64 = AtomicI64::new(16 * 1024 * 1024);
 pub static RETENTION_MS: AtomicI64 = AtomicI64::new(86_400_000);
 /// How many times a lease may run out before the execution fails.
 pub static MAX_RECLAIMS: AtomicI64 = AtomicI64::new(100);
+
+/// The event feed: on by default; off for the last microsecond.
+pub static EVENTS: AtomicBool = AtomicBool::new(true);
+/// Renewals on the feed: off by default (they are frequent).
+pub static EVENTS_RENEWALS: AtomicBool = AtomicBool::new(false);
+/// About how many entries a partition's events stream keeps.
+pub static EVENTS_MAXLEN: AtomicI64 = AtomicI64::new(10_000);
 
 /// The server's `databases`, read at load (it cannot change after).
 pub static DATABASES: AtomicI64 = AtomicI64::new(16);

@@ -12,7 +12,7 @@ use flowfabric_core::partition::{DueEffect, Env};
 use redis_module::{raw, Context};
 
 use crate::shell::node::is_importing;
-use crate::shell::{effects, keys, schedule};
+use crate::shell::{effects, feed, keys, schedule};
 
 /// Handles up to `b.count` due entries of one partition at time `b.at`.
 ///
@@ -52,9 +52,11 @@ pub fn run(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> us
         };
         match on_due(idx, e, kind, &env) {
             DueEffect::Nothing => {}
-            DueEffect::Changed(moved) => effects::after_move(db, idx, e, moved),
+            DueEffect::Changed(moved) => effects::after_move(ctx, db, idx, e, moved),
             DueEffect::Remove => {
-                part.remove(uuid);
+                if let Some(gone) = part.remove(uuid) {
+                    feed::drop_streams(ctx, &gone);
+                }
             }
         }
     }

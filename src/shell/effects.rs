@@ -15,12 +15,13 @@ use flowfabric_core::base::state::OwnershipState;
 use flowfabric_core::execution::suspend::SuspendError;
 use flowfabric_core::execution::{Execution, LeaseError, OpError, RevokeError};
 use flowfabric_core::partition::{Env, Head, Moved, PartitionIndex, QueueKey};
+use flowfabric_core::streams::StreamError;
 use flowfabric_core::suspension::WaitError;
 use redis_module::{raw, Context};
 
 use crate::shell::call::{db, Call};
 use crate::shell::node::{is_importing, now_ms, with_board, with_leases, SpinLock};
-use crate::shell::{keys, schedule};
+use crate::shell::{feed, keys, schedule};
 
 // ---- the claim board, the lease index, wake-ups -------------------------
 
@@ -110,7 +111,8 @@ pub fn leases_loaded<'a>(db: c_int, records: impl Iterator<Item = &'a Execution>
 
 /// Keeps the claim board and the per-worker lease index in step with a
 /// transition of `e`, and notes work a blocked claimer can take.
-pub fn after_move(db: c_int, idx: &PartitionIndex, e: &Execution, moved: Moved) {
+pub fn after_move(ctx: &Context, db: c_int, idx: &PartitionIndex, e: &Execution, moved: Moved) {
+    feed::after_transition(ctx, e, &moved);
     if is_importing(idx.partition) {
         // Entered when the import completes (see `migration`).
         return;
@@ -141,7 +143,7 @@ pub fn after_move(db: c_int, idx: &PartitionIndex, e: &Execution, moved: Moved) 
 /// due time may have moved earlier.
 pub fn settle(ctx: &Context, idx: &PartitionIndex, e: &Execution, moved: Moved) {
     let db = db(ctx);
-    after_move(db, idx, e, moved);
+    after_move(ctx, db, idx, e, moved);
     if moved.due {
         schedule::note_due(ctx, db, idx);
     }
@@ -343,6 +345,15 @@ impl Refusal for (SuspendError, bool) {
             SuspendError::Lease(e) => CmdError::new(e.code(), e.message()),
             SuspendError::Wait(e) => CmdError::new(e.code(), e.message()),
         }
+    }
+    fn changed(&self) -> bool {
+        self.1
+    }
+}
+
+impl Refusal for (StreamError, bool) {
+    fn error(&self) -> CmdError {
+        CmdError::new(self.0.code(), self.0.message())
     }
     fn changed(&self) -> bool {
         self.1

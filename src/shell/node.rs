@@ -14,6 +14,7 @@ use ahash::RandomState;
 use flowfabric_core::base::caps::{CapSet, CapsError};
 use flowfabric_core::base::ids::{index_key, Minter};
 use flowfabric_core::claims::ClaimBoard;
+use flowfabric_core::streams::keys::events_key;
 use flowfabric_core::suspension::Keyring;
 use flowfabric_core::workers::{Registry, WorkerLeases};
 use redis_module::raw;
@@ -145,43 +146,68 @@ pub fn now_ms() -> u64 {
     u64::try_from(ms).unwrap_or(0)
 }
 
-/// The partition index key names, created once at load (the partition
-/// count cannot change after), so commands open them without building the
-/// name. Set once, then only read, so reading takes no lock.
-pub struct IndexKeys(Vec<*mut raw::RedisModuleString>);
+/// Strings the module makes once at load and never frees: the partition
+/// index and events key names (the partition count cannot change after),
+/// and the stream field names, so hot paths use them without building
+/// them. Set once, then only read, so reading takes no lock.
+pub struct Strings(Vec<*mut raw::RedisModuleString>);
 // SAFETY: the strings are created at load, never freed or changed, and the
 // server only touches them from its main thread.
-unsafe impl Send for IndexKeys {}
-unsafe impl Sync for IndexKeys {}
+unsafe impl Send for Strings {}
+unsafe impl Sync for Strings {}
 
-static INDEX_KEYS: OnceLock<IndexKeys> = OnceLock::new();
-
-pub fn init_index_keys(partitions: u16) {
-    let mut keys = Vec::with_capacity(partitions as usize);
-    for p in 0..partitions {
-        let k = index_key(p);
-        // SAFETY: a function pointer the server filled in at load; a string
-        // with no context is the module's until freed (never: they live as
-        // long as the module).
-        let s = unsafe {
-            raw::RedisModule_CreateString.map_or(std::ptr::null_mut(), |f| {
-                f(std::ptr::null_mut(), k.as_ptr().cast(), k.len())
-            })
-        };
-        keys.push(s);
+impl Strings {
+    fn make(texts: impl Iterator<Item = String>) -> Strings {
+        Strings(
+            texts
+                .map(|k| {
+                    // SAFETY: a function pointer the server filled in at
+                    // load; a string with no context is the module's until
+                    // freed (never: they live as long as the module).
+                    unsafe {
+                        raw::RedisModule_CreateString.map_or(std::ptr::null_mut(), |f| {
+                            f(std::ptr::null_mut(), k.as_ptr().cast(), k.len())
+                        })
+                    }
+                })
+                .collect(),
+        )
     }
+
+    fn get(cell: &OnceLock<Strings>, i: usize) -> Option<*mut raw::RedisModuleString> {
+        cell.get()
+            .map_or(&[][..], |k| &k.0)
+            .get(i)
+            .copied()
+            .filter(|k| !k.is_null())
+    }
+}
+
+static INDEX_KEYS: OnceLock<Strings> = OnceLock::new();
+static EVENTS_KEYS: OnceLock<Strings> = OnceLock::new();
+static NAMES: OnceLock<Strings> = OnceLock::new();
+
+/// Makes the cached strings; `names` are the stream field names.
+pub fn init_strings<'a>(partitions: u16, names: impl Iterator<Item = &'a str>) {
     // Loaded once per process: a second set cannot happen and is ignored.
-    let _ = INDEX_KEYS.set(IndexKeys(keys));
+    let _ = INDEX_KEYS.set(Strings::make((0..partitions).map(index_key)));
+    let _ = EVENTS_KEYS.set(Strings::make((0..partitions).map(events_key)));
+    let _ = NAMES.set(Strings::make(names.map(str::to_string)));
 }
 
 /// The cached key name of partition `p`'s index, if the cache covers it.
 pub fn index_key_string(p: u16) -> Option<*mut raw::RedisModuleString> {
-    INDEX_KEYS
-        .get()
-        .map_or(&[][..], |k| &k.0)
-        .get(usize::from(p))
-        .copied()
-        .filter(|k| !k.is_null())
+    Strings::get(&INDEX_KEYS, usize::from(p))
+}
+
+/// The cached key name of partition `p`'s events stream.
+pub fn events_key_string(p: u16) -> Option<*mut raw::RedisModuleString> {
+    Strings::get(&EVENTS_KEYS, usize::from(p))
+}
+
+/// The cached stream field name `i` (of the names given at load).
+pub fn name_string(i: usize) -> Option<*mut raw::RedisModuleString> {
+    Strings::get(&NAMES, i)
 }
 
 /// The partition data type as the server registered it, set once at load

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::shell::dispatch;
 use crate::shell::handlers::{
-    claims, execution, execution_reads, node, partition, suspension, workers,
+    claims, execution, execution_reads, node, partition, streams, suspension, workers,
 };
 
 /// The server's entry point of a command.
@@ -220,6 +220,21 @@ pub static COMMANDS: &[CommandEntry] = &[
         ]]
     ),
     entry!("ff.secrets.json", suspension::secrets, &[&[C::Err]]),
+    entry!(
+        "ff.append.json",
+        streams::append,
+        &[
+            OPEN,
+            &[
+                C::StaleOwnerCannotAppend,
+                C::StreamClosed,
+                C::RetentionLimitExceeded,
+                C::InvalidInput
+            ]
+        ]
+    ),
+    entry!("ff.frames.json", streams::frames, &[OPEN]),
+    entry!("ff.summary.json", streams::summary, &[OPEN]),
     entry!("ff.pause.json", node::pause, &[&[C::Err]]),
     entry!("ff.resume.json", node::resume, &[&[C::Err]]),
     entry!("ff.paused.json", node::paused, &[]),

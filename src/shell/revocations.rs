@@ -80,7 +80,7 @@ pub fn revoke_some(
             continue;
         };
         let (r, moved) = moves::revoke(idx, e, Some(lease), env);
-        effects::after_move(rdb, idx, e, moved);
+        effects::after_move(ctx, rdb, idx, e, moved);
         if moved.due {
             schedule::note_due(ctx, rdb, idx);
         }

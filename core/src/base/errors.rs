@@ -67,6 +67,9 @@ codes! {
     InvalidSecretHex => "INVALID_SECRET_HEX",
     InvalidGraceMs => "INVALID_GRACE_MS",
     RotationConflict => "ROTATION_CONFLICT",
+    StaleOwnerCannotAppend => "STALE_OWNER_CANNOT_APPEND",
+    StreamClosed => "STREAM_CLOSED",
+    RetentionLimitExceeded => "RETENTION_LIMIT_EXCEEDED",
     // Sent by the server itself to a blocked claim (CLIENT UNBLOCK ...
     // ERROR, or the node turning replica); listed so specs can name it.
     Unblocked => "UNBLOCKED",

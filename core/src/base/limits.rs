@@ -46,3 +46,21 @@ pub struct Limits {
     /// How many times a lease may run out before the execution fails.
     pub max_reclaims: u32,
 }
+
+/// The largest frame payload (the reference's `max_payload_bytes`).
+pub const FRAME_PAYLOAD_MAX: usize = 64 * 1024;
+/// Frames and payload bytes one attempt's stream keeps untrimmed (its
+/// durable frames): beyond them appends get RETENTION_LIMIT_EXCEEDED.
+pub const ATTEMPT_FRAMES_MAX: u64 = 100_000;
+pub const ATTEMPT_FRAME_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// The largest rolling summary document.
+pub const SUMMARY_BYTES_MAX: usize = 64 * 1024;
+/// Entries a summary-only stream keeps (the reference's live-tail window).
+pub const SUMMARY_WINDOW: u64 = 64;
+/// Entries a best-effort stream keeps when the append names no MAXLEN, and
+/// the most it may name (the reference's adaptive floor and ceiling).
+pub const BEST_EFFORT_MAXLEN: u64 = 1024;
+pub const BEST_EFFORT_MAXLEN_MIN: u64 = 64;
+pub const BEST_EFFORT_MAXLEN_MAX: u64 = 16_384;
+/// The most frames one FF.FRAMES call returns (the reference's hard cap).
+pub const FRAMES_COUNT_MAX: u64 = 10_000;

@@ -14,6 +14,7 @@ use crate::execution::attempt::{Attempt, Lease, WorkerName};
 use crate::execution::record::Spec;
 use crate::execution::record::{Execution, Extra, Progress};
 use crate::execution::retry::{Backoff, RetryPolicy};
+use crate::streams;
 use crate::suspension::record::Waits;
 
 /// The record's encoding version. Versions 1 to 3 were written only by
@@ -25,6 +26,12 @@ const ENCODING: u8 = 4;
 /// signals): written only for records that have them, so a plain job's
 /// record is unchanged.
 const ENCODING_WAITS: u8 = 5;
+/// Version 4 followed by a flags byte saying which of the waits (1) and
+/// the attempts' output streams (2) follow: written only for records with
+/// output streams, so every other record keeps its version 4 or 5 bytes.
+const ENCODING_TAIL: u8 = 6;
+const TAIL_WAITS: u8 = 1;
+const TAIL_OUTPUTS: u8 = 2;
 
 fn put_str(w: &mut Writer, s: &[u8]) {
     w.bytes(s);
@@ -33,10 +40,11 @@ fn put_str(w: &mut Writer, s: &[u8]) {
 impl Execution {
     pub fn encode(&self, w: &mut Writer) {
         let waits = self.waits().filter(|x| !x.is_empty());
-        w.u8(if waits.is_some() {
-            ENCODING_WAITS
-        } else {
-            ENCODING
+        let outputs = self.outputs();
+        w.u8(match (waits.is_some(), outputs.is_empty()) {
+            (_, false) => ENCODING_TAIL,
+            (true, true) => ENCODING_WAITS,
+            (false, true) => ENCODING,
         });
         w.u16(self.id.partition);
         w.u128(self.id.uuid.0);
@@ -138,15 +146,21 @@ impl Execution {
             }
         }
         w.opt_u64(self.extra.as_ref().and_then(|x| x.attempt_timeout_ms));
+        if !outputs.is_empty() {
+            w.u8(TAIL_OUTPUTS | if waits.is_some() { TAIL_WAITS } else { 0 });
+        }
         if let Some(x) = waits {
             x.encode(w);
+        }
+        if !outputs.is_empty() {
+            streams::codec::encode(outputs, w);
         }
     }
 
     pub fn decode(buf: &[u8]) -> Result<Execution, DecodeError> {
         let mut r = Reader::new(buf);
         let version = r.u8()?;
-        if version != ENCODING && version != ENCODING_WAITS {
+        if !matches!(version, ENCODING | ENCODING_WAITS | ENCODING_TAIL) {
             return Err(DecodeError("unknown execution encoding"));
         }
         let id = ExecId {
@@ -294,9 +308,24 @@ impl Execution {
         if let Some(t) = r.opt_u64()? {
             e.extra.get_or_insert_with(Box::default).attempt_timeout_ms = Some(t);
         }
-        if version == ENCODING_WAITS {
+        let tail = match version {
+            ENCODING_WAITS => TAIL_WAITS,
+            ENCODING_TAIL => match r.u8()? {
+                f @ (TAIL_OUTPUTS | 3) => f,
+                _ => return Err(DecodeError("bad record tail flags")),
+            },
+            _ => 0,
+        };
+        if tail & TAIL_WAITS != 0 {
             let waits = Waits::decode(&mut r)?;
             e.extra.get_or_insert_with(Box::default).waits = Some(Box::new(waits));
+        }
+        if tail & TAIL_OUTPUTS != 0 {
+            let outputs = streams::codec::decode(&mut r)?;
+            if outputs.is_empty() {
+                return Err(DecodeError("an output tail with no outputs"));
+            }
+            e.extra.get_or_insert_with(Box::default).outputs = outputs;
         }
         r.finish()?;
         Ok(e)

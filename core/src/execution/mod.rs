@@ -5,9 +5,11 @@
 pub mod attempt;
 pub mod codec;
 pub mod errors;
+pub mod feed;
 pub mod holder;
 pub mod lifecycle;
 pub mod operator;
+pub mod output;
 pub mod record;
 pub mod requests;
 pub mod retry;

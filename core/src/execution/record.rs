@@ -15,6 +15,7 @@ use crate::base::state::{
 };
 use crate::execution::attempt::{Attempt, Lease};
 use crate::execution::retry::RetryPolicy;
+use crate::streams::Output;
 use crate::suspension::record::Waits;
 
 /// Tag key/value pairs, in submit order.
@@ -65,6 +66,8 @@ pub struct Extra {
     pub reason: Option<Box<[u8]>>,
     /// Its waitpoints, suspension and signals, once it has had any.
     pub waits: Option<Box<Waits>>,
+    /// Its attempts' output streams, for attempts that appended frames.
+    pub outputs: Vec<Output>,
 }
 
 pub const DEFAULT_NAMESPACE: &[u8] = b"default";
@@ -83,6 +86,7 @@ impl Extra {
             && self.attempt_timeout_ms.is_none()
             && self.reason.is_none()
             && self.waits.is_none()
+            && self.outputs.is_empty()
     }
 }
 
@@ -138,6 +142,7 @@ impl Execution {
             attempt_timeout_ms: spec.attempt_timeout_ms,
             reason: None,
             waits: None,
+            outputs: Vec::new(),
         };
         Execution {
             id,
@@ -318,6 +323,7 @@ impl Execution {
                         .map(|(k, v)| k.len() + v.len() + 32)
                         .sum::<usize>()
                     + x.waits.as_ref().map_or(0, |w| w.heap_bytes())
+                    + x.outputs.iter().map(Output::mem_usage).sum::<usize>()
             })
             + self.result.as_ref().map_or(0, |r| r.len())
             + self.attempts.capacity() * std::mem::size_of::<Attempt>()

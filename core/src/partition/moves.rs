@@ -7,13 +7,15 @@
 use crate::base::blob::Blob;
 use crate::base::ids::Uuid;
 use crate::base::state::{EligibilityState, LifecyclePhase, OwnershipState, PublicState};
-use crate::execution::requests::{Acquire, CreateWaitpoint, SignalIn, Suspend};
+use crate::execution::feed::Snapshot;
+use crate::execution::requests::{Acquire, Append, CreateWaitpoint, SignalIn, Suspend};
 use crate::execution::suspend::{Delivered, SuspendError, Suspended, WaitpointMade};
 use crate::execution::{
     ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError, Tags,
 };
 use crate::partition::index::{PartitionIndex, QueueOp};
 use crate::partition::queue::{Due, Head, QueueKey};
+use crate::streams::{Appended, CloseReason, Event, StreamError};
 use crate::suspension::WaitError;
 
 /// Settings a transition needs besides the record.
@@ -75,6 +77,11 @@ pub struct Moved {
     /// The record gained (true) or lost (false) a live lease, held by its
     /// current attempt's worker: the node's per-worker lease index follows.
     pub leased: Option<bool>,
+    /// The feed event the transition raised, if its state vector changed.
+    pub event: Option<Event>,
+    /// The attempt whose output stream the transition closed, and why:
+    /// the shell writes the closing frame.
+    pub closed: Option<(u32, CloseReason)>,
 }
 
 fn sync(idx: &mut PartitionIndex, e: &Execution, before: Option<Placement>) -> Moved {
@@ -148,6 +155,17 @@ fn shift(
             (true, false) => Some(false),
             _ => None,
         },
+        event: None,
+        closed: None,
+    }
+}
+
+/// What the feed and the output streams learn of a transition from
+/// `before`: its event, and the stream it closed.
+fn observe(e: &mut Execution, before: &Snapshot, now: u64, moved: &mut Moved) {
+    moved.event = e.event_since(before);
+    if moved.event.is_some() {
+        moved.closed = e.settle_output(before.attempt, now);
     }
 }
 
@@ -158,13 +176,14 @@ fn transition<T>(
     e: &mut Execution,
     f: impl FnOnce(&mut Execution) -> T,
 ) -> (T, Moved) {
-    let (before, bytes) = (placement(e), e.mem_usage());
+    let (before, bytes, snap) = (placement(e), e.mem_usage(), e.snapshot());
     let out = f(e);
+    let mut moved = sync(idx, e, Some(before));
+    observe(e, &snap, e.last_mutation_at, &mut moved);
     idx.record_bytes = idx
         .record_bytes
         .saturating_sub(bytes)
         .saturating_add(e.mem_usage());
-    let moved = sync(idx, e, Some(before));
     (out, moved)
 }
 
@@ -190,7 +209,10 @@ fn fenced<T>(
 /// Places a freshly created execution in the index.
 pub fn admit(idx: &mut PartitionIndex, e: &Execution) -> Moved {
     idx.record_bytes = idx.record_bytes.saturating_add(e.mem_usage());
-    sync(idx, e, None)
+    Moved {
+        event: Some(Event::Submitted),
+        ..sync(idx, e, None)
+    }
 }
 
 /// Claims a claimable execution for a worker, as decided by `a`.
@@ -369,6 +391,25 @@ pub fn close_waitpoint(
     transition(idx, e, |e| e.close_waitpoint(waitpoint, env.now))
 }
 
+/// An append's outcome: the attempt's index and what the append did.
+pub type AppendResult = Result<(u32, Appended), (StreamError, bool)>;
+
+/// The holder appends a frame to its attempt's output stream. A lease
+/// found run out is settled first, as for every fenced call.
+pub fn append(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    req: &Append<'_>,
+    env: &Env,
+) -> (AppendResult, Moved) {
+    transition(idx, e, |e| {
+        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+            return Err((StreamError::StaleOwner, true));
+        }
+        e.append(&req.fence, &req.mode, req.payload, env.now)
+    })
+}
+
 /// Operator transitions on one execution (replay, block, unblock).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -406,7 +447,7 @@ pub enum DueEffect {
 pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env) -> DueEffect {
     // The entry is gone from its set; re-derive placement without it so
     // `sync` neither removes it twice nor misses a re-insert.
-    let mut before = placement(e);
+    let (mut before, bytes, snap) = (placement(e), e.mem_usage(), e.snapshot());
     match kind {
         Due::Delay => before.delay = None,
         Due::LeaseExpiry => before.lease = None,
@@ -427,7 +468,12 @@ pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env)
             }
         }
     };
-    let moved = sync(idx, e, Some(before));
+    let mut moved = sync(idx, e, Some(before));
+    observe(e, &snap, env.now, &mut moved);
+    idx.record_bytes = idx
+        .record_bytes
+        .saturating_sub(bytes)
+        .saturating_add(e.mem_usage());
     if changed {
         DueEffect::Changed(moved)
     } else {

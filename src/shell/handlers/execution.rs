@@ -12,6 +12,7 @@ use flowfabric_core::base::limits::MAX_REPLAYS;
 use flowfabric_core::execution::requests;
 use flowfabric_core::execution::{Execution, DEFAULT_NAMESPACE};
 use flowfabric_core::partition::moves::{self, Op};
+use flowfabric_core::streams::Event;
 
 use crate::shell::call::Call;
 use crate::shell::effects::{
@@ -19,7 +20,8 @@ use crate::shell::effects::{
 };
 use crate::shell::node::{cluster_mode, lane_name, now_ms, with_minter};
 use crate::shell::reply::Reply;
-use crate::shell::{config, held, keys};
+use crate::shell::streams::Field;
+use crate::shell::{config, feed, held, keys};
 
 /// `FF.SUBMIT target lane payload [options]`: creates an execution,
 /// idempotently, and queues or schedules it.
@@ -96,7 +98,9 @@ pub fn submit(call: &Call) -> CmdResult<()> {
 pub fn renew(call: &Call) -> CmdResult<()> {
     let req = requests::parse_renew(call.args, &config::limits(), call.origin(), true)?;
     let expires = transition_cmd(call, c"FF.RENEW", &req.id, req.at, false, |idx, e, env| {
-        moves::renew(idx, e, &req.fence, req.lease_ms, env)
+        let out = moves::renew(idx, e, &req.fence, req.lease_ms, env);
+        feed::on_ok(call.ctx, e, Event::Renewed, &out.0, Vec::new);
+        out
     })?;
     Reply(call.ctx.ctx).uint(expires);
     Ok(())
@@ -198,7 +202,16 @@ pub fn progress(call: &Call) -> CmdResult<()> {
         &req.id,
         req.at,
         false,
-        |idx, e, env| moves::report_progress(idx, e, &req.fence, req.pct, req.message, env),
+        |idx, e, env| {
+            let out = moves::report_progress(idx, e, &req.fence, req.pct, req.message, env);
+            feed::on_ok(call.ctx, e, Event::Progress, &out.0, || {
+                vec![
+                    feed::name(call.ctx, feed::Name::Pct),
+                    Field::uint(call.ctx, u64::from(req.pct)),
+                ]
+            });
+            out
+        },
     )?;
     Reply(call.ctx.ctx).ok();
     Ok(())
@@ -237,7 +250,11 @@ pub fn set_tags(call: &Call) -> CmdResult<()> {
         &req.id,
         req.at,
         false,
-        |idx, e, env| moves::set_tags(idx, e, req.tags, env),
+        |idx, e, env| {
+            let out = moves::set_tags(idx, e, req.tags, env);
+            feed::on_ok(call.ctx, e, Event::TagsSet, &out.0, Vec::new);
+            out
+        },
     )?;
     Reply(call.ctx.ctx).uint(n as u64);
     Ok(())

@@ -4,6 +4,7 @@
 use flowfabric_core::base::args::parse_exec_id;
 use flowfabric_core::base::errors::{CmdError, CmdResult};
 use flowfabric_core::execution::{Backoff, Execution};
+use flowfabric_core::streams::keys::stream_key;
 
 use crate::shell::call::Call;
 use crate::shell::reply::{Pairs, Reply};
@@ -64,7 +65,7 @@ pub fn get_tags(call: &Call) -> CmdResult<()> {
 }
 
 /// FF.GET's reply.
-const FIELDS: usize = 42;
+const FIELDS: usize = 44;
 
 fn reply_execution(r: &Reply, e: &Execution) {
     let attempt = e.current_attempt();
@@ -113,6 +114,19 @@ fn reply_execution(r: &Reply, e: &Execution) {
                 .as_bytes(),
         )
         .uint("current_lease_epoch", e.lease_epoch)
+        .bulk(
+            "stream_key",
+            attempt
+                .map(|a| stream_key(&e.id, a.index))
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+        .uint(
+            "frame_count",
+            attempt
+                .and_then(|a| e.output(a.index))
+                .map_or(0, |o| o.frames),
+        )
         .bulk(
             "current_worker_id",
             lease.and(attempt).map_or(&b""[..], |a| a.worker.id()),

@@ -7,5 +7,6 @@ pub mod execution;
 pub mod execution_reads;
 pub mod node;
 pub mod partition;
+pub mod streams;
 pub mod suspension;
 pub mod workers;

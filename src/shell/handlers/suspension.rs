@@ -30,7 +30,7 @@ use flowfabric_core::partition::Env;
 use crate::shell::effects::{env_for, pins, replicate_minted, settle, transition_cmd, Refusal};
 use crate::shell::node::{now_ms, with_keyring, with_minter, with_token_keys};
 use crate::shell::reply::{Pairs, Reply};
-use crate::shell::{config, keys};
+use crate::shell::{config, feed, keys};
 
 fn no_secret() -> CmdError {
     WaitError::Token(flowfabric_core::suspension::token::TokenError::NotInitialized).into()
@@ -172,6 +172,9 @@ fn deliver(call: &Call, approval: bool) -> CmdResult<()> {
         .unwrap_or_else(|| with_minter(|m| m.uuid()));
     let env = env_for(call, now);
     let (r, moved) = moves::deliver(idx, e, req.waitpoint, &req.signal, signal_id, &env);
+    if let Ok(d) = &r {
+        feed::signal(call.ctx, e, d, &req.waitpoint);
+    }
     settle(call.ctx, idx, e, moved);
     if let Ok(Delivered::Accepted { .. }) = &r {
         let minted = req

@@ -7,12 +7,14 @@
 //! is here.
 
 mod acquire;
+mod frames;
 mod holder;
 mod operator;
 mod submit;
 mod suspension;
 
 pub use acquire::*;
+pub use frames::*;
 pub use holder::*;
 pub use operator::*;
 pub use submit::*;

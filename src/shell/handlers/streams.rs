@@ -1,0 +1,320 @@
+//! The output stream's commands: FF.APPEND (the holder writes a frame),
+//! FF.FRAMES (a range of an attempt's frames, optionally without the
+//! best-effort ones) and FF.SUMMARY (the rolling summary). Tailing needs no
+//! command: the stream is a real Valkey stream, read with XREAD BLOCK.
+
+use flowfabric_core::base::errors::{CmdError, CmdResult};
+use flowfabric_core::execution::requests::{
+    parse_append, parse_frames, parse_summary, Append, Bound,
+};
+use flowfabric_core::partition::moves;
+use flowfabric_core::streams::keys::stream_key;
+use flowfabric_core::streams::Mode;
+use redis_module::raw;
+use std::os::raw::c_int;
+
+use crate::shell::call::Call;
+use crate::shell::effects::{env_for, pins, replicate_with, settle, Refusal};
+use crate::shell::feed::{name, Name};
+use crate::shell::node::now_ms;
+use crate::shell::reply::Reply;
+use crate::shell::streams::{self, EntryId, Field, WriteError};
+use crate::shell::{config, keys};
+
+fn write_error(e: WriteError) -> CmdError {
+    match e {
+        WriteError::WrongType => keys::wrongtype(),
+        WriteError::Refused => CmdError::syntax("the server refused the stream entry"),
+    }
+}
+
+/// The call's own argument string holding `part` (a slice of one of its
+/// arguments), so the frame is written without copying it.
+fn arg_of(call: &Call, part: &[u8]) -> Field {
+    let at = call
+        .args
+        .iter()
+        .position(|a| a.as_ptr() == part.as_ptr() && a.len() == part.len());
+    match at.and_then(|i| call.argv.get(i)) {
+        Some(&s) => Field::borrowed(s),
+        None => Field::copy(call.ctx, part),
+    }
+}
+
+/// The frame's fields: type and payload, then what the append named.
+fn frame_fields(call: &Call, req: &Append, version: Option<u64>) -> Vec<Field> {
+    let ctx = call.ctx;
+    let mut f = Vec::with_capacity(16);
+    f.push(name(ctx, Name::Type));
+    f.push(arg_of(call, req.frame_type));
+    f.push(name(ctx, Name::Payload));
+    f.push(arg_of(call, req.payload));
+    if req.mode.mode != Mode::Durable {
+        f.push(name(ctx, Name::Mode));
+        f.push(Field::copy(ctx, req.mode.mode.as_str().as_bytes()));
+    }
+    for (n, v) in [
+        (Name::Encoding, req.encoding),
+        (Name::Correlation, req.correlation),
+        (Name::Source, req.source),
+    ] {
+        if let Some(v) = v {
+            f.push(name(ctx, n));
+            f.push(arg_of(call, v));
+        }
+    }
+    if let Some(v) = version {
+        f.push(name(ctx, Name::Version));
+        f.push(Field::uint(ctx, v));
+    }
+    f
+}
+
+/// `FF.APPEND`: replies the entry id (nil on a replica, which gets the
+/// writer's XADD), the attempt's frame count and the summary's version
+/// (summary mode, else nil).
+pub fn append(call: &Call) -> CmdResult<()> {
+    let req = parse_append(call.args, &config::limits(), call.origin())?;
+    let now = req.at.unwrap_or_else(now_ms);
+    let writes = streams::writes_entries(call.ctx);
+    let mut key = keys::open_partition(call.ctx, req.id.partition);
+    let (idx, e) = keys::exec_in(&mut key, &req.id)?;
+    let stream = e
+        .current_attempt()
+        .map(|a| Field::copy(call.ctx, stream_key(&req.id, a.index).as_bytes()));
+    // Refuse a stream name that holds another type before anything changes.
+    if let (true, Some(s)) = (writes, &stream) {
+        streams::check_writable(call.ctx, s).map_err(write_error)?;
+    }
+    let env = env_for(call, now);
+    let (r, moved) = moves::append(idx, e, &req, &env);
+    let changed = r.as_ref().map_or_else(Refusal::changed, |_| true);
+    let mut p = pins(req.at, now, &[]);
+    if r.is_err() {
+        p = p.with_max_reclaims(&env);
+    }
+    settle(call.ctx, idx, e, moved);
+    let written: Result<Option<EntryId>, CmdError> = match (&r, &stream, writes) {
+        (Ok((_, a)), Some(s), true) => {
+            let fields = frame_fields(call, &req, a.version);
+            streams::add(call.ctx, s, &fields, a.trim)
+                .map(Some)
+                .map_err(write_error)
+        }
+        _ => Ok(None),
+    };
+    if changed {
+        replicate_with(call, c"FF.APPEND", &p);
+    }
+    let (_, appended) = r.map_err(|err| err.error())?;
+    let entry = written?;
+    let reply = Reply(call.ctx.ctx);
+    reply.array(3);
+    match entry {
+        Some(id) => reply.bulk(id.text().as_bytes()),
+        None => reply.null(),
+    }
+    reply.uint(appended.frames);
+    reply.opt_uint(appended.version);
+    Ok(())
+}
+
+/// An open stream read by FF.FRAMES, its iterator stopped on drop.
+struct Reading(*mut raw::RedisModuleKey);
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        // SAFETY: an open key with (maybe) a started iterator.
+        unsafe {
+            if let Some(stop) = raw::RedisModule_StreamIteratorStop {
+                stop(self.0);
+            }
+            if let Some(close) = raw::RedisModule_CloseKey {
+                close(self.0);
+            }
+        }
+    }
+}
+
+/// Bytes of a server string.
+fn bytes_of(s: *mut raw::RedisModuleString) -> Vec<u8> {
+    let mut len = 0;
+    // SAFETY: a live string; the pointer is valid for `len` bytes.
+    let p = unsafe { raw::RedisModule_StringPtrLen.map_or(std::ptr::null(), |f| f(s, &mut len)) };
+    if p.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: as above.
+    unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }.to_vec()
+}
+
+type Entry = (EntryId, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Up to `count` entries of the stream `name` between the bounds.
+fn read_range(
+    call: &Call,
+    name: &Field,
+    from: Bound,
+    to: Bound,
+    count: u64,
+) -> CmdResult<Vec<Entry>> {
+    let k = raw::open_key(call.ctx.ctx, name.ptr(), raw::KeyMode::READ);
+    if k.is_null() {
+        return Ok(Vec::new());
+    }
+    let key = Reading(k);
+    // SAFETY: an open key.
+    let t = unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(key.0)) };
+    if t == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+        return Ok(Vec::new());
+    }
+    if t != raw::REDISMODULE_KEYTYPE_STREAM as c_int {
+        return Err(keys::wrongtype());
+    }
+    let mut start = raw::RedisModuleStreamID {
+        ms: from.ms,
+        seq: from.seq,
+    };
+    let mut end = raw::RedisModuleStreamID {
+        ms: to.ms,
+        seq: to.seq,
+    };
+    // SAFETY: function pointers the server filled in at load; `key` is an
+    // open stream, the bounds live for the call.
+    let started = unsafe {
+        raw::RedisModule_StreamIteratorStart.map_or(raw::REDISMODULE_ERR as c_int, |f| {
+            f(key.0, 0, &mut start, &mut end)
+        })
+    };
+    if started != raw::REDISMODULE_OK as c_int {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    while (out.len() as u64) < count {
+        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
+        let mut nfields: std::os::raw::c_long = 0;
+        // SAFETY: the iterator started above on `key`.
+        let next = unsafe {
+            raw::RedisModule_StreamIteratorNextID.map_or(raw::REDISMODULE_ERR as c_int, |f| {
+                f(key.0, &mut id, &mut nfields)
+            })
+        };
+        if next != raw::REDISMODULE_OK as c_int {
+            break;
+        }
+        let mut fields = Vec::with_capacity(usize::try_from(nfields).unwrap_or(0));
+        loop {
+            let (mut f, mut v) = (std::ptr::null_mut(), std::ptr::null_mut());
+            // SAFETY: as above; the strings are ours to free (no automatic
+            // memory), which `Field` does.
+            let got = unsafe {
+                raw::RedisModule_StreamIteratorNextField
+                    .map_or(raw::REDISMODULE_ERR as c_int, |g| g(key.0, &mut f, &mut v))
+            };
+            if got != raw::REDISMODULE_OK as c_int {
+                break;
+            }
+            let (f, v) = (owned(call, f), owned(call, v));
+            fields.push((bytes_of(f.ptr()), bytes_of(v.ptr())));
+        }
+        out.push((
+            EntryId {
+                ms: id.ms,
+                seq: id.seq,
+            },
+            fields,
+        ));
+    }
+    Ok(out)
+}
+
+fn owned(call: &Call, s: *mut raw::RedisModuleString) -> Field {
+    Field::owned(call.ctx, s)
+}
+
+/// A best-effort frame (the filter of DURABLE_ONLY).
+fn is_best_effort(fields: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    fields
+        .iter()
+        .any(|(f, v)| f == b"mode" && v == Mode::BestEffort.as_str().as_bytes())
+}
+
+/// `FF.FRAMES`: `[entries, frame count, closed reason or nil, closed at
+/// or nil]`, entries shaped as XRANGE's.
+pub fn frames(call: &Call) -> CmdResult<()> {
+    let limits = config::limits();
+    let parsed = parse_frames(call.args, &limits)?;
+    let id = match &parsed {
+        Some(r) => r.id,
+        None => flowfabric_core::base::args::parse_exec_id(
+            call.args.first().copied().unwrap_or_default(),
+            &limits,
+        )?,
+    };
+    let mut key = keys::open_partition(call.ctx, id.partition);
+    let (_, e) = keys::exec_in(&mut key, &id)?;
+    let attempt = parsed.map_or(0, |r| r.attempt);
+    let out = e.output(attempt).cloned();
+    drop(key);
+    let entries = match parsed {
+        Some(r) => {
+            let name = Field::copy(call.ctx, stream_key(&id, r.attempt).as_bytes());
+            let mut v = read_range(call, &name, r.from, r.to, r.count)?;
+            if r.durable_only {
+                v.retain(|(_, f)| !is_best_effort(f));
+            }
+            v
+        }
+        None => Vec::new(),
+    };
+    let reply = Reply(call.ctx.ctx);
+    reply.array(4);
+    reply.array(entries.len());
+    for (eid, fields) in &entries {
+        reply.array(2);
+        reply.bulk(eid.text().as_bytes());
+        reply.array(fields.len() * 2);
+        for (f, v) in fields {
+            reply.bulk(f);
+            reply.bulk(v);
+        }
+    }
+    reply.uint(out.as_ref().map_or(0, |o| o.frames));
+    match out.as_ref().and_then(|o| o.closed) {
+        Some((at, reason)) => {
+            reply.bulk(reason.as_str().as_bytes());
+            reply.uint(at);
+        }
+        None => {
+            reply.null();
+            reply.null();
+        }
+    }
+    Ok(())
+}
+
+/// `FF.SUMMARY`: `[document or nil, version, first applied at, last
+/// updated at]`.
+pub fn summary(call: &Call) -> CmdResult<()> {
+    let (id, attempt) = parse_summary(call.args, &config::limits())?;
+    let mut key = keys::open_partition(call.ctx, id.partition);
+    let (_, e) = keys::exec_in(&mut key, &id)?;
+    let s = e.output(attempt).and_then(|o| o.summary.as_deref());
+    let reply = Reply(call.ctx.ctx);
+    reply.array(4);
+    match s {
+        Some(s) => {
+            reply.bulk(s.doc.as_bytes());
+            reply.uint(s.version);
+            reply.uint(s.first_at);
+            reply.uint(s.last_at);
+        }
+        None => {
+            reply.null();
+            reply.uint(0);
+            reply.null();
+            reply.null();
+        }
+    }
+    Ok(())
+}
