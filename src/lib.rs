@@ -82,7 +82,7 @@ redis_module! {
             ["retention-ms", &config::RETENTION_MS, 86_400_000, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
             ["max-reclaims", &config::MAX_RECLAIMS, 100, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["max-payload-bytes", &config::MAX_PAYLOAD_BYTES, 16_777_216, 0, 536_870_912, ConfigurationFlags::MEMORY, None],
-            ["events-maxlen", &config::EVENTS_MAXLEN, 10_000, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
+            ["events-maxlen", &config::EVENTS_MAXLEN, config::EVENTS_MAXLEN_DEFAULT, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],
         ],
         string: [
             ["waitpoint-secret", &config::WAITPOINT_SECRET, "", ConfigurationFlags::SENSITIVE, None],

@@ -180,6 +180,14 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
         .query(&mut c)
         .unwrap();
     let j = claim(&mut c, "w", &[ls.as_str()], &[]).unwrap();
+    // A waitpoint closed by hand (replicated with its time pinned).
+    let spare: Vec<redis::Value> = fenced("FF.WAITPOINT", &j).query(&mut c).unwrap();
+    let spare: String = redis::from_redis_value(&spare[0]).unwrap();
+    let _: String = redis::cmd("FF.CLOSEWP")
+        .arg(&j.id)
+        .arg(&spare)
+        .query(&mut c)
+        .unwrap();
     let pend: Vec<redis::Value> = fenced("FF.WAITPOINT", &j).query(&mut c).unwrap();
     let pid: String = redis::from_redis_value(&pend[0]).unwrap();
     let ptok: String = redis::from_redis_value(&pend[2]).unwrap();

@@ -577,3 +577,88 @@ fn the_feed_is_capped_and_notifies_keyspace_subscribers() {
     let len: u64 = redis::cmd("XLEN").arg(&key).query(&mut c).unwrap();
     assert!((100..=300).contains(&len), "events stream length {len}");
 }
+
+/// A lifecycle with frames, renewals and events on `srv`.
+fn feed_workload(srv: &Server, lane: &str, n: usize) {
+    let mut c = srv.conn();
+    for i in 0..n {
+        submit(&mut c, lane, "p", &[]);
+        let j = claim(&mut c, "w", &[lane], &[]).unwrap();
+        let _: redis::Value = fenced("FF.RENEW", &j).query(&mut c).unwrap();
+        append(
+            &mut c,
+            &j,
+            "t",
+            format!("f{i}").as_bytes(),
+            &["MODE", "best_effort", "MAXLEN", "64"],
+        )
+        .unwrap();
+        if i % 3 == 0 {
+            let _: redis::Value = fenced("FF.FAIL", &j).query(&mut c).unwrap();
+        } else {
+            complete(&mut c, &j, None).unwrap();
+        }
+    }
+}
+
+#[test]
+fn replicas_and_the_aof_follow_the_primarys_feed_settings() {
+    let primary = Server::start(&[
+        "--appendonly",
+        "yes",
+        "--flowfabric.events-maxlen",
+        "40",
+        "--flowfabric.events-renewals",
+        "yes",
+    ]);
+    // The replica's own settings differ: it follows the primary's.
+    let replica = Server::start_replica(&primary, &["--flowfabric.events", "no"]);
+    feed_workload(&primary, "fa", 120);
+    let mut p = primary.conn();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("flowfabric.events")
+        .arg("no")
+        .query(&mut p)
+        .unwrap();
+    feed_workload(&primary, "fb", 30);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("flowfabric.events")
+        .arg("yes")
+        .query(&mut p)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("flowfabric.events-maxlen")
+        .arg("10000")
+        .query(&mut p)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("flowfabric.events-renewals")
+        .arg("no")
+        .query(&mut p)
+        .unwrap();
+    feed_workload(&primary, "fa", 20);
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut p).unwrap();
+    let mut r = replica.conn();
+    wait_until(
+        || digest(&mut p) == digest(&mut r),
+        Duration::from_secs(10),
+        "the replica's digest to match",
+    );
+    let key = format!("ff:events:{}", tag_of(&submit(&mut p, "fa", "x", &[])));
+    let len: u64 = redis::cmd("XLEN").arg(&key).query(&mut p).unwrap();
+    assert!(
+        len > 40,
+        "the feed grew again under the default limit: {len}"
+    );
+    // An AOF replay under other settings reaches the same state.
+    let d = digest(&mut p);
+    drop(p);
+    let mut primary = primary;
+    primary.restart_with(&["--appendonly", "yes", "--flowfabric.events", "no"]);
+    let mut p = primary.conn();
+    assert_eq!(digest(&mut p), d);
+}

@@ -242,3 +242,24 @@ pub fn retry_run(o: &Opts) -> f64 {
     let stats = commandstats(&mut c);
     usec_of(&stats, &["ff.submit", "ff.claim", "ff.fail", "ff.complete"]) as f64 / o.jobs as f64
 }
+
+/// The lifecycle with the event feed off and on, alternating pass by pass
+/// so a noisy stretch of the machine hits both: (off, on) medians.
+pub fn feed_cost(o: &Opts) -> (Run, Run) {
+    let feed = |on: bool| {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("flowfabric.events")
+            .arg(if on { "yes" } else { "no" })
+            .query(&mut conn(o.port))
+            .unwrap();
+    };
+    let (mut offs, mut ons) = (Vec::new(), Vec::new());
+    for _ in 0..o.rounds {
+        feed(false);
+        offs.push(ff_run(o));
+        feed(true);
+        ons.push(ff_run(o));
+    }
+    (median(offs), median(ons))
+}

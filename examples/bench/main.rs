@@ -86,10 +86,11 @@ fn opts() -> Opts {
                         "leases",
                         "stall",
                         "suspend",
-                        "frames"
+                        "frames",
+                        "feed"
                     ]
                     .contains(&v.as_str()),
-                    "--phases is all, lifecycle, wake, capsets, leases, stall, suspend or frames, not {v}"
+                    "--phases is all, lifecycle, wake, capsets, leases, stall, suspend, frames or feed, not {v}"
                 );
                 o.phases = v.clone();
             }
@@ -116,6 +117,15 @@ fn main() {
             println!(
                 "signal to resumed claim p50 {:.3} ms p99 {:.3} ms, server {:.2} us per cycle alone, {:.2} with 16 workers",
                 s.p50_ms, s.p99_ms, s.server_us, s.loaded_server_us
+            );
+            return;
+        }
+        "feed" => {
+            ff_run(&o);
+            let (quiet, loud) = lifecycle::feed_cost(&o);
+            println!(
+                "event feed: {:.2} server us/job on, {:.2} off; main-thread CPU {:.2} on, {:.2} off",
+                loud.server_us_per_job, quiet.server_us_per_job, loud.cpu_us_per_job, quiet.cpu_us_per_job
             );
             return;
         }
@@ -198,24 +208,7 @@ fn main() {
     if o.phases == "lifecycle" {
         return;
     }
-    // The same lifecycle with the event feed off and on, alternating:
-    // what the feed costs.
-    let feed = |on: bool| {
-        let _: () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("flowfabric.events")
-            .arg(if on { "yes" } else { "no" })
-            .query(&mut server::conn(o.port))
-            .unwrap();
-    };
-    let (mut offs, mut ons) = (Vec::new(), Vec::new());
-    for _ in 0..o.rounds {
-        feed(false);
-        offs.push(ff_run(&o));
-        feed(true);
-        ons.push(ff_run(&o));
-    }
-    let (quiet, loud) = (median(offs), median(ons));
+    let (quiet, loud) = lifecycle::feed_cost(&o);
     println!(
         "event feed: {:.2} server us/job on, {:.2} off ({:+.1}%); main-thread CPU {:.2} on, {:.2} off ({:+.1}%)",
         loud.server_us_per_job,

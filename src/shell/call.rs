@@ -21,22 +21,26 @@ pub struct Call<'a> {
     /// that may fail an execution for running out of reclaims decides with
     /// the primary's setting, not the replica's.
     pub max_reclaims: Option<u32>,
+    /// The feed settings the primary pinned (`... FEED n`, last), when
+    /// they were not the defaults.
+    pub feed: Option<u64>,
     /// Where the call came from, asked only when a pinned value appears.
     pub asker: Asker<'a>,
 }
 
-/// Takes a trailing `MAX_RECLAIMS n` off a replicated call. A client may
-/// not send it: its parser then refuses the unknown option.
-pub fn split_max_reclaims<'a, T>(
+/// Takes a trailing `name n` pin off a replicated call. A client may not
+/// send it: its parser then refuses the unknown option.
+fn split_pin<'a, T>(
     ctx: &Context,
+    name: &[u8],
     args: &'a [&'a [u8]],
     argv: &'a [T],
-) -> (&'a [&'a [u8]], &'a [T], Option<u32>) {
+) -> (&'a [&'a [u8]], &'a [T], Option<u64>) {
     if let [rest @ .., key, n] = args {
-        if key.eq_ignore_ascii_case(b"MAX_RECLAIMS") && replicated(ctx) {
+        if key.eq_ignore_ascii_case(name) && replicated(ctx) {
             let n = std::str::from_utf8(n)
                 .ok()
-                .and_then(|v| v.parse::<u32>().ok());
+                .and_then(|v| v.parse::<u64>().ok());
             if let Some(n) = n {
                 let argv = argv.get(..rest.len()).unwrap_or(argv);
                 return (rest, argv, Some(n));
@@ -44,6 +48,30 @@ pub fn split_max_reclaims<'a, T>(
         }
     }
     (args, argv, None)
+}
+
+/// The pinned values a replicated call ends with: `[MAX_RECLAIMS n]
+/// [FEED n]`, taken off its arguments.
+pub struct Trailing<'a, T> {
+    pub args: &'a [&'a [u8]],
+    pub argv: &'a [T],
+    pub max_reclaims: Option<u32>,
+    pub feed: Option<u64>,
+}
+
+pub fn split_trailing<'a, T>(
+    ctx: &Context,
+    args: &'a [&'a [u8]],
+    argv: &'a [T],
+) -> Trailing<'a, T> {
+    let (args, argv, feed) = split_pin(ctx, b"FEED", args, argv);
+    let (args, argv, max) = split_pin(ctx, b"MAX_RECLAIMS", args, argv);
+    Trailing {
+        args,
+        argv,
+        max_reclaims: max.and_then(|m| u32::try_from(m).ok()),
+        feed,
+    }
 }
 
 /// Runs `f` with the call's arguments as byte slices borrowed from the

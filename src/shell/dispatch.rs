@@ -7,9 +7,9 @@ use std::os::raw::c_int;
 use flowfabric_core::base::errors::CmdResult;
 use redis_module::{raw, Context};
 
-use crate::shell::blocking;
-use crate::shell::call::{raw_strings, split_max_reclaims, with_args, Asker, Call};
+use crate::shell::call::{raw_strings, split_trailing, with_args, Asker, Call};
 use crate::shell::guard::guard;
+use crate::shell::{blocking, feed};
 
 pub type Handler = fn(&Call) -> CmdResult<()>;
 
@@ -29,20 +29,23 @@ pub unsafe fn command(
     // SAFETY: the caller passes the server's argument vector.
     let strings = unsafe { raw_strings(argv, argc) };
     let run = |args: &[&[u8]]| {
-        let (args, argv, max_reclaims) = split_max_reclaims(
+        let t = split_trailing(
             &context,
             args.get(1..).unwrap_or(&[]),
             strings.get(1..).unwrap_or(&[]),
         );
         let call = Call {
             ctx: &context,
-            args,
-            argv,
-            max_reclaims,
+            args: t.args,
+            argv: t.argv,
+            max_reclaims: t.max_reclaims,
+            feed: t.feed,
             asker: Asker(&context),
         };
         let step = || {
+            feed::set_pinned(call.feed);
             let r = h(&call);
+            feed::set_pinned(None);
             blocking::flush(&context);
             r
         };

@@ -73,19 +73,36 @@ pub fn replicate(ctx: &Context, b: &DueBatch) {
     };
     let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     let key = index_key(b.partition);
+    let feed = feed::pin(ctx).map(|c| i64::try_from(c).unwrap_or(i64::MAX));
     // SAFETY: "b" takes the key's pointer and length, each "l" a long
-    // long; all alive for the call, and the server copies them.
+    // long, "c" a NUL-terminated name; all alive for the call, and the
+    // server copies them.
     unsafe {
-        f(
-            ctx.ctx,
-            c"FF.DUE".as_ptr(),
-            c"bllll".as_ptr(),
-            key.as_ptr(),
-            key.len(),
-            v(b.at),
-            v(b.count as u64),
-            v(b.retention_ms),
-            i64::from(b.max_reclaims),
-        )
+        match feed {
+            None => f(
+                ctx.ctx,
+                c"FF.DUE".as_ptr(),
+                c"bllll".as_ptr(),
+                key.as_ptr(),
+                key.len(),
+                v(b.at),
+                v(b.count as u64),
+                v(b.retention_ms),
+                i64::from(b.max_reclaims),
+            ),
+            Some(code) => f(
+                ctx.ctx,
+                c"FF.DUE".as_ptr(),
+                c"bllllcl".as_ptr(),
+                key.as_ptr(),
+                key.len(),
+                v(b.at),
+                v(b.count as u64),
+                v(b.retention_ms),
+                i64::from(b.max_reclaims),
+                c"FEED".as_ptr(),
+                code,
+            ),
+        }
     };
 }

@@ -111,8 +111,8 @@ pub fn leases_loaded<'a>(db: c_int, records: impl Iterator<Item = &'a Execution>
 
 /// Keeps the claim board and the per-worker lease index in step with a
 /// transition of `e`, and notes work a blocked claimer can take.
-pub fn after_move(ctx: &Context, db: c_int, idx: &PartitionIndex, e: &Execution, moved: Moved) {
-    feed::after_transition(ctx, e, &moved);
+pub fn after_move(ctx: &Context, db: c_int, idx: &mut PartitionIndex, e: &Execution, moved: Moved) {
+    feed::after_transition(ctx, idx, e, &moved);
     if is_importing(idx.partition) {
         // Entered when the import completes (see `migration`).
         return;
@@ -141,7 +141,7 @@ pub fn after_move(ctx: &Context, db: c_int, idx: &PartitionIndex, e: &Execution,
 
 /// After a command's transition: the board, waiters, and the timer when a
 /// due time may have moved earlier.
-pub fn settle(ctx: &Context, idx: &PartitionIndex, e: &Execution, moved: Moved) {
+pub fn settle(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, moved: Moved) {
     let db = db(ctx);
     after_move(ctx, db, idx, e, moved);
     if moved.due {
@@ -208,7 +208,7 @@ pub fn env_for(call: &Call, now: u64) -> Env {
 /// Calls `RedisModule_Replicate` with the format `$fmt` and its arguments,
 /// then each pinned value as `name number` ("cl"): the variadic call
 /// needs its arity at compile time, so one arm per count of pins (at most
-/// three).
+/// four: the three of `Pins` and the feed's).
 macro_rules! replicate_pinned {
     ($f:expr, $ctx:expr, $name:expr, $pins:expr, $fmt:literal $(, $arg:expr)*) => {{
         let pins: &[(&CStr, u64)] = $pins;
@@ -218,6 +218,7 @@ macro_rules! replicate_pinned {
         };
         let key = |i: usize| pins.get(i).map_or(c"".as_ptr(), |p| p.0.as_ptr());
         let (k0, v0, k1, v1, k2, v2) = (key(0), val(0), key(1), val(1), key(2), val(2));
+        let (k3, v3) = (key(3), val(3));
         let fmt = |s: &'static str| s.as_ptr().cast::<std::os::raw::c_char>();
         // SAFETY: each format letter matches the argument after it ("b":
         // pointer and length, "v": the call's own argument vector and
@@ -228,7 +229,7 @@ macro_rules! replicate_pinned {
                 0 => $f($ctx, $name, fmt(concat!($fmt, "\0")) $(, $arg)*),
                 1 => $f($ctx, $name, fmt(concat!($fmt, "cl\0")) $(, $arg)*, k0, v0),
                 2 => $f($ctx, $name, fmt(concat!($fmt, "clcl\0")) $(, $arg)*, k0, v0, k1, v1),
-                _ => $f(
+                3 => $f(
                     $ctx,
                     $name,
                     fmt(concat!($fmt, "clclcl\0"))
@@ -239,6 +240,20 @@ macro_rules! replicate_pinned {
                     v1,
                     k2,
                     v2
+                ),
+                _ => $f(
+                    $ctx,
+                    $name,
+                    fmt(concat!($fmt, "clclclcl\0"))
+                    $(, $arg)*,
+                    k0,
+                    v0,
+                    k1,
+                    v1,
+                    k2,
+                    v2,
+                    k3,
+                    v3
                 ),
             }
         }
@@ -253,6 +268,8 @@ pub fn replicate_call(call: &Call, name: &CStr, first: Option<&[u8]>, pins: &[(&
     let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
+    let (all, n) = with_feed(call.ctx, pins);
+    let pins = all.get(..n).unwrap_or_default();
     let (ctx, name) = (call.ctx.ctx, name.as_ptr());
     match (first, call.argv.split_first()) {
         (Some(id), Some((_, rest))) => {
@@ -281,6 +298,8 @@ pub fn replicate_minted(
     let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
         return;
     };
+    let (all, count) = with_feed(call.ctx, pins);
+    let pins = all.get(..count).unwrap_or_default();
     let (ctx, name) = (call.ctx.ctx, name.as_ptr());
     let (v, n) = (call.argv.as_ptr(), call.argv.len());
     replicate_pinned!(
@@ -297,6 +316,23 @@ pub fn replicate_minted(
     );
 }
 
+/// The pins followed by the feed's (`FEED n`) when its settings are not
+/// the defaults: a replica and the AOF then raise the events the primary
+/// raised, whatever their own settings.
+fn with_feed<'a>(ctx: &Context, pins: &[(&'a CStr, u64)]) -> ([(&'a CStr, u64); 4], usize) {
+    let mut all = [(c"", 0u64); 4];
+    let mut n = 0;
+    for (slot, p) in all.iter_mut().zip(pins.iter().take(3)) {
+        *slot = *p;
+        n += 1;
+    }
+    if let (Some(code), Some(slot)) = (feed::pin(ctx), all.get_mut(n)) {
+        *slot = (c"FEED", code);
+        n += 1;
+    }
+    (all, n)
+}
+
 pub fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
     replicate_call(call, name, None, pins);
 }
@@ -307,7 +343,8 @@ pub fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
 pub fn replicate_revoke(ctx: &Context, id: &ExecId, lease: Uuid, env: &Env) {
     let (text, lease) = (id.text(), lease.text());
     let (at, max) = (env.now.to_string(), env.max_reclaims.to_string());
-    let args: [&[u8]; 7] = [
+    let code = feed::pin(ctx).map(|c| c.to_string()).unwrap_or_default();
+    let args: [&[u8]; 9] = [
         text.as_bytes(),
         b"LEASE",
         &lease,
@@ -315,8 +352,11 @@ pub fn replicate_revoke(ctx: &Context, id: &ExecId, lease: Uuid, env: &Env) {
         at.as_bytes(),
         b"MAX_RECLAIMS",
         max.as_bytes(),
+        b"FEED",
+        code.as_bytes(),
     ];
-    ctx.replicate("FF.REVOKE", &args[..]);
+    let n = if code.is_empty() { 7 } else { 9 };
+    ctx.replicate("FF.REVOKE", args.get(..n).unwrap_or(&args[..]));
 }
 
 // ---- one transition on one execution -------------------------------------
@@ -378,7 +418,7 @@ unchanged_refusal!(LeaseError, RevokeError, OpError, WaitError);
 pub fn finish(
     call: &Call,
     name: &CStr,
-    idx: &PartitionIndex,
+    idx: &mut PartitionIndex,
     e: &Execution,
     moved: Moved,
     changed: bool,

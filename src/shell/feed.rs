@@ -3,20 +3,22 @@
 //! goes to its partition's events stream (`ff:events:{fp:N}`, capped at
 //! `flowfabric.events-maxlen`) and out as a module keyspace notification;
 //! an attempt that ended gets a closing frame in its stream, and one that
-//! suspended a marker, so blocked readers wake at once. Only the node that
-//! made the transition writes (see `streams`).
+//! suspended a marker, so blocked readers wake at once. Every node that
+//! runs the transition writes them (see `streams`), following the feed
+//! settings the primary pinned in the call when they are not the defaults.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use flowfabric_core::base::ids::Uuid;
 use flowfabric_core::execution::suspend::Delivered;
 use flowfabric_core::execution::Execution;
-use flowfabric_core::partition::Moved;
+use flowfabric_core::partition::{Moved, PartitionIndex};
 use flowfabric_core::streams::keys::stream_key;
 use flowfabric_core::streams::{CloseReason, Event, SignalOutcome, Trim};
 use flowfabric_core::suspension::Effect;
 use redis_module::{raw, Context};
 
+use crate::shell::call::replicated;
 use crate::shell::config;
 use crate::shell::node::{events_key_string, name_string};
 use crate::shell::streams::{self, Field};
@@ -37,9 +39,8 @@ names! {
     Id => "id",
     Lane => "lane",
     Attempt => "attempt",
-    At => "at",
-    Worker => "worker",
-    Until => "until",
+    Detail => "detail",
+    Empty => "",
     Pct => "pct",
     Outcome => "outcome",
     Signal => "signal",
@@ -57,9 +58,26 @@ names! {
     Suspended => "suspended",
 }
 
-/// Every cached string, field names then event names, made at load.
-pub fn names() -> impl Iterator<Item = &'static str> {
-    FIELD_NAMES.iter().chain(Event::NAMES).copied()
+/// Attempt indexes cached as strings.
+const SMALL_INTS: u32 = 64;
+
+/// Every cached string, made at load: field names, event names, then the
+/// numbers below `SMALL_INTS`.
+pub fn names() -> impl Iterator<Item = String> {
+    FIELD_NAMES
+        .iter()
+        .chain(Event::NAMES)
+        .map(|s| s.to_string())
+        .chain((0..SMALL_INTS).map(|n| n.to_string()))
+}
+
+/// A small number as a string, from the cache when it holds it.
+fn small_int(ctx: &Context, n: u32) -> Field {
+    let i = FIELD_NAMES.len() + Event::NAMES.len() + n as usize;
+    match (n < SMALL_INTS).then(|| name_string(i)).flatten() {
+        Some(s) => Field::borrowed(s),
+        None => Field::uint(ctx, u64::from(n)),
+    }
 }
 
 /// A field name, borrowed from the cache.
@@ -78,30 +96,104 @@ fn event_name(ctx: &Context, ev: Event) -> Field {
     }
 }
 
+// ---- the feed's settings -------------------------------------------------
+
+/// The feed settings a transition follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeedConfig {
+    pub on: bool,
+    pub maxlen: u64,
+    pub renewals: bool,
+}
+
+pub const DEFAULT: FeedConfig = FeedConfig {
+    on: true,
+    maxlen: config::EVENTS_MAXLEN_DEFAULT as u64,
+    renewals: false,
+};
+
+impl FeedConfig {
+    /// The node's own settings.
+    fn node() -> FeedConfig {
+        FeedConfig {
+            on: config::EVENTS.load(Ordering::Relaxed),
+            maxlen: u64::try_from(config::EVENTS_MAXLEN.load(Ordering::Relaxed))
+                .unwrap_or(1)
+                .max(1),
+            renewals: config::EVENTS_RENEWALS.load(Ordering::Relaxed),
+        }
+    }
+
+    /// One number for the `FEED` pin: 0 when off, else the length limit
+    /// and the renewals bit.
+    pub fn code(self) -> u64 {
+        if self.on {
+            self.maxlen.saturating_mul(2) | u64::from(self.renewals)
+        } else {
+            0
+        }
+    }
+
+    pub fn from_code(c: u64) -> FeedConfig {
+        FeedConfig {
+            on: c != 0,
+            maxlen: (c / 2).max(1),
+            renewals: c & 1 == 1,
+        }
+    }
+}
+
+/// The `FEED` pin of the call being run (u64::MAX: none).
+static PINNED: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Sets (or clears) the `FEED` pin of the call about to run.
+pub fn set_pinned(code: Option<u64>) {
+    PINNED.store(code.unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+/// The settings in effect: the call's pin; else the defaults for a call
+/// the primary or the AOF sent (it pins any others); else the node's.
+pub fn effective(ctx: &Context) -> FeedConfig {
+    let pinned = PINNED.load(Ordering::Relaxed);
+    if pinned != u64::MAX {
+        return FeedConfig::from_code(pinned);
+    }
+    let node = FeedConfig::node();
+    if node == DEFAULT || replicated(ctx) {
+        return DEFAULT;
+    }
+    node
+}
+
+/// The `FEED` pin a replicated call carries: the settings in effect, when
+/// they are not the defaults.
+pub fn pin(ctx: &Context) -> Option<u64> {
+    let e = effective(ctx);
+    (e != DEFAULT).then(|| e.code())
+}
+
+// ---- entries ---------------------------------------------------------------
+
 /// After a transition of `e`: its event on the feed, and the frame that
 /// closes (or marks suspended) its attempt's stream.
-pub fn after_transition(ctx: &Context, e: &Execution, moved: &Moved) {
-    if moved.event.is_none() || !streams::writes_entries(ctx) {
+pub fn after_transition(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, moved: &Moved) {
+    let Some(ev) = moved.event else {
         return;
-    }
+    };
     if let Some((attempt, reason)) = moved.closed {
         close_stream(ctx, e, attempt, reason);
     }
-    if let Some(ev) = moved.event {
-        if ev == Event::Suspended {
-            mark_suspended(ctx, e);
-        }
-        raise(ctx, e, ev, Vec::new());
+    if ev == Event::Suspended {
+        mark_suspended(ctx, e);
     }
+    raise(ctx, idx, e, ev, Vec::new());
 }
 
 /// Appends `ev` for `e` to its partition's feed with the event's own
 /// fields after the common ones, and notifies keyspace subscribers.
-pub fn raise(ctx: &Context, e: &Execution, ev: Event, extra: Vec<Field>) {
-    if !config::EVENTS.load(Ordering::Relaxed)
-        || (ev == Event::Renewed && !config::EVENTS_RENEWALS.load(Ordering::Relaxed))
-        || !streams::writes_entries(ctx)
-    {
+pub fn raise(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, ev: Event, extra: Vec<Field>) {
+    let cfg = effective(ctx);
+    if !cfg.on || (ev == Event::Renewed && !cfg.renewals) {
         return;
     }
     let id = e.id.text();
@@ -116,46 +208,43 @@ pub fn raise(ctx: &Context, e: &Execution, ev: Event, extra: Vec<Field>) {
     else {
         return;
     };
-    let mut f: Vec<Field> = Vec::with_capacity(12 + extra.len());
+    // Every entry has the same five fields, so the stream stores their
+    // names once per node of entries (its master entry), not per entry.
+    // The event's time is its entry id (the transition's pinned time).
+    let detail = match ev {
+        Event::Claimed | Event::Reclaimed => e
+            .current_attempt()
+            .map(|a| Field::copy(ctx, a.worker.instance())),
+        Event::Delayed | Event::RetryScheduled => e.delay_until().map(|t| Field::uint(ctx, t)),
+        _ => None,
+    };
+    let mut f: Vec<Field> = Vec::with_capacity(10 + extra.len());
     f.push(name(ctx, Name::Event));
     f.push(event_name(ctx, ev));
     f.push(name(ctx, Name::Id));
     f.push(id);
     f.push(name(ctx, Name::Lane));
     f.push(Field::copy(ctx, e.lane.as_bytes()));
-    if let Some(a) = e.current_attempt() {
-        f.push(name(ctx, Name::Attempt));
-        f.push(Field::uint(ctx, u64::from(a.index)));
-    }
-    f.push(name(ctx, Name::At));
-    f.push(Field::uint(ctx, e.last_mutation_at));
-    match ev {
-        Event::Claimed | Event::Reclaimed => {
-            if let Some(a) = e.current_attempt() {
-                f.push(name(ctx, Name::Worker));
-                f.push(Field::copy(ctx, a.worker.instance()));
-            }
-        }
-        Event::Delayed | Event::RetryScheduled => {
-            if let Some(t) = e.delay_until() {
-                f.push(name(ctx, Name::Until));
-                f.push(Field::uint(ctx, t));
-            }
-        }
-        _ => {}
-    }
+    f.push(name(ctx, Name::Attempt));
+    f.push(match e.current_attempt() {
+        Some(a) => small_int(ctx, a.index),
+        None => name(ctx, Name::Empty),
+    });
+    f.push(name(ctx, Name::Detail));
+    f.push(detail.unwrap_or_else(|| name(ctx, Name::Empty)));
     f.extend(extra);
-    let maxlen = u64::try_from(config::EVENTS_MAXLEN.load(Ordering::Relaxed)).unwrap_or(1);
     // A key of another type under the feed's name: the event is dropped
-    // (the transition itself stands).
+    // on every node alike (the transition itself stands).
     let _ = streams::add(
         ctx,
         &key,
         &f,
         Trim::To {
-            maxlen,
+            maxlen: cfg.maxlen,
             min_ms: None,
         },
+        e.last_mutation_at,
+        Some(&mut idx.events_last),
     );
 }
 
@@ -163,18 +252,25 @@ pub fn raise(ctx: &Context, e: &Execution, ev: Event, extra: Vec<Field>) {
 /// progress, tags) succeeded; `extra` builds its own fields.
 pub fn on_ok<T, E>(
     ctx: &Context,
+    idx: &mut PartitionIndex,
     e: &Execution,
     ev: Event,
     r: &Result<T, E>,
     extra: impl FnOnce() -> Vec<Field>,
 ) {
     if r.is_ok() {
-        raise(ctx, e, ev, extra());
+        raise(ctx, idx, e, ev, extra());
     }
 }
 
 /// A delivered signal's event: its outcome, signal id and waitpoint.
-pub fn signal(ctx: &Context, e: &Execution, d: &Delivered, waitpoint: &Uuid) {
+pub fn signal(
+    ctx: &Context,
+    idx: &mut PartitionIndex,
+    e: &Execution,
+    d: &Delivered,
+    waitpoint: &Uuid,
+) {
     let (outcome, signal) = match d {
         Delivered::Accepted { signal, effect, .. } => (
             match effect {
@@ -194,7 +290,7 @@ pub fn signal(ctx: &Context, e: &Execution, d: &Delivered, waitpoint: &Uuid) {
         name(ctx, Name::Waitpoint),
         Field::copy(ctx, &waitpoint.text()),
     ];
-    raise(ctx, e, Event::Signal, extra);
+    raise(ctx, idx, e, Event::Signal, extra);
 }
 
 /// A module keyspace notification (`ff.<event>` on the execution id),
@@ -243,14 +339,11 @@ fn mark_suspended(ctx: &Context, e: &Execution) {
 
 fn write_marker(ctx: &Context, e: &Execution, attempt: u32, fields: &[Field]) {
     let key = Field::copy(ctx, stream_key(&e.id, attempt).as_bytes());
-    let _ = streams::add(ctx, &key, fields, Trim::Keep);
+    let _ = streams::add(ctx, &key, fields, Trim::Keep, e.last_mutation_at, None);
 }
 
 /// Deletes the streams of a record being removed (retention).
 pub fn drop_streams(ctx: &Context, e: &Execution) {
-    if e.outputs().is_empty() || !streams::writes_entries(ctx) {
-        return;
-    }
     for o in e.outputs() {
         let key = Field::copy(ctx, stream_key(&e.id, o.attempt).as_bytes());
         streams::delete(ctx, &key);

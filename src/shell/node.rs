@@ -188,11 +188,11 @@ static EVENTS_KEYS: OnceLock<Strings> = OnceLock::new();
 static NAMES: OnceLock<Strings> = OnceLock::new();
 
 /// Makes the cached strings; `names` are the stream field names.
-pub fn init_strings<'a>(partitions: u16, names: impl Iterator<Item = &'a str>) {
+pub fn init_strings(partitions: u16, names: impl Iterator<Item = String>) {
     // Loaded once per process: a second set cannot happen and is ignored.
     let _ = INDEX_KEYS.set(Strings::make((0..partitions).map(index_key)));
     let _ = EVENTS_KEYS.set(Strings::make((0..partitions).map(events_key)));
-    let _ = NAMES.set(Strings::make(names.map(str::to_string)));
+    let _ = NAMES.set(Strings::make(names));
 }
 
 /// The cached key name of partition `p`'s index, if the cache covers it.

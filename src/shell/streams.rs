@@ -1,31 +1,16 @@
 //! Writing the real Valkey streams that hold attempt frames and the event
-//! feed. The node that makes a transition first (a primary's command or
-//! timer) writes the entries and replicates them as plain `XADD` with the
-//! entry id it got (and `XTRIM ... MAXLEN = n` when it trimmed), so
-//! replicas and the AOF hold exactly its entries whatever their own clock
-//! or configuration; a replicated or loaded FF command writes no entry.
-//! Trimming is approximate (whole stream nodes, as `MAXLEN ~`) on the
-//! writer and exact to the resulting length on replicas: the same entries.
+//! feed. Every node that runs a transition (the primary, its replicas, an
+//! AOF replay) writes the same entries itself: ids come from the
+//! transition's pinned time and the stream's last entry
+//! (`EntryId::next_after`), trims are exact (`entry::trim_due`), so the
+//! entries match without replicating them (no XADD in the replication
+//! stream or the AOF), and readers blocked on a replica wake too.
 
 use std::os::raw::{c_int, c_longlong};
 
-use flowfabric_core::streams::Trim;
-use redis_module::{raw, Context};
-
-use crate::shell::call::replicated;
-
-/// A stream entry's id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EntryId {
-    pub ms: u64,
-    pub seq: u64,
-}
-
-impl EntryId {
-    pub fn text(&self) -> String {
-        format!("{}-{}", self.ms, self.seq)
-    }
-}
+use flowfabric_core::streams::entry::trim_due;
+use flowfabric_core::streams::{EntryId, Trim};
+use redis_module::{raw, Context, RedisValue};
 
 /// Why an entry was not written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,12 +19,6 @@ pub enum WriteError {
     WrongType,
     /// The server refused (the stream is at its last id, or too large).
     Refused,
-}
-
-/// True when this call (or callback) writes stream entries itself: not a
-/// replica's or the AOF's replay, which receive the writer's `XADD`s.
-pub fn writes_entries(ctx: &Context) -> bool {
-    !replicated(ctx)
 }
 
 /// A field name or value as the server's string, freed on drop unless it
@@ -103,6 +82,20 @@ impl Field {
     pub fn ptr(&self) -> *mut raw::RedisModuleString {
         self.s
     }
+
+    /// The string's bytes, copied.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut len = 0;
+        // SAFETY: a live string; the pointer is valid for `len` bytes.
+        let p = unsafe {
+            raw::RedisModule_StringPtrLen.map_or(std::ptr::null(), |f| f(self.s, &mut len))
+        };
+        if p.is_null() {
+            return Vec::new();
+        }
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }.to_vec()
+    }
 }
 
 /// An open stream key, closed on drop (closing wakes blocked readers).
@@ -141,143 +134,161 @@ pub fn check_writable(ctx: &Context, name: &Field) -> Result<(), WriteError> {
     open(ctx, name.ptr()).map(drop)
 }
 
+/// The id of the stream's last entry, if it has one.
+fn last_entry(key: &StreamKey) -> Option<EntryId> {
+    let reverse = raw::REDISMODULE_STREAM_ITERATOR_REVERSE as c_int;
+    // SAFETY: function pointers the server filled in at load; `key` is an
+    // open stream; the iterator is stopped before returning.
+    unsafe {
+        let start = raw::RedisModule_StreamIteratorStart?;
+        if start(key.0, reverse, std::ptr::null_mut(), std::ptr::null_mut())
+            != raw::REDISMODULE_OK as c_int
+        {
+            return None;
+        }
+        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
+        let mut n: std::os::raw::c_long = 0;
+        let got = raw::RedisModule_StreamIteratorNextID
+            .is_some_and(|f| f(key.0, &mut id, &mut n) == raw::REDISMODULE_OK as c_int);
+        if let Some(stop) = raw::RedisModule_StreamIteratorStop {
+            stop(key.0);
+        }
+        got.then_some(EntryId {
+            ms: id.ms,
+            seq: id.seq,
+        })
+    }
+}
+
+/// The stream's last generated id (past its last entry when a client
+/// deleted its tail or moved its id), asked of XINFO: the rare path.
+fn last_generated(ctx: &Context, name: &Field) -> Option<EntryId> {
+    let text = String::from_utf8(name.bytes()).ok()?;
+    let Ok(RedisValue::Array(v)) = ctx.call("XINFO", &["STREAM", text.as_str()]) else {
+        return None;
+    };
+    let as_text = |x: &RedisValue| match x {
+        RedisValue::SimpleString(s) => Some(s.clone()),
+        RedisValue::BulkString(s) => Some(s.clone()),
+        RedisValue::StringBuffer(b) => String::from_utf8(b.clone()).ok(),
+        _ => None,
+    };
+    let mut it = v.iter();
+    while let (Some(k), Some(val)) = (it.next(), it.next()) {
+        if as_text(k).as_deref() == Some("last-generated-id") {
+            let t = as_text(val)?;
+            let (ms, seq) = t.split_once('-')?;
+            return Some(EntryId {
+                ms: ms.parse().ok()?,
+                seq: seq.parse().ok()?,
+            });
+        }
+    }
+    None
+}
+
+/// Adds the entry under `id`; the OS error code on a refusal.
+fn stream_add(
+    key: &StreamKey,
+    id: EntryId,
+    fields: &[*mut raw::RedisModuleString],
+) -> Result<(), i32> {
+    let mut sid = raw::RedisModuleStreamID {
+        ms: id.ms,
+        seq: id.seq,
+    };
+    let pairs = c_longlong::try_from(fields.len() / 2).unwrap_or(0);
+    // SAFETY: a function pointer the server filled in at load; `key` is
+    // open for writing and `fields` holds `2 * pairs` live strings, which
+    // the server copies.
+    let added = unsafe {
+        raw::RedisModule_StreamAdd.map_or(raw::REDISMODULE_ERR as c_int, |f| {
+            f(key.0, 0, &mut sid, fields.as_ptr().cast_mut(), pairs)
+        })
+    };
+    if added == raw::REDISMODULE_OK as c_int {
+        return Ok(());
+    }
+    Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+}
+
+/// `EDOM`: the id is not past the stream's last id.
+const EDOM: i32 = 33;
+
 /// Appends one entry of `fields` (name, value, name, value, ...) to the
-/// stream `name`, trims it as `trim` says, and replicates both.
+/// stream `name` at time `now` (the transition's, pinned), then trims it
+/// as `trim` says. Every node computes the same id and trim: after `last`
+/// (the id the module gave the stream's previous entry, kept in replicated
+/// state, updated here) when it has one, else after the stream's last
+/// entry; past the stream's last id when a client moved it.
 pub fn add(
     ctx: &Context,
     name: &Field,
     fields: &[Field],
     trim: Trim,
+    now: u64,
+    last: Option<&mut Option<EntryId>>,
 ) -> Result<EntryId, WriteError> {
-    let name = name.ptr();
     let fields: Vec<*mut raw::RedisModuleString> = fields.iter().map(Field::ptr).collect();
-    let key = open(ctx, name)?;
-    let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
-    let pairs = c_longlong::try_from(fields.len() / 2).unwrap_or(0);
-    // SAFETY: function pointers the server filled in at load; `key` is
-    // open for writing and `fields` holds `2 * pairs` live strings, which
-    // the server copies.
-    let added = unsafe {
-        raw::RedisModule_StreamAdd.map_or(raw::REDISMODULE_ERR as c_int, |f| {
-            f(
-                key.0,
-                raw::REDISMODULE_STREAM_ADD_AUTOID as c_int,
-                &mut id,
-                fields.as_ptr().cast_mut(),
-                pairs,
-            )
-        })
-    };
-    if added != raw::REDISMODULE_OK as c_int {
-        return Err(WriteError::Refused);
+    let key = open(ctx, name.ptr())?;
+    let hint = last.as_ref().and_then(|l| **l);
+    let next = |after: Option<EntryId>| EntryId::next_after(after, now).ok_or(WriteError::Refused);
+    let mut id = next(hint.or_else(|| last_entry(&key)))?;
+    let mut added = stream_add(&key, id, &fields);
+    if added == Err(EDOM) && hint.is_some() {
+        id = next(last_entry(&key))?;
+        added = stream_add(&key, id, &fields);
     }
-    let entry = EntryId {
-        ms: id.ms,
-        seq: id.seq,
-    };
-    let trimmed = match trim {
-        Trim::Keep => false,
-        Trim::To { maxlen, min_ms } => trim_to(&key, maxlen, min_ms),
-    };
-    let len = if trimmed {
-        // SAFETY: an open key.
-        unsafe { raw::RedisModule_ValueLength.map_or(0, |f| f(key.0)) }
-    } else {
-        0
-    };
-    drop(key);
-    replicate_add(ctx, name, entry, &fields);
-    if trimmed {
-        replicate_trim(ctx, name, len);
+    if added == Err(EDOM) {
+        id = next(Some(last_generated(ctx, name).ok_or(WriteError::Refused)?))?;
+        added = stream_add(&key, id, &fields);
     }
-    Ok(entry)
+    added.map_err(|_| WriteError::Refused)?;
+    if let Some(l) = last {
+        *l = Some(id);
+    }
+    if let Trim::To { maxlen, min_ms } = trim {
+        trim_exact(&key, maxlen, min_ms);
+    }
+    Ok(id)
 }
 
-/// Trims whole stream nodes beyond `maxlen` entries, and (with `min_ms`)
-/// entries older than that time; true when anything went.
-fn trim_to(key: &StreamKey, maxlen: u64, min_ms: Option<u64>) -> bool {
-    let approx = raw::REDISMODULE_STREAM_TRIM_APPROX as c_int;
-    let maxlen = c_longlong::try_from(maxlen).unwrap_or(c_longlong::MAX);
-    // SAFETY: function pointers the server filled in at load; `key` is a
-    // stream open for writing.
-    let mut n =
-        unsafe { raw::RedisModule_StreamTrimByLength.map_or(0, |f| f(key.0, approx, maxlen)) };
+/// Drops entries older than `min_ms`, then trims back to `maxlen` entries
+/// once the stream has grown past it by the slack: exact trims, so every
+/// node keeps the same entries however the server laid them out.
+fn trim_exact(key: &StreamKey, maxlen: u64, min_ms: Option<u64>) {
     if let Some(ms) = min_ms {
         let mut min = raw::RedisModuleStreamID { ms, seq: 0 };
-        // SAFETY: as above; `min` lives for the call.
-        n += unsafe { raw::RedisModule_StreamTrimByID.map_or(0, |f| f(key.0, approx, &mut min)) };
+        // SAFETY: a function pointer the server filled in at load; `key`
+        // is a stream open for writing; `min` lives for the call.
+        unsafe {
+            if let Some(f) = raw::RedisModule_StreamTrimByID {
+                f(key.0, 0, &mut min);
+            }
+        }
     }
-    n > 0
+    // SAFETY: as above.
+    let len = unsafe { raw::RedisModule_ValueLength.map_or(0, |f| f(key.0)) } as u64;
+    if let Some(to) = trim_due(len, maxlen) {
+        let to = c_longlong::try_from(to).unwrap_or(c_longlong::MAX);
+        // SAFETY: as above.
+        unsafe {
+            if let Some(f) = raw::RedisModule_StreamTrimByLength {
+                f(key.0, 0, to);
+            }
+        }
+    }
 }
 
-fn replicate_add(
-    ctx: &Context,
-    name: *mut raw::RedisModuleString,
-    id: EntryId,
-    fields: &[*mut raw::RedisModuleString],
-) {
-    // SAFETY: a function pointer the server filled in at load.
-    let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
-        return;
-    };
-    let id = id.text();
-    // SAFETY: "s" a live string, "b" pointer and length, "v" the field
-    // strings and their count; the server copies what it keeps.
-    unsafe {
-        f(
-            ctx.ctx,
-            c"XADD".as_ptr(),
-            c"sbv".as_ptr(),
-            name,
-            id.as_ptr(),
-            id.len(),
-            fields.as_ptr(),
-            fields.len(),
-        )
-    };
-}
-
-fn replicate_trim(ctx: &Context, name: *mut raw::RedisModuleString, len: usize) {
-    // SAFETY: a function pointer the server filled in at load.
-    let Some(f) = (unsafe { raw::RedisModule_Replicate }) else {
-        return;
-    };
-    let len = c_longlong::try_from(len).unwrap_or(c_longlong::MAX);
-    // SAFETY: "s" a live string, "c" NUL-terminated names, "l" a long long.
-    unsafe {
-        f(
-            ctx.ctx,
-            c"XTRIM".as_ptr(),
-            c"sccl".as_ptr(),
-            name,
-            c"MAXLEN".as_ptr(),
-            c"=".as_ptr(),
-            len,
-        )
-    };
-}
-
-/// Deletes the stream `name` (an execution's, at retention) and
-/// replicates the delete; a key of another type is left alone.
+/// Deletes the stream `name` (an execution's, at retention); a key of
+/// another type is left alone.
 pub fn delete(ctx: &Context, name: &Field) {
-    let name = name.ptr();
-    let Ok(key) = open(ctx, name) else {
+    let Ok(key) = open(ctx, name.ptr()) else {
         return;
     };
-    // SAFETY: an open key.
-    let empty = unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(key.0)) }
-        == raw::REDISMODULE_KEYTYPE_EMPTY as c_int;
-    if empty {
-        return;
-    }
-    // SAFETY: a function pointer the server filled in at load; an open key.
+    // SAFETY: a function pointer the server filled in at load; an open key
+    // (deleting an empty one does nothing).
     if let Some(del) = unsafe { raw::RedisModule_DeleteKey } {
         unsafe { del(key.0) };
-    }
-    drop(key);
-    // SAFETY: a function pointer the server filled in at load; "s" a live
-    // string.
-    if let Some(f) = unsafe { raw::RedisModule_Replicate } {
-        unsafe { f(ctx.ctx, c"DEL".as_ptr(), c"s".as_ptr(), name) };
     }
 }

@@ -19,7 +19,7 @@ use crate::shell::call::select_db;
 use crate::shell::guard::guard;
 use crate::shell::node::{now_ms, with_registry};
 use crate::shell::schedule::{self, arm, soon};
-use crate::shell::{blocking, config, due, effects, revocations};
+use crate::shell::{blocking, config, due, effects, feed, revocations};
 
 /// Due entries handled per firing, and the time a firing may take, so a
 /// million due items never stall the event loop.
@@ -85,6 +85,8 @@ pub(crate) unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *
 
 fn fire(ctx: &Context) {
     schedule::fired();
+    // What the timer decides follows the node's own feed settings.
+    feed::set_pinned(None);
     let flags = ctx.get_flags();
     // SAFETY: a function pointer the server filled in at load.
     let paused = unsafe { raw::RedisModule_AvoidReplicaTraffic.is_some_and(|f| f() != 0) };

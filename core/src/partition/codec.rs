@@ -10,30 +10,43 @@
 use crate::base::codec::{DecodeError, Reader, Writer};
 use crate::execution::record::Execution;
 use crate::partition::records::Partition;
+use crate::streams::EntryId;
 
 /// The kinds of item in a partition's stream.
 pub const TAG_PARTITION: u8 = b'P';
 pub const TAG_EXEC: u8 = b'E';
 
-/// The header's own encoding version (records carry their own).
+/// The header's own encoding version (records carry their own); version 2
+/// adds the feed's last event id, written only once the feed has one.
 const HEADER_ENCODING: u8 = 1;
+const HEADER_ENCODING_FEED: u8 = 2;
 
 impl Partition {
     /// What is persisted besides the records: the partition, the partition
     /// count it was created under, the next queue sequence, how many
     /// records follow.
     pub fn encode_header(&self, w: &mut Writer) {
-        w.u8(HEADER_ENCODING);
+        let last = self.index.events_last;
+        w.u8(if last.is_some() {
+            HEADER_ENCODING_FEED
+        } else {
+            HEADER_ENCODING
+        });
         w.u16(self.index.partition);
         w.u16(self.index.partitions);
         w.u64(self.index.next_seq);
         w.u64(self.len() as u64);
+        if let Some(l) = last {
+            w.u64(l.ms);
+            w.u64(l.seq);
+        }
     }
 
     /// An empty partition from its header, and how many records follow.
     pub fn decode_header(buf: &[u8]) -> Result<(Partition, u64), DecodeError> {
         let mut r = Reader::new(buf);
-        if r.u8()? != HEADER_ENCODING {
+        let version = r.u8()?;
+        if version != HEADER_ENCODING && version != HEADER_ENCODING_FEED {
             return Err(DecodeError("unknown partition encoding"));
         }
         let (partition, partitions) = (r.u16()?, r.u16()?);
@@ -43,6 +56,12 @@ impl Partition {
         let mut p = Partition::new(partition, partitions);
         p.index.next_seq = r.u64()?;
         let count = r.u64()?;
+        if version == HEADER_ENCODING_FEED {
+            p.index.events_last = Some(EntryId {
+                ms: r.u64()?,
+                seq: r.u64()?,
+            });
+        }
         r.finish()?;
         Ok((p, count))
     }

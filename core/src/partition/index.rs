@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use ahash::RandomState;
 use std::sync::Arc;
 
+use crate::streams::EntryId;
+
 use crate::base::caps::CapSet;
 use crate::base::ids::Uuid;
 use crate::base::state::{PublicState, StateCounts};
@@ -78,6 +80,10 @@ pub struct PartitionIndex {
     /// O(1) however many records the partition holds.
     pub queued: usize,
     pub record_bytes: usize,
+    /// The id of the last event this partition's feed was given (not
+    /// counted from the stream, which a client may change): the next
+    /// event's id follows it, the same on every node.
+    pub events_last: Option<EntryId>,
 }
 
 impl PartitionIndex {

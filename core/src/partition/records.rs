@@ -74,7 +74,7 @@ impl Partition {
         &mut self,
         uuid: Uuid,
         make: impl FnOnce(u64) -> Execution,
-    ) -> Option<(Moved, &PartitionIndex, &mut Execution)> {
+    ) -> Option<(Moved, &mut PartitionIndex, &mut Execution)> {
         let hash_map::Entry::Vacant(v) = self.records.entry(uuid) else {
             return None;
         };
@@ -90,7 +90,7 @@ impl Partition {
         debug_assert_eq!((e.id.uuid, e.queue_seq), (uuid, seq));
         let slot = v.insert(Box::new(e));
         let moved = moves::admit(&mut self.index, slot);
-        Some((moved, &self.index, &mut **slot))
+        Some((moved, &mut self.index, &mut **slot))
     }
 
     pub fn remove(&mut self, uuid: Uuid) -> Option<Box<Execution>> {

@@ -5,12 +5,14 @@
 //! keeps its attempts' stream state. The shell writes the stream entries.
 
 pub mod codec;
+pub mod entry;
 pub mod errors;
 pub mod event;
 pub mod keys;
 pub mod merge_patch;
 pub mod output;
 
+pub use entry::EntryId;
 pub use errors::StreamError;
 pub use event::{Event, SignalOutcome};
 pub use output::{Appended, CloseReason, FrameMode, Mode, Output, Summary, Trim};

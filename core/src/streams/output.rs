@@ -58,8 +58,8 @@ pub struct Output {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trim {
     Keep,
-    /// Keep about this many entries (whole stream nodes go, as
-    /// `MAXLEN ~`), and none older than the time (`MINID`) when given.
+    /// Keep about this many entries (trimmed back to it once past it by
+    /// `entry::slack`), and none older than the time (`MINID`) when given.
     To {
         maxlen: u64,
         min_ms: Option<u64>,

@@ -608,3 +608,35 @@ fn expired_lease_refuses_append_and_reclaim_starts_a_new_stream() {
     let (r, _) = append(&mut idx, &mut e, f, b"z", 6002);
     assert_eq!(r, Err((StreamError::StaleOwner, false)));
 }
+
+// ---- entry ids and trims ---------------------------------------------------
+
+#[test]
+fn next_entry_id_follows_the_clock_then_the_sequence() {
+    use crate::streams::EntryId;
+    let id = |ms, seq| EntryId { ms, seq };
+    assert_eq!(EntryId::next_after(None, 5), Some(id(5, 0)));
+    assert_eq!(EntryId::next_after(None, 0), Some(id(1, 0)));
+    assert_eq!(EntryId::next_after(Some(id(5, 3)), 9), Some(id(9, 0)));
+    assert_eq!(EntryId::next_after(Some(id(5, 3)), 5), Some(id(5, 4)));
+    // A clock behind the last entry keeps counting after it.
+    assert_eq!(EntryId::next_after(Some(id(5, 3)), 2), Some(id(5, 4)));
+    assert_eq!(
+        EntryId::next_after(Some(id(5, u64::MAX)), 5),
+        Some(id(6, 0))
+    );
+    assert_eq!(EntryId::next_after(Some(id(u64::MAX, u64::MAX)), 5), None);
+    assert_eq!(id(1, 2).text(), "1-2");
+}
+
+#[test]
+fn trims_fall_due_past_the_slack_and_go_back_to_the_limit() {
+    use crate::streams::entry::{slack, trim_due};
+    assert_eq!(slack(64), 16);
+    assert_eq!(slack(10_000), 1250);
+    assert_eq!(trim_due(80, 64), None);
+    assert_eq!(trim_due(81, 64), Some(64));
+    assert_eq!(trim_due(11_250, 10_000), None);
+    assert_eq!(trim_due(11_251, 10_000), Some(10_000));
+    assert_eq!(trim_due(u64::MAX, u64::MAX), None);
+}

@@ -99,7 +99,7 @@ pub fn renew(call: &Call) -> CmdResult<()> {
     let req = requests::parse_renew(call.args, &config::limits(), call.origin(), true)?;
     let expires = transition_cmd(call, c"FF.RENEW", &req.id, req.at, false, |idx, e, env| {
         let out = moves::renew(idx, e, &req.fence, req.lease_ms, env);
-        feed::on_ok(call.ctx, e, Event::Renewed, &out.0, Vec::new);
+        feed::on_ok(call.ctx, idx, e, Event::Renewed, &out.0, Vec::new);
         out
     })?;
     Reply(call.ctx.ctx).uint(expires);
@@ -204,7 +204,7 @@ pub fn progress(call: &Call) -> CmdResult<()> {
         false,
         |idx, e, env| {
             let out = moves::report_progress(idx, e, &req.fence, req.pct, req.message, env);
-            feed::on_ok(call.ctx, e, Event::Progress, &out.0, || {
+            feed::on_ok(call.ctx, idx, e, Event::Progress, &out.0, || {
                 vec![
                     feed::name(call.ctx, feed::Name::Pct),
                     Field::uint(call.ctx, u64::from(req.pct)),
@@ -252,7 +252,7 @@ pub fn set_tags(call: &Call) -> CmdResult<()> {
         false,
         |idx, e, env| {
             let out = moves::set_tags(idx, e, req.tags, env);
-            feed::on_ok(call.ctx, e, Event::TagsSet, &out.0, Vec::new);
+            feed::on_ok(call.ctx, idx, e, Event::TagsSet, &out.0, Vec::new);
             out
         },
     )?;

@@ -9,7 +9,7 @@ use flowfabric_core::execution::requests::{
 };
 use flowfabric_core::partition::moves;
 use flowfabric_core::streams::keys::stream_key;
-use flowfabric_core::streams::Mode;
+use flowfabric_core::streams::{EntryId, Mode};
 use redis_module::raw;
 use std::os::raw::c_int;
 
@@ -18,7 +18,7 @@ use crate::shell::effects::{env_for, pins, replicate_with, settle, Refusal};
 use crate::shell::feed::{name, Name};
 use crate::shell::node::now_ms;
 use crate::shell::reply::Reply;
-use crate::shell::streams::{self, EntryId, Field, WriteError};
+use crate::shell::streams::{self, Field, WriteError};
 use crate::shell::{config, keys};
 
 fn write_error(e: WriteError) -> CmdError {
@@ -70,20 +70,18 @@ fn frame_fields(call: &Call, req: &Append, version: Option<u64>) -> Vec<Field> {
     f
 }
 
-/// `FF.APPEND`: replies the entry id (nil on a replica, which gets the
-/// writer's XADD), the attempt's frame count and the summary's version
-/// (summary mode, else nil).
+/// `FF.APPEND`: replies the entry id, the attempt's frame count and the
+/// summary's version (summary mode, else nil).
 pub fn append(call: &Call) -> CmdResult<()> {
     let req = parse_append(call.args, &config::limits(), call.origin())?;
     let now = req.at.unwrap_or_else(now_ms);
-    let writes = streams::writes_entries(call.ctx);
     let mut key = keys::open_partition(call.ctx, req.id.partition);
     let (idx, e) = keys::exec_in(&mut key, &req.id)?;
     let stream = e
         .current_attempt()
         .map(|a| Field::copy(call.ctx, stream_key(&req.id, a.index).as_bytes()));
     // Refuse a stream name that holds another type before anything changes.
-    if let (true, Some(s)) = (writes, &stream) {
+    if let Some(s) = &stream {
         streams::check_writable(call.ctx, s).map_err(write_error)?;
     }
     let env = env_for(call, now);
@@ -94,14 +92,12 @@ pub fn append(call: &Call) -> CmdResult<()> {
         p = p.with_max_reclaims(&env);
     }
     settle(call.ctx, idx, e, moved);
-    let written: Result<Option<EntryId>, CmdError> = match (&r, &stream, writes) {
-        (Ok((_, a)), Some(s), true) => {
+    let written = match (&r, &stream) {
+        (Ok((_, a)), Some(s)) => {
             let fields = frame_fields(call, &req, a.version);
-            streams::add(call.ctx, s, &fields, a.trim)
-                .map(Some)
-                .map_err(write_error)
+            streams::add(call.ctx, s, &fields, a.trim, now, None).map_err(write_error)
         }
-        _ => Ok(None),
+        _ => Err(CmdError::syntax("no attempt to append to")),
     };
     if changed {
         replicate_with(call, c"FF.APPEND", &p);
@@ -110,10 +106,7 @@ pub fn append(call: &Call) -> CmdResult<()> {
     let entry = written?;
     let reply = Reply(call.ctx.ctx);
     reply.array(3);
-    match entry {
-        Some(id) => reply.bulk(id.text().as_bytes()),
-        None => reply.null(),
-    }
+    reply.bulk(entry.text().as_bytes());
     reply.uint(appended.frames);
     reply.opt_uint(appended.version);
     Ok(())

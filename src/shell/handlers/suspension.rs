@@ -173,10 +173,12 @@ fn deliver(call: &Call, approval: bool) -> CmdResult<()> {
     let env = env_for(call, now);
     let (r, moved) = moves::deliver(idx, e, req.waitpoint, &req.signal, signal_id, &env);
     if let Ok(d) = &r {
-        feed::signal(call.ctx, e, d, &req.waitpoint);
+        feed::signal(call.ctx, idx, e, d, &req.waitpoint);
     }
     settle(call.ctx, idx, e, moved);
-    if let Ok(Delivered::Accepted { .. }) = &r {
+    // A duplicate changes nothing but its event: replicated too, so
+    // replicas and the AOF raise it as well.
+    if r.is_ok() {
         let minted = req
             .signal
             .signal_id
