@@ -38,6 +38,9 @@ fn sweep_changes_nothing() {
     let epoch = j.epoch.to_string();
     let ep = epoch.as_bytes();
     let missing = b"{fp:1}:00000000-0000-4000-8000-000000000001".as_slice();
+    let long_name = vec![b'n'; 257];
+    let big_frame = vec![b'x'; 65537];
+    let deep_patch = format!("{}1{}", r#"{"a":"#.repeat(18), "}".repeat(18)).into_bytes();
     let huge = vec![b'x'; 17 * 1024 * 1024];
     let long65 = vec![b'l'; 65];
     let long325 = long65.repeat(5);
@@ -413,6 +416,167 @@ fn sweep_changes_nothing() {
             b"1",
         ],
         vec![b"FF.SECRETS", b"x"],
+        // FF.APPEND / FF.FRAMES / FF.SUMMARY
+        vec![b"FF.APPEND"],
+        vec![b"FF.APPEND", id],
+        vec![b"FF.APPEND", id, lease, ep, att],
+        vec![b"FF.APPEND", id, lease, ep, att, b"t"],
+        vec![b"FF.APPEND", id, lease, ep, att, b"", b"p"],
+        vec![b"FF.APPEND", id, lease, ep, att, &long_name, b"p"],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"MODE",
+            b"loud",
+        ],
+        vec![b"FF.APPEND", id, lease, ep, att, b"t", b"p", b"MODE"],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"MAXLEN",
+            b"100",
+        ],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"MODE",
+            b"best_effort",
+            b"MAXLEN",
+            b"63",
+        ],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"MODE",
+            b"best_effort",
+            b"MAXLEN",
+            b"16385",
+        ],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"MODE",
+            b"best_effort",
+            b"TTL",
+            b"0",
+        ],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"MODE",
+            b"best_effort",
+            b"TTL",
+            b"-1",
+        ],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"MODE",
+            b"summary",
+        ],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"[1]",
+            b"MODE",
+            b"summary",
+        ],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            &deep_patch,
+            b"MODE",
+            b"summary",
+        ],
+        vec![b"FF.APPEND", id, lease, ep, att, b"t", &big_frame],
+        vec![b"FF.APPEND", id, lease, b"99", att, b"t", b"p"],
+        vec![b"FF.APPEND", id, b"nope", ep, att, b"t", b"p"],
+        vec![b"FF.APPEND", id, lease, ep, att, b"t", b"p", b"AT", b"1"],
+        vec![b"FF.APPEND", id, lease, ep, att, b"t", b"p", b"FEED", b"0"],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"MAX_RECLAIMS",
+            b"1",
+        ],
+        vec![
+            b"FF.APPEND",
+            id,
+            lease,
+            ep,
+            att,
+            b"t",
+            b"p",
+            b"ENCODING",
+            b"",
+        ],
+        vec![b"FF.APPEND", id, lease, ep, att, b"t", b"p", b"BOGUS"],
+        vec![b"FF.APPEND", waiting.as_bytes(), lease, ep, att, b"t", b"p"],
+        vec![b"FF.APPEND", missing, lease, ep, att, b"t", b"p"],
+        vec![b"FF.FRAMES"],
+        vec![b"FF.FRAMES", id],
+        vec![b"FF.FRAMES", id, b"x"],
+        vec![b"FF.FRAMES", id, b"-1"],
+        vec![b"FF.FRAMES", id, b"4294967296"],
+        vec![b"FF.FRAMES", id, b"0", b"COUNT", b"0"],
+        vec![b"FF.FRAMES", id, b"0", b"COUNT", b"10001"],
+        vec![b"FF.FRAMES", id, b"0", b"FROM", b"abc"],
+        vec![b"FF.FRAMES", id, b"0", b"FROM", b"1-x"],
+        vec![b"FF.FRAMES", id, b"0", b"TO"],
+        vec![b"FF.FRAMES", id, b"0", b"BOGUS"],
+        vec![b"FF.FRAMES", missing, b"0"],
+        vec![b"FF.SUMMARY", id],
+        vec![b"FF.SUMMARY", id, b"x"],
+        vec![b"FF.SUMMARY", id, b"0", b"extra"],
+        vec![b"FF.SUMMARY", missing, b"0"],
         // internal commands refuse clients
         vec![b"FF.ACQUIRE", id, b"w", b"i", b"10", lease, att, b"1"],
         vec![b"FF.LOADREC", b"k", b"Ejunk"],
@@ -484,6 +648,21 @@ fn client_bytes_round_trip_unchanged() {
     let f = get(&mut c, &id);
     let ns: Vec<u8> = redis::from_redis_value(&f["namespace"]).unwrap();
     assert_eq!(ns, b"n\0s\xff");
+    // A binary frame comes back from the stream byte for byte.
+    let frame: Vec<u8> = (0..=255u8).collect();
+    let _: redis::Value = fenced("FF.APPEND", &j)
+        .arg(b"t\0\xff".as_slice())
+        .arg(&frame)
+        .query(&mut c)
+        .unwrap();
+    let entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = redis::cmd("XRANGE")
+        .arg(format!("ff:stream:{id}:0"))
+        .arg("-")
+        .arg("+")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(entries[0].1[0], (b"type".to_vec(), b"t\0\xff".to_vec()));
+    assert_eq!(entries[0].1[1], (b"payload".to_vec(), frame));
     let result = b"r\0\xff".as_slice();
     let _: String = fenced("FF.COMPLETE", &j)
         .arg("RESULT")

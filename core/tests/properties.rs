@@ -20,6 +20,7 @@ use flowfabric_core::partition::codec::Layout;
 use flowfabric_core::partition::moves::{self, Env, Op};
 use flowfabric_core::partition::requests::{parse_due, parse_list, partition_of_key};
 use flowfabric_core::partition::Partition;
+use flowfabric_core::streams::{EntryId, FrameMode, Mode};
 use flowfabric_core::suspension::WaitpointState;
 use flowfabric_core::workers::requests::{parse_register, split_pinned_at};
 use flowfabric_core::workers::{NodeState, Registry, Worker};
@@ -295,6 +296,9 @@ fn parse_all(v: &[Vec<u8>], replicated: bool) {
         let _ = ex::parse_wake(a, &LIMITS, o);
         let _ = ex::parse_waitpoint_ref(a, &LIMITS, o);
         let _ = ex::parse_rotate(a, o);
+        let _ = ex::parse_append(a, &LIMITS, o);
+        let _ = ex::parse_frames(a, &LIMITS);
+        let _ = ex::parse_summary(a, &LIMITS);
         if let Ok((rest, _)) = split_pinned_at(a, o) {
             let _ = parse_register(rest);
         }
@@ -375,6 +379,8 @@ enum Step {
     Signal(u8, u8, u8),
     Wake(u8),
     CloseWp(u8, u8),
+    /// A frame in mode 0 (durable), 1 (summary) or 2 (best effort).
+    Append(u8, u8),
 }
 
 fn submit_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -438,6 +444,7 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (any::<u8>(), 0..3u8, 0..3u8).prop_map(|(i, w, n)| Step::Signal(i, w, n)),
         1 => any::<u8>().prop_map(Step::Wake),
         1 => (any::<u8>(), 0..3u8).prop_map(|(i, w)| Step::CloseWp(i, w)),
+        3 => (any::<u8>(), 0..3u8).prop_map(|(i, m)| Step::Append(i, m)),
     ]
 }
 
@@ -520,7 +527,8 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
                     | Step::Pending(i)
                     | Step::Signal(i, ..)
                     | Step::Wake(i)
-                    | Step::CloseWp(i, _) => i,
+                    | Step::CloseWp(i, _)
+                    | Step::Append(i, _) => i,
                     _ => continue,
                 };
                 let Some(uuid) = pick(i) else { continue };
@@ -684,6 +692,29 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
                             let _ = moves::close_waitpoint(idx, e, wp, &env);
                         }
                     }
+                    (Step::Append(_, m), Some(f)) => {
+                        let (mode, payload) = match m {
+                            0 => (Mode::Durable, &b"tok\x00"[..]),
+                            1 => (Mode::Summary, &br#"{"n":1,"o":{"k":"__ff_null__"}}"#[..]),
+                            _ => (Mode::BestEffort, &b"live"[..]),
+                        };
+                        let req = ex::Append {
+                            id: e.id,
+                            fence: f,
+                            frame_type: b"t",
+                            payload,
+                            mode: FrameMode {
+                                mode,
+                                maxlen: None,
+                                ttl_ms: (*m == 2).then_some(100),
+                            },
+                            encoding: None,
+                            correlation: None,
+                            source: None,
+                            at: None,
+                        };
+                        let _ = moves::append(idx, e, &req, &env);
+                    }
                     _ => {}
                 }
             }
@@ -691,6 +722,10 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
     }
     if steps.len().is_multiple_of(3) {
         let _ = reg.mark_dead(b"inst", now);
+    }
+    // The feed's last event id (set by the shell as it writes events).
+    if steps.len().is_multiple_of(2) {
+        p.index.events_last = Some(EntryId { ms: now, seq: 3 });
     }
     (p, reg)
 }
@@ -857,6 +892,7 @@ fn histories_reach_every_kind_of_record() {
     let mut seen = std::collections::BTreeSet::new();
     let (mut progress, mut tags, mut leased, mut results) = (false, false, false, false);
     let (mut signals, mut pending) = (false, false);
+    let (mut summaries, mut closed) = (false, false);
     for _ in 0..300 {
         let steps = proptest::collection::vec(step(), 0..40)
             .new_tree(&mut runner)
@@ -870,6 +906,8 @@ fn histories_reach_every_kind_of_record() {
             leased |= e.lease.is_some();
             results |= e.result.is_some();
             signals |= e.waits().is_some_and(|w| !w.signals.is_empty());
+            summaries |= e.outputs().iter().any(|o| o.summary.is_some());
+            closed |= e.outputs().iter().any(|o| o.closed.is_some());
             pending |= e.waits().is_some_and(|w| {
                 w.waitpoints
                     .iter()
@@ -895,4 +933,5 @@ fn histories_reach_every_kind_of_record() {
     }
     assert!(progress && tags && leased && results);
     assert!(signals && pending, "no signals or pending waitpoints");
+    assert!(summaries && closed, "no summaries or closed output streams");
 }
