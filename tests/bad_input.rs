@@ -655,7 +655,8 @@ fn client_bytes_round_trip_unchanged() {
         .arg(&frame)
         .query(&mut c)
         .unwrap();
-    let entries: Vec<(String, Vec<(Vec<u8>, Vec<u8>)>)> = redis::cmd("XRANGE")
+    type Entry = (String, Vec<(Vec<u8>, Vec<u8>)>);
+    let entries: Vec<Entry> = redis::cmd("XRANGE")
         .arg(format!("ff:stream:{id}:0"))
         .arg("-")
         .arg("+")

@@ -300,87 +300,48 @@ fn closing_frame_wakes_blocked_readers_on_every_ending() {
         .query(&mut c)
         .map(|_: redis::Value| ())
         .unwrap();
-    type End = fn(&mut redis::Connection, &Job);
-    type Ending<'a> = (&'a str, &'a [&'a str], &'a [&'a str], End, &'a str);
+    // (what, submit options, claim options, the ending call: its command,
+    // whether the holder's fence goes first, its options; none when the
+    // timer ends the attempt), the close reason.
+    type Ending<'a> = (
+        &'a str,
+        &'a [&'a str],
+        &'a [&'a str],
+        Option<(&'a str, bool, &'a [&'a str])>,
+        &'a str,
+    );
+    let retry: &[&str] = &["MAX_RETRIES", "1", "BACKOFF", "FIXED", "600000"];
     let ends: Vec<Ending> = vec![
         (
             "complete",
             &[],
             &[],
-            |c, j| complete(c, j, None).map(drop).unwrap(),
+            Some(("FF.COMPLETE", true, &[])),
             "completed",
         ),
-        (
-            "fail",
-            &[],
-            &[],
-            |c, j| {
-                fenced("FF.FAIL", j)
-                    .query::<redis::Value>(c)
-                    .map(drop)
-                    .unwrap()
-            },
-            "failed",
-        ),
-        (
-            "retry",
-            &["MAX_RETRIES", "1", "BACKOFF", "FIXED", "600000"],
-            &[],
-            |c, j| {
-                fenced("FF.FAIL", j)
-                    .query::<redis::Value>(c)
-                    .map(drop)
-                    .unwrap()
-            },
-            "failed",
-        ),
+        ("fail", &[], &[], Some(("FF.FAIL", true, &[])), "failed"),
+        ("retry", retry, &[], Some(("FF.FAIL", true, &[])), "failed"),
         (
             "cancel",
             &[],
             &[],
-            |c, j| {
-                redis::cmd("FF.CANCEL")
-                    .arg(&j.id)
-                    .query::<redis::Value>(c)
-                    .map(drop)
-                    .unwrap()
-            },
+            Some(("FF.CANCEL", false, &[])),
             "cancelled",
         ),
         (
             "revoke",
             &[],
             &[],
-            |c, j| {
-                redis::cmd("FF.REVOKE")
-                    .arg(&j.id)
-                    .query::<redis::Value>(c)
-                    .map(drop)
-                    .unwrap()
-            },
+            Some(("FF.REVOKE", false, &[])),
             "lease_revoked",
         ),
-        ("expiry", &[], &["LEASE", "100"], |_, _| {}, "lease_expired"),
-        (
-            "timeout",
-            &["ATTEMPT_TIMEOUT", "100"],
-            &[],
-            |_, _| {},
-            "expired",
-        ),
+        ("expiry", &[], &["LEASE", "100"], None, "lease_expired"),
+        ("timeout", &["ATTEMPT_TIMEOUT", "100"], &[], None, "expired"),
         (
             "suspend",
             &[],
             &[],
-            |c, j| {
-                fenced("FF.SUSPEND", j)
-                    .arg("CONDITION")
-                    .arg("SIGNAL")
-                    .arg("go")
-                    .query::<redis::Value>(c)
-                    .map(drop)
-                    .unwrap()
-            },
+            Some(("FF.SUSPEND", true, &["CONDITION", "SIGNAL", "go"])),
             "suspended",
         ),
     ];
@@ -392,7 +353,19 @@ fn closing_frame_wakes_blocked_readers_on_every_ending() {
         let before = blocked_clients(&mut c);
         let reader = blocked_reader(srv.port, stream_of(&j, 0), last.unwrap());
         wait_blocked(&mut c, before + 1);
-        end(&mut c, &j);
+        if let Some((name, holder, opts)) = end {
+            let mut cmd = if holder {
+                fenced(name, &j)
+            } else {
+                let mut cmd = redis::cmd(name);
+                cmd.arg(&j.id);
+                cmd
+            };
+            for o in opts {
+                cmd.arg(*o);
+            }
+            let _: redis::Value = cmd.query(&mut c).unwrap();
+        }
         let got = reader.join().unwrap();
         let key = if what == "suspend" {
             "suspended"

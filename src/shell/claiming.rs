@@ -15,7 +15,10 @@ use redis_module::{raw, Context};
 use crate::shell::call::db;
 use crate::shell::node::{with_board, with_minter};
 use crate::shell::reply::Reply;
-use crate::shell::{effects, feed, keys};
+use std::ffi::CStr;
+
+use crate::shell::effects::replicate_pinned;
+use crate::shell::{effects, keys};
 
 /// A claim's reply, positional like BLPOP's so the hot path writes few
 /// elements (each costs the server a few hundred instructions): execution
@@ -43,50 +46,28 @@ fn replicate_acquire(ctx: &Context, a: &Acquire, id: &[u8]) {
     let (lease, attempt) = (a.lease_id.text(), a.attempt_id.text());
     let lease_ms = i64::try_from(a.lease_ms).unwrap_or(i64::MAX);
     let at = i64::try_from(a.at).unwrap_or(i64::MAX);
-    let feed = feed::pin(ctx).map(|c| i64::try_from(c).unwrap_or(i64::MAX));
-    // SAFETY: each "b" takes a pointer and length, each "l" a long long,
-    // "c" a NUL-terminated name; all alive for the call; the server copies
-    // them.
-    unsafe {
-        match feed {
-            None => f(
-                ctx.ctx,
-                c"FF.ACQUIRE".as_ptr(),
-                c"bbblbbl".as_ptr(),
-                id.as_ptr(),
-                id.len(),
-                a.worker_id.as_ptr(),
-                a.worker_id.len(),
-                a.worker_instance_id.as_ptr(),
-                a.worker_instance_id.len(),
-                lease_ms,
-                lease.as_ptr(),
-                lease.len(),
-                attempt.as_ptr(),
-                attempt.len(),
-                at,
-            ),
-            Some(code) => f(
-                ctx.ctx,
-                c"FF.ACQUIRE".as_ptr(),
-                c"bbblbblcl".as_ptr(),
-                id.as_ptr(),
-                id.len(),
-                a.worker_id.as_ptr(),
-                a.worker_id.len(),
-                a.worker_instance_id.as_ptr(),
-                a.worker_instance_id.len(),
-                lease_ms,
-                lease.as_ptr(),
-                lease.len(),
-                attempt.as_ptr(),
-                attempt.len(),
-                at,
-                c"FEED".as_ptr(),
-                code,
-            ),
-        }
-    };
+    let feed = effects::feed_pin(ctx);
+    let pins: &[(&CStr, u64)] = feed.as_ref().map_or(&[], |p| &p[..]);
+    let (ctx, name) = (ctx.ctx, c"FF.ACQUIRE".as_ptr());
+    replicate_pinned!(
+        f,
+        ctx,
+        name,
+        pins,
+        "bbblbbl",
+        id.as_ptr(),
+        id.len(),
+        a.worker_id.as_ptr(),
+        a.worker_id.len(),
+        a.worker_instance_id.as_ptr(),
+        a.worker_instance_id.len(),
+        lease_ms,
+        lease.as_ptr(),
+        lease.len(),
+        attempt.as_ptr(),
+        attempt.len(),
+        at
+    );
 }
 
 /// Applies a decided claim to the record and index and replicates it;

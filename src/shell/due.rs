@@ -12,6 +12,9 @@ use flowfabric_core::partition::{DueEffect, Env};
 use redis_module::{raw, Context};
 
 use crate::shell::node::is_importing;
+use std::ffi::CStr;
+
+use crate::shell::effects::replicate_pinned;
 use crate::shell::{effects, feed, keys, schedule};
 
 /// Handles up to `b.count` due entries of one partition at time `b.at`.
@@ -73,36 +76,20 @@ pub fn replicate(ctx: &Context, b: &DueBatch) {
     };
     let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     let key = index_key(b.partition);
-    let feed = feed::pin(ctx).map(|c| i64::try_from(c).unwrap_or(i64::MAX));
-    // SAFETY: "b" takes the key's pointer and length, each "l" a long
-    // long, "c" a NUL-terminated name; all alive for the call, and the
-    // server copies them.
-    unsafe {
-        match feed {
-            None => f(
-                ctx.ctx,
-                c"FF.DUE".as_ptr(),
-                c"bllll".as_ptr(),
-                key.as_ptr(),
-                key.len(),
-                v(b.at),
-                v(b.count as u64),
-                v(b.retention_ms),
-                i64::from(b.max_reclaims),
-            ),
-            Some(code) => f(
-                ctx.ctx,
-                c"FF.DUE".as_ptr(),
-                c"bllllcl".as_ptr(),
-                key.as_ptr(),
-                key.len(),
-                v(b.at),
-                v(b.count as u64),
-                v(b.retention_ms),
-                i64::from(b.max_reclaims),
-                c"FEED".as_ptr(),
-                code,
-            ),
-        }
-    };
+    let feed = effects::feed_pin(ctx);
+    let pins: &[(&CStr, u64)] = feed.as_ref().map_or(&[], |p| &p[..]);
+    let (ctx, name) = (ctx.ctx, c"FF.DUE".as_ptr());
+    replicate_pinned!(
+        f,
+        ctx,
+        name,
+        pins,
+        "bllll",
+        key.as_ptr(),
+        key.len(),
+        v(b.at),
+        v(b.count as u64),
+        v(b.retention_ms),
+        i64::from(b.max_reclaims)
+    );
 }

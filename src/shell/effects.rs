@@ -259,6 +259,12 @@ macro_rules! replicate_pinned {
         }
     }};
 }
+pub(crate) use replicate_pinned;
+
+/// The feed's pin alone (for calls with no other pins), if it has one.
+pub fn feed_pin(ctx: &Context) -> Option<[(&'static CStr, u64); 1]> {
+    feed::pin(ctx).map(|c| [(c"FEED", c)])
+}
 
 /// Replicates the call, its arguments passed by reference (client payloads
 /// are not copied), with `first` replacing its first argument, followed by

@@ -122,3 +122,14 @@ pub struct Grant {
     /// delay) instead of starting one.
     pub resumed: bool,
 }
+
+impl Grant {
+    /// The fence the holder's calls carry.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            lease_id: self.lease_id,
+            lease_epoch: self.lease_epoch,
+            attempt_id: self.attempt_id,
+        }
+    }
+}

@@ -22,11 +22,7 @@ fn claimed(now: u64) -> (Execution, Fence) {
     let g: Grant = e
         .claim(b"w", b"i", 10_000_000, Uuid(1), Uuid(2), now)
         .unwrap();
-    let f = Fence {
-        lease_id: g.lease_id,
-        lease_epoch: g.lease_epoch,
-        attempt_id: g.attempt_id,
-    };
+    let f = g.fence();
     (e, f)
 }
 

@@ -49,11 +49,7 @@ fn exec(now: u64) -> Execution {
 }
 
 fn fence(g: &Grant) -> Fence {
-    Fence {
-        lease_id: g.lease_id,
-        lease_epoch: g.lease_epoch,
-        attempt_id: g.attempt_id,
-    }
+    g.fence()
 }
 
 #[test]

@@ -25,11 +25,7 @@ fn acq(e: &Execution, lease: u128, attempt: u128, at: u64) -> Acquire<'static> {
 }
 
 fn fence(g: &Grant) -> Fence {
-    Fence {
-        lease_id: g.lease_id,
-        lease_epoch: g.lease_epoch,
-        attempt_id: g.attempt_id,
-    }
+    g.fence()
 }
 
 fn new_exec(idx: &mut PartitionIndex, spec: Spec, now: u64) -> Execution {

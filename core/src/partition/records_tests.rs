@@ -49,7 +49,6 @@ fn round_trip_rebuilds_the_same_index() {
 #[test]
 fn the_index_after_transitions_is_the_rebuilt_one() {
     use crate::execution::requests::Acquire;
-    use crate::execution::Fence;
     use crate::partition::moves::{self, Env};
     let mut p = Partition::new(1, 4);
     for u in 1..=12 {
@@ -72,11 +71,7 @@ fn the_index_after_transitions_is_the_rebuilt_one() {
             at: 200,
         };
         let g = moves::acquire(idx, e, &a).0.unwrap();
-        let f = Fence {
-            lease_id: g.lease_id,
-            lease_epoch: g.lease_epoch,
-            attempt_id: g.attempt_id,
-        };
+        let f = g.fence();
         match u {
             1 | 2 => assert!(moves::complete(idx, e, &f, None, &env).0.is_ok()),
             3 => assert!(moves::cancel(idx, e, Some(&f), None, &env).0.is_ok()),

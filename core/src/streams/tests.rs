@@ -489,11 +489,7 @@ fn acq(id: ExecId, lease: u128, attempt: u128, at: u64) -> Acquire<'static> {
 }
 
 fn fence(g: &Grant) -> Fence {
-    Fence {
-        lease_id: g.lease_id,
-        lease_epoch: g.lease_epoch,
-        attempt_id: g.attempt_id,
-    }
+    g.fence()
 }
 
 /// A submitted execution claimed at 20 under a 1000 ms lease.
