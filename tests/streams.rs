@@ -635,3 +635,62 @@ fn replicas_and_the_aof_follow_the_primarys_feed_settings() {
     let mut p = primary.conn();
     assert_eq!(digest(&mut p), d);
 }
+
+#[test]
+fn retention_removes_an_executions_streams() {
+    let srv = Server::start(&["--flowfabric.retention-ms", "50"]);
+    let mut c = srv.conn();
+    let j = job(&mut c, "q", &[]);
+    append(&mut c, &j, "t", b"a", &[]).unwrap();
+    let _: redis::Value = fenced("FF.FAIL", &j).query(&mut c).unwrap();
+    let key = stream_of(&j, 0);
+    let exists =
+        |c: &mut redis::Connection| -> i64 { redis::cmd("EXISTS").arg(&key).query(c).unwrap() };
+    assert_eq!(exists(&mut c), 1);
+    wait_until(
+        || exists(&mut c) == 0,
+        Duration::from_secs(5),
+        "retention to remove the stream",
+    );
+    assert!(redis::cmd("FF.GET")
+        .arg(&j.id)
+        .query::<redis::Value>(&mut c)
+        .is_err());
+}
+
+#[test]
+fn consumer_groups_read_the_feed() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let first = submit(&mut c, "g", "p", &[]);
+    let key = format!("ff:events:{}", tag_of(&first));
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("dash")
+        .arg("$")
+        .query(&mut c)
+        .unwrap();
+    let id = submit(&mut c, "g", "p", &[]);
+    let v: Vec<(String, Vec<Entry>)> = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("dash")
+        .arg("c1")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg(&key)
+        .arg(">")
+        .query(&mut c)
+        .unwrap();
+    let entries = &v[0].1;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(field(&entries[0], "id"), Some(id.as_bytes()));
+    let acked: i64 = redis::cmd("XACK")
+        .arg(&key)
+        .arg("dash")
+        .arg(&entries[0].0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(acked, 1);
+}

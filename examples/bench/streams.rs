@@ -13,6 +13,9 @@ use crate::Opts;
 type Entry = (String, Vec<(String, String)>);
 
 pub struct Frames {
+    /// A client's XADD of an event-sized entry (the feed's five fields), for
+    /// scale: what one event costs the server at the least.
+    pub xadd_us: f64,
     pub durable_us: f64,
     pub summary_us: f64,
     pub tail_p50_ms: f64,
@@ -148,6 +151,37 @@ fn tail_latency(o: &Opts, samples: usize) -> (f64, f64) {
     )
 }
 
+/// Server µs per client XADD of an event's five fields.
+fn xadd_us(o: &Opts, n: usize) -> f64 {
+    let mut c = conn(o.port);
+    reset(&mut c);
+    let mut pipe = redis::pipe();
+    for i in 0..n {
+        pipe.cmd("XADD")
+            .arg("bench:events")
+            .arg("*")
+            .arg("event")
+            .arg("completed")
+            .arg("id")
+            .arg(format!("{{fp:7}}:00000000-0000-4000-8000-{i:012x}"))
+            .arg("lane")
+            .arg("bench")
+            .arg("attempt")
+            .arg("0")
+            .arg("detail")
+            .arg("")
+            .ignore();
+        if i % 100 == 99 {
+            pipe.query::<()>(&mut c).unwrap();
+            pipe = redis::pipe();
+        }
+    }
+    pipe.query::<()>(&mut c).unwrap();
+    let stats = commandstats(&mut c);
+    let (us, calls) = stats.get("xadd").copied().unwrap_or((0, 1));
+    us as f64 / calls.max(1) as f64
+}
+
 pub fn frames(o: &Opts) -> Frames {
     let n = o.frames;
     // A first pass warms the server's heap.
@@ -155,7 +189,9 @@ pub fn frames(o: &Opts) -> Frames {
     let durable_us = append_us(o, "durable", n);
     let summary_us = append_us(o, "summary", n);
     let (tail_p50_ms, tail_p99_ms) = tail_latency(o, 2000);
+    let xadd_us = xadd_us(o, n);
     Frames {
+        xadd_us,
         durable_us,
         summary_us,
         tail_p50_ms,

@@ -43,9 +43,10 @@ pub unsafe fn command(
             asker: Asker(&context),
         };
         let step = || {
-            feed::set_pinned(call.feed);
+            let scope = feed::scope(call.feed);
             let r = h(&call);
-            feed::set_pinned(None);
+            drop(scope);
+            // Hand-offs are this node's own decisions.
             blocking::flush(&context);
             r
         };

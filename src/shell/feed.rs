@@ -7,7 +7,7 @@
 //! runs the transition writes them (see `streams`), following the feed
 //! settings the primary pinned in the call when they are not the defaults.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use flowfabric_core::base::ids::Uuid;
 use flowfabric_core::execution::suspend::Delivered;
@@ -17,6 +17,7 @@ use flowfabric_core::streams::keys::stream_key;
 use flowfabric_core::streams::{CloseReason, Event, SignalOutcome, Trim};
 use flowfabric_core::suspension::Effect;
 use redis_module::{raw, Context};
+use smallvec::SmallVec;
 
 use crate::shell::call::replicated;
 use crate::shell::config;
@@ -145,10 +146,45 @@ impl FeedConfig {
 
 /// The `FEED` pin of the call being run (u64::MAX: none).
 static PINNED: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Within a call (or a timer firing): whether it was replicated, once
+/// asked (0 not asked, 1 no, 2 yes); outside one, always asked.
+static ORIGIN: AtomicU8 = AtomicU8::new(0);
+static SCOPED: AtomicBool = AtomicBool::new(false);
 
-/// Sets (or clears) the `FEED` pin of the call about to run.
-pub fn set_pinned(code: Option<u64>) {
-    PINNED.store(code.unwrap_or(u64::MAX), Ordering::Relaxed);
+/// A call (or a timer firing) in progress, for the feed's settings; ends
+/// when dropped.
+pub struct Scope(());
+
+/// Starts a call (or a timer firing, with no pin): its `FEED` pin.
+pub fn scope(pin: Option<u64>) -> Scope {
+    PINNED.store(pin.unwrap_or(u64::MAX), Ordering::Relaxed);
+    ORIGIN.store(0, Ordering::Relaxed);
+    SCOPED.store(true, Ordering::Relaxed);
+    Scope(())
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        PINNED.store(u64::MAX, Ordering::Relaxed);
+        ORIGIN.store(0, Ordering::Relaxed);
+        SCOPED.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Whether the running call came from the primary or the AOF, asked of
+/// the server once per call (asking costs a flags lookup).
+fn replayed(ctx: &Context) -> bool {
+    match ORIGIN.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let r = replicated(ctx);
+            if SCOPED.load(Ordering::Relaxed) {
+                ORIGIN.store(if r { 2 } else { 1 }, Ordering::Relaxed);
+            }
+            r
+        }
+    }
 }
 
 /// The settings in effect: the call's pin; else the defaults for a call
@@ -159,7 +195,7 @@ pub fn effective(ctx: &Context) -> FeedConfig {
         return FeedConfig::from_code(pinned);
     }
     let node = FeedConfig::node();
-    if node == DEFAULT || replicated(ctx) {
+    if node == DEFAULT || replayed(ctx) {
         return DEFAULT;
     }
     node
@@ -218,7 +254,7 @@ pub fn raise(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, ev: Event, 
         Event::Delayed | Event::RetryScheduled => e.delay_until().map(|t| Field::uint(ctx, t)),
         _ => None,
     };
-    let mut f: Vec<Field> = Vec::with_capacity(10 + extra.len());
+    let mut f: SmallVec<[Field; 16]> = SmallVec::new();
     f.push(name(ctx, Name::Event));
     f.push(event_name(ctx, ev));
     f.push(name(ctx, Name::Id));

@@ -11,6 +11,7 @@ use std::os::raw::{c_int, c_longlong};
 use flowfabric_core::streams::entry::trim_due;
 use flowfabric_core::streams::{EntryId, Trim};
 use redis_module::{raw, Context, RedisValue};
+use smallvec::SmallVec;
 
 /// Why an entry was not written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,7 +230,8 @@ pub fn add(
     now: u64,
     last: Option<&mut Option<EntryId>>,
 ) -> Result<EntryId, WriteError> {
-    let fields: Vec<*mut raw::RedisModuleString> = fields.iter().map(Field::ptr).collect();
+    let fields: SmallVec<[*mut raw::RedisModuleString; 16]> =
+        fields.iter().map(Field::ptr).collect();
     let key = open(ctx, name.ptr())?;
     let hint = last.as_ref().and_then(|l| **l);
     let next = |after: Option<EntryId>| EntryId::next_after(after, now).ok_or(WriteError::Refused);

@@ -86,7 +86,7 @@ pub(crate) unsafe extern "C" fn on_timer(ctx: *mut raw::RedisModuleCtx, _data: *
 fn fire(ctx: &Context) {
     schedule::fired();
     // What the timer decides follows the node's own feed settings.
-    feed::set_pinned(None);
+    let _feed = feed::scope(None);
     let flags = ctx.get_flags();
     // SAFETY: a function pointer the server filled in at load.
     let paused = unsafe { raw::RedisModule_AvoidReplicaTraffic.is_some_and(|f| f() != 0) };
