@@ -694,3 +694,92 @@ fn consumer_groups_read_the_feed() {
         .unwrap();
     assert_eq!(acked, 1);
 }
+
+#[test]
+fn client_writes_to_the_streams_are_harmless_and_replicate_alike() {
+    let primary = Server::start(&[]);
+    let replica = Server::start_replica(&primary, &[]);
+    let mut c = primary.conn();
+    let j = job(&mut c, "t", &[]);
+    let key = stream_of(&j, 0);
+    let events = format!("ff:events:{}", tag_of(&j.id));
+    append(&mut c, &j, "t", b"1", &[]).unwrap();
+    // An entry far in the future: the next frame goes after it.
+    let _: String = redis::cmd("XADD")
+        .arg(&key)
+        .arg("9999999999999-5")
+        .arg("x")
+        .arg("y")
+        .query(&mut c)
+        .unwrap();
+    let (id, _, _) = append(&mut c, &j, "t", b"2", &[]).unwrap();
+    assert_eq!(id.as_deref(), Some("9999999999999-6"));
+    // The tail deleted (the stream's last id is past its last entry).
+    let _: i64 = redis::cmd("XDEL")
+        .arg(&key)
+        .arg("9999999999999-6")
+        .query(&mut c)
+        .unwrap();
+    let (id, _, _) = append(&mut c, &j, "t", b"3", &[]).unwrap();
+    assert_eq!(id.as_deref(), Some("9999999999999-7"));
+    // The whole stream deleted: it starts again.
+    let _: i64 = redis::cmd("DEL").arg(&key).query(&mut c).unwrap();
+    append(&mut c, &j, "t", b"4", &[]).unwrap();
+    // An entry added and deleted past the module's own: its id still counts
+    // (the stream's last generated id, read from XINFO).
+    let _: String = redis::cmd("XADD")
+        .arg(&key)
+        .arg("9999999999999-20")
+        .arg("x")
+        .arg("y")
+        .query(&mut c)
+        .unwrap();
+    let _: i64 = redis::cmd("XDEL")
+        .arg(&key)
+        .arg("9999999999999-20")
+        .query(&mut c)
+        .unwrap();
+    let (id, _, _) = append(&mut c, &j, "t", b"5", &[]).unwrap();
+    assert_eq!(id.as_deref(), Some("9999999999999-21"));
+    // The same for the feed.
+    let _: String = redis::cmd("XADD")
+        .arg(&events)
+        .arg("9999999999999-0")
+        .arg("x")
+        .arg("y")
+        .query(&mut c)
+        .unwrap();
+    let _: i64 = redis::cmd("DEL").arg(&events).query(&mut c).unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(&events)
+        .arg("9999999999999-9")
+        .arg("x")
+        .arg("y")
+        .query(&mut c)
+        .unwrap();
+    complete(&mut c, &j, None).unwrap();
+    let last: Vec<Entry> = redis::cmd("XREVRANGE")
+        .arg(&events)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(field(&last[0], "event"), Some(&b"completed"[..]));
+    // A key of another type under the feed's name drops events, nothing else.
+    let _: i64 = redis::cmd("DEL").arg(&events).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&events)
+        .arg("x")
+        .query(&mut c)
+        .unwrap();
+    submit(&mut c, "t", "p", &[]);
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut c).unwrap();
+    let mut r = replica.conn();
+    wait_until(
+        || digest(&mut c) == digest(&mut r),
+        Duration::from_secs(10),
+        "the replica's digest to match",
+    );
+}

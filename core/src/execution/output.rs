@@ -16,6 +16,12 @@ impl Execution {
             .and_then(|x| x.outputs.iter().find(|o| o.attempt == index))
     }
 
+    pub fn output_mut(&mut self, index: u32) -> Option<&mut Output> {
+        self.extra
+            .as_mut()
+            .and_then(|x| x.outputs.iter_mut().find(|o| o.attempt == index))
+    }
+
     pub fn outputs(&self) -> &[Output] {
         self.extra.as_ref().map_or(&[][..], |x| &x.outputs)
     }

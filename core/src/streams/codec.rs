@@ -3,6 +3,7 @@
 //! same bytes.
 
 use crate::base::codec::{DecodeError, Reader, Writer};
+use crate::streams::entry::EntryId;
 use crate::streams::output::{CloseReason, Output, Summary};
 
 /// Writes the outputs (at most one per attempt).
@@ -32,12 +33,20 @@ pub fn encode(outputs: &[Output], w: &mut Writer) {
                 w.u8(r as u8);
             }
         }
+        match o.last {
+            None => w.u8(0),
+            Some(l) => {
+                w.u8(1);
+                w.u64(l.ms);
+                w.u64(l.seq);
+            }
+        }
     }
 }
 
 pub fn decode(r: &mut Reader) -> Result<Vec<Output>, DecodeError> {
-    // An output takes at least 31 bytes.
-    let n = r.count(31)?;
+    // An output takes at least 32 bytes.
+    let n = r.count(32)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let mut o = Output::new(r.u32()?);
@@ -57,6 +66,12 @@ pub fn decode(r: &mut Reader) -> Result<Vec<Output>, DecodeError> {
         }
         if r.bool()? {
             o.closed = Some((r.u64()?, r.enum_u8(CloseReason::from_u8)?));
+        }
+        if r.bool()? {
+            o.last = Some(EntryId {
+                ms: r.u64()?,
+                seq: r.u64()?,
+            });
         }
         if out.last().is_some_and(|p: &Output| p.attempt >= o.attempt) {
             return Err(DecodeError("attempt outputs out of order"));

@@ -9,6 +9,7 @@ use crate::base::limits::{
     SUMMARY_BYTES_MAX, SUMMARY_WINDOW,
 };
 use crate::base::state::byte_enum;
+use crate::streams::entry::EntryId;
 use crate::streams::errors::StreamError;
 use crate::streams::merge_patch;
 
@@ -52,6 +53,9 @@ pub struct Output {
     pub durable: bool,
     pub summary: Option<Box<Summary>>,
     pub closed: Option<(u64, CloseReason)>,
+    /// The id the module gave the attempt's last frame: the next follows
+    /// it (see `EntryId::next_after`).
+    pub last: Option<EntryId>,
 }
 
 /// How the stream is trimmed after an append.
@@ -95,6 +99,7 @@ impl Output {
             durable: false,
             summary: None,
             closed: None,
+            last: None,
         }
     }
 

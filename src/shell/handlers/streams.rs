@@ -93,9 +93,10 @@ pub fn append(call: &Call) -> CmdResult<()> {
     }
     settle(call.ctx, idx, e, moved);
     let written = match (&r, &stream) {
-        (Ok((_, a)), Some(s)) => {
+        (Ok((index, a)), Some(s)) => {
             let fields = frame_fields(call, &req, a.version);
-            streams::add(call.ctx, s, &fields, a.trim, now, None).map_err(write_error)
+            let last = e.output_mut(*index).map(|o| &mut o.last);
+            streams::add(call.ctx, s, &fields, a.trim, now, last).map_err(write_error)
         }
         _ => Err(CmdError::syntax("no attempt to append to")),
     };
