@@ -76,6 +76,49 @@ fn cluster_submit_claim_complete_loses_nothing() {
     );
     let f = pairs(redis::cmd("FF.GET").arg(&any).query(&mut cc).unwrap());
     assert_eq!(s(&f, "public_state"), "completed");
+    // The feed and an attempt's stream live in the execution's slot: a
+    // cluster client reads them by key, and a frame lands there.
+    let events: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(format!("ff:events:{}", tag_of(&any)))
+        .arg("-")
+        .arg("+")
+        .query(&mut cc)
+        .unwrap();
+    let mine: Vec<&str> = events
+        .iter()
+        .filter(|(_, f)| f.iter().any(|(k, v)| k == "id" && *v == any))
+        .filter_map(|(_, f)| {
+            f.iter()
+                .find(|(k, _)| k == "event")
+                .map(|(_, v)| v.as_str())
+        })
+        .collect();
+    assert_eq!(mine, ["submitted", "claimed", "completed"]);
+    let id: String = redis::cmd("FF.SUBMIT")
+        .arg("{fp:9}")
+        .arg("c")
+        .arg("x")
+        .query(&mut cc)
+        .unwrap();
+    let owner = nodes
+        .iter()
+        .find(|n| {
+            let f: Result<redis::Value, _> = redis::cmd("FF.GET").arg(&id).query(&mut n.conn());
+            f.is_ok()
+        })
+        .unwrap();
+    let mut oc = owner.conn();
+    let j = claim(&mut oc, "w", &["c"], &[]).unwrap();
+    let _: redis::Value = fenced("FF.APPEND", &j)
+        .arg("t")
+        .arg("p")
+        .query(&mut cc)
+        .unwrap();
+    let len: i64 = redis::cmd("XLEN")
+        .arg(format!("ff:stream:{id}:0"))
+        .query(&mut cc)
+        .unwrap();
+    assert_eq!(len, 1);
 }
 
 /// Blocked claimers on every primary (blocking never names keys, so no
