@@ -631,6 +631,7 @@ fn replicas_and_the_aof_follow_the_primarys_feed_settings() {
     let d = digest(&mut p);
     drop(p);
     let mut primary = primary;
+    primary.shutdown("NOSAVE");
     primary.restart_with(&["--appendonly", "yes", "--flowfabric.events", "no"]);
     let mut p = primary.conn();
     assert_eq!(digest(&mut p), d);

@@ -13,7 +13,7 @@ use flowfabric_core::base::ids::Uuid;
 use flowfabric_core::execution::suspend::Delivered;
 use flowfabric_core::execution::Execution;
 use flowfabric_core::partition::{Moved, PartitionIndex};
-use flowfabric_core::streams::keys::stream_key;
+use flowfabric_core::streams::keys::{events_key, stream_key};
 use flowfabric_core::streams::{CloseReason, Event, SignalOutcome, Trim};
 use flowfabric_core::suspension::Effect;
 use redis_module::{raw, Context};
@@ -235,15 +235,9 @@ pub fn raise(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, ev: Event, 
     let id = e.id.text();
     let id = Field::copy(ctx, id.as_bytes());
     notify(ctx, ev, &id);
-    let Some(key) = events_key_string(e.id.partition)
+    let key = events_key_string(e.id.partition)
         .map(Field::borrowed)
-        .or_else(|| {
-            let k = flowfabric_core::streams::keys::events_key(e.id.partition);
-            Some(Field::copy(ctx, k.as_bytes()))
-        })
-    else {
-        return;
-    };
+        .unwrap_or_else(|| Field::copy(ctx, events_key(e.id.partition).as_bytes()));
     // Every entry has the same five fields, so the stream stores their
     // names once per node of entries (its master entry), not per entry.
     // The event's time is its entry id (the transition's pinned time).

@@ -208,14 +208,18 @@ impl Server {
         }
     }
 
-    /// Starts again on the same port and directory.
+    /// Starts again on the same port and directory (a process still
+    /// running is killed first: two would share the directory, and the old
+    /// one would outlive the test).
     pub fn restart(&mut self) {
+        self.kill();
         self.spawn();
     }
 
     /// Starts again in the same directory with other extra arguments.
     #[allow(dead_code)]
     pub fn restart_with(&mut self, extra: &[&str]) {
+        self.kill();
         self.extra = extra.iter().map(|s| s.to_string()).collect();
         self.spawn();
     }

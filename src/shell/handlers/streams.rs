@@ -11,6 +11,7 @@ use flowfabric_core::partition::moves;
 use flowfabric_core::streams::keys::stream_key;
 use flowfabric_core::streams::{EntryId, Mode};
 use redis_module::raw;
+use smallvec::SmallVec;
 use std::os::raw::c_int;
 
 use crate::shell::call::Call;
@@ -42,9 +43,9 @@ fn arg_of(call: &Call, part: &[u8]) -> Field {
 }
 
 /// The frame's fields: type and payload, then what the append named.
-fn frame_fields(call: &Call, req: &Append, version: Option<u64>) -> Vec<Field> {
+fn frame_fields(call: &Call, req: &Append, version: Option<u64>) -> SmallVec<[Field; 16]> {
     let ctx = call.ctx;
-    let mut f = Vec::with_capacity(16);
+    let mut f = SmallVec::new();
     f.push(name(ctx, Name::Type));
     f.push(arg_of(call, req.frame_type));
     f.push(name(ctx, Name::Payload));
