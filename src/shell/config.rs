@@ -26,7 +26,8 @@ pub static EVENTS: AtomicBool = AtomicBool::new(true);
 /// Renewals on the feed: off by default (they are frequent).
 pub static EVENTS_RENEWALS: AtomicBool = AtomicBool::new(false);
 /// About how many entries a partition's events stream keeps.
-pub const EVENTS_MAXLEN_DEFAULT: i64 = 10_000;
+pub const EVENTS_MAXLEN_DEFAULT: i64 =
+    flowfabric_core::streams::settings::EVENTS_MAXLEN_DEFAULT as i64;
 pub static EVENTS_MAXLEN: AtomicI64 = AtomicI64::new(EVENTS_MAXLEN_DEFAULT);
 
 /// The server's `databases`, read at load (it cannot change after).

@@ -14,6 +14,7 @@ use flowfabric_core::execution::suspend::Delivered;
 use flowfabric_core::execution::Execution;
 use flowfabric_core::partition::{Moved, PartitionIndex};
 use flowfabric_core::streams::keys::{events_key, stream_key};
+use flowfabric_core::streams::settings::FeedSettings;
 use flowfabric_core::streams::{CloseReason, Event, SignalOutcome, Trim};
 use flowfabric_core::suspension::Effect;
 use redis_module::{raw, Context};
@@ -99,48 +100,14 @@ fn event_name(ctx: &Context, ev: Event) -> Field {
 
 // ---- the feed's settings -------------------------------------------------
 
-/// The feed settings a transition follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FeedConfig {
-    pub on: bool,
-    pub maxlen: u64,
-    pub renewals: bool,
-}
-
-pub const DEFAULT: FeedConfig = FeedConfig {
-    on: true,
-    maxlen: config::EVENTS_MAXLEN_DEFAULT as u64,
-    renewals: false,
-};
-
-impl FeedConfig {
-    /// The node's own settings.
-    fn node() -> FeedConfig {
-        FeedConfig {
-            on: config::EVENTS.load(Ordering::Relaxed),
-            maxlen: u64::try_from(config::EVENTS_MAXLEN.load(Ordering::Relaxed))
-                .unwrap_or(1)
-                .max(1),
-            renewals: config::EVENTS_RENEWALS.load(Ordering::Relaxed),
-        }
-    }
-
-    /// One number for the `FEED` pin: 0 when off, else the length limit
-    /// and the renewals bit.
-    pub fn code(self) -> u64 {
-        if self.on {
-            self.maxlen.saturating_mul(2) | u64::from(self.renewals)
-        } else {
-            0
-        }
-    }
-
-    pub fn from_code(c: u64) -> FeedConfig {
-        FeedConfig {
-            on: c != 0,
-            maxlen: (c / 2).max(1),
-            renewals: c & 1 == 1,
-        }
+/// The node's own feed settings.
+fn node_settings() -> FeedSettings {
+    FeedSettings {
+        on: config::EVENTS.load(Ordering::Relaxed),
+        maxlen: u64::try_from(config::EVENTS_MAXLEN.load(Ordering::Relaxed))
+            .unwrap_or(1)
+            .max(1),
+        renewals: config::EVENTS_RENEWALS.load(Ordering::Relaxed),
     }
 }
 
@@ -189,14 +156,14 @@ fn replayed(ctx: &Context) -> bool {
 
 /// The settings in effect: the call's pin; else the defaults for a call
 /// the primary or the AOF sent (it pins any others); else the node's.
-pub fn effective(ctx: &Context) -> FeedConfig {
+pub fn effective(ctx: &Context) -> FeedSettings {
     let pinned = PINNED.load(Ordering::Relaxed);
     if pinned != u64::MAX {
-        return FeedConfig::from_code(pinned);
+        return FeedSettings::from_code(pinned);
     }
-    let node = FeedConfig::node();
-    if node == DEFAULT || replayed(ctx) {
-        return DEFAULT;
+    let node = node_settings();
+    if node == FeedSettings::DEFAULT || replayed(ctx) {
+        return FeedSettings::DEFAULT;
     }
     node
 }
@@ -205,7 +172,7 @@ pub fn effective(ctx: &Context) -> FeedConfig {
 /// they are not the defaults.
 pub fn pin(ctx: &Context) -> Option<u64> {
     let e = effective(ctx);
-    (e != DEFAULT).then(|| e.code())
+    (e != FeedSettings::DEFAULT).then(|| e.code())
 }
 
 // ---- entries ---------------------------------------------------------------

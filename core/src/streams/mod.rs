@@ -11,6 +11,7 @@ pub mod event;
 pub mod keys;
 pub mod merge_patch;
 pub mod output;
+pub mod settings;
 
 pub use entry::EntryId;
 pub use errors::StreamError;

@@ -636,3 +636,30 @@ fn trims_fall_due_past_the_slack_and_go_back_to_the_limit() {
     assert_eq!(trim_due(11_251, 10_000), Some(10_000));
     assert_eq!(trim_due(u64::MAX, u64::MAX), None);
 }
+
+#[test]
+fn feed_settings_survive_their_pin() {
+    use crate::streams::settings::FeedSettings;
+    let off = FeedSettings {
+        on: false,
+        ..FeedSettings::DEFAULT
+    };
+    assert_eq!(off.code(), 0);
+    assert!(!FeedSettings::from_code(0).on);
+    for s in [
+        FeedSettings::DEFAULT,
+        FeedSettings {
+            on: true,
+            maxlen: 1,
+            renewals: true,
+        },
+        FeedSettings {
+            on: true,
+            maxlen: 100_000_000,
+            renewals: false,
+        },
+    ] {
+        assert_ne!(s.code(), 0);
+        assert_eq!(FeedSettings::from_code(s.code()), s);
+    }
+}
