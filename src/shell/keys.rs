@@ -38,11 +38,22 @@ impl Drop for Key {
 }
 
 impl Key {
-    pub fn is_empty(&self) -> bool {
+    /// The server's handle (null when the server refused to open the key).
+    pub fn raw(&self) -> *mut raw::RedisModuleKey {
+        self.0
+    }
+
+    /// The server's type code of what the key holds.
+    pub fn key_type(&self) -> c_int {
         // SAFETY: an open key (or null, checked first).
-        self.0.is_null()
-            || unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(self.0)) }
-                == raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+        if self.0.is_null() {
+            return raw::REDISMODULE_KEYTYPE_EMPTY as c_int;
+        }
+        unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(self.0)) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.key_type() == raw::REDISMODULE_KEYTYPE_EMPTY as c_int
     }
 
     /// Deletes whatever the key holds.
@@ -117,6 +128,11 @@ pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
         arg,
         raw::KeyMode::READ | raw::KeyMode::WRITE,
     ))
+}
+
+/// Opens the key named by `arg` for reading only.
+pub fn open_arg_read(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
+    Key(raw::open_key(ctx.ctx, arg, raw::KeyMode::READ))
 }
 
 pub fn open_partition(ctx: &Context, partition: u16) -> Key {

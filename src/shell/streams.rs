@@ -11,6 +11,8 @@ use std::os::raw::{c_int, c_longlong};
 use flowfabric_core::streams::entry::trim_due;
 use flowfabric_core::streams::{EntryId, Trim};
 use redis_module::{raw, Context, RedisValue};
+
+use crate::shell::keys::{self, Key};
 use smallvec::SmallVec;
 
 /// Why an entry was not written.
@@ -99,34 +101,132 @@ impl Field {
     }
 }
 
-/// An open stream key, closed on drop (closing wakes blocked readers).
-struct StreamKey(*mut raw::RedisModuleKey);
+/// Opens `name` for writing: empty, or a stream (closing the key wakes
+/// blocked readers).
+fn open(ctx: &Context, name: *mut raw::RedisModuleString) -> Result<Key, WriteError> {
+    let k = keys::open_arg(ctx, name);
+    if k.raw().is_null() {
+        return Err(WriteError::Refused);
+    }
+    match k.key_type() {
+        t if t == raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+            || t == raw::REDISMODULE_KEYTYPE_STREAM as c_int =>
+        {
+            Ok(k)
+        }
+        _ => Err(WriteError::WrongType),
+    }
+}
 
-impl Drop for StreamKey {
+/// A stream iterator on an open key, stopped on drop.
+struct Iter<'k>(&'k Key);
+
+impl<'k> Iter<'k> {
+    /// Starts at `from` (reverse: from the end) up to `to`; None when the
+    /// server refuses (an empty key).
+    fn start(
+        key: &'k Key,
+        reverse: bool,
+        from: Option<EntryId>,
+        to: Option<EntryId>,
+    ) -> Option<Iter<'k>> {
+        let id = |e: EntryId| raw::RedisModuleStreamID {
+            ms: e.ms,
+            seq: e.seq,
+        };
+        let (mut start, mut end) = (from.map(id), to.map(id));
+        let ptr = |x: &mut Option<raw::RedisModuleStreamID>| {
+            x.as_mut().map_or(std::ptr::null_mut(), |v| v as *mut _)
+        };
+        let flags = if reverse {
+            raw::REDISMODULE_STREAM_ITERATOR_REVERSE as c_int
+        } else {
+            0
+        };
+        // SAFETY: a function pointer the server filled in at load; `key` is
+        // open; the bounds live for the call.
+        let ok = unsafe {
+            raw::RedisModule_StreamIteratorStart.is_some_and(|f| {
+                f(key.raw(), flags, ptr(&mut start), ptr(&mut end)) == raw::REDISMODULE_OK as c_int
+            })
+        };
+        ok.then_some(Iter(key))
+    }
+
+    /// The next entry's id and its field count.
+    fn next_id(&mut self) -> Option<EntryId> {
+        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
+        let mut n: std::os::raw::c_long = 0;
+        // SAFETY: the iterator started on this key.
+        let got = unsafe {
+            raw::RedisModule_StreamIteratorNextID
+                .is_some_and(|f| f(self.0.raw(), &mut id, &mut n) == raw::REDISMODULE_OK as c_int)
+        };
+        got.then_some(EntryId {
+            ms: id.ms,
+            seq: id.seq,
+        })
+    }
+
+    /// The current entry's next field and value, as bytes.
+    fn next_field(&mut self, ctx: &Context) -> Option<(Vec<u8>, Vec<u8>)> {
+        let (mut f, mut v) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: as above; the strings are ours to free (no automatic
+        // memory), which `Field` does.
+        let got = unsafe {
+            raw::RedisModule_StreamIteratorNextField
+                .is_some_and(|g| g(self.0.raw(), &mut f, &mut v) == raw::REDISMODULE_OK as c_int)
+        };
+        if !got {
+            return None;
+        }
+        let (f, v) = (Field::owned(ctx, f), Field::owned(ctx, v));
+        Some((f.bytes(), v.bytes()))
+    }
+}
+
+impl Drop for Iter<'_> {
     fn drop(&mut self) {
-        // SAFETY: a key this module opened and has not closed.
-        if let (false, Some(close)) = (self.0.is_null(), unsafe { raw::RedisModule_CloseKey }) {
-            unsafe { close(self.0) };
+        // SAFETY: the iterator this value started.
+        if let Some(stop) = unsafe { raw::RedisModule_StreamIteratorStop } {
+            unsafe { stop(self.0.raw()) };
         }
     }
 }
 
-fn open(ctx: &Context, name: *mut raw::RedisModuleString) -> Result<StreamKey, WriteError> {
-    let k = StreamKey(raw::open_key(
-        ctx.ctx,
-        name,
-        raw::KeyMode::READ | raw::KeyMode::WRITE,
-    ));
-    if k.0.is_null() {
-        return Err(WriteError::Refused);
+/// An entry: its id and its fields and values.
+pub type Entry = (EntryId, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Up to `count` entries of the stream `name` from `from` to `to`
+/// (inclusive); none when the key is empty.
+pub fn read(
+    ctx: &Context,
+    name: &Field,
+    from: EntryId,
+    to: EntryId,
+    count: u64,
+) -> Result<Vec<Entry>, WriteError> {
+    let key = keys::open_arg_read(ctx, name.ptr());
+    match key.key_type() {
+        t if t == raw::REDISMODULE_KEYTYPE_EMPTY as c_int => return Ok(Vec::new()),
+        t if t != raw::REDISMODULE_KEYTYPE_STREAM as c_int => return Err(WriteError::WrongType),
+        _ => {}
     }
-    // SAFETY: an open key.
-    let t = unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(k.0)) };
-    if t != raw::REDISMODULE_KEYTYPE_EMPTY as c_int && t != raw::REDISMODULE_KEYTYPE_STREAM as c_int
-    {
-        return Err(WriteError::WrongType);
+    let Some(mut it) = Iter::start(&key, false, Some(from), Some(to)) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    while (out.len() as u64) < count {
+        let Some(id) = it.next_id() else {
+            break;
+        };
+        let mut fields = Vec::new();
+        while let Some(fv) = it.next_field(ctx) {
+            fields.push(fv);
+        }
+        out.push((id, fields));
     }
-    Ok(k)
+    Ok(out)
 }
 
 /// Checks that `name` is empty or a stream, so a command can refuse before
@@ -136,29 +236,8 @@ pub fn check_writable(ctx: &Context, name: &Field) -> Result<(), WriteError> {
 }
 
 /// The id of the stream's last entry, if it has one.
-fn last_entry(key: &StreamKey) -> Option<EntryId> {
-    let reverse = raw::REDISMODULE_STREAM_ITERATOR_REVERSE as c_int;
-    // SAFETY: function pointers the server filled in at load; `key` is an
-    // open stream; the iterator is stopped before returning.
-    unsafe {
-        let start = raw::RedisModule_StreamIteratorStart?;
-        if start(key.0, reverse, std::ptr::null_mut(), std::ptr::null_mut())
-            != raw::REDISMODULE_OK as c_int
-        {
-            return None;
-        }
-        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
-        let mut n: std::os::raw::c_long = 0;
-        let got = raw::RedisModule_StreamIteratorNextID
-            .is_some_and(|f| f(key.0, &mut id, &mut n) == raw::REDISMODULE_OK as c_int);
-        if let Some(stop) = raw::RedisModule_StreamIteratorStop {
-            stop(key.0);
-        }
-        got.then_some(EntryId {
-            ms: id.ms,
-            seq: id.seq,
-        })
-    }
+fn last_entry(key: &Key) -> Option<EntryId> {
+    Iter::start(key, true, None, None)?.next_id()
 }
 
 /// The stream's last generated id (past its last entry when a client
@@ -189,11 +268,7 @@ fn last_generated(ctx: &Context, name: &Field) -> Option<EntryId> {
 }
 
 /// Adds the entry under `id`; the OS error code on a refusal.
-fn stream_add(
-    key: &StreamKey,
-    id: EntryId,
-    fields: &[*mut raw::RedisModuleString],
-) -> Result<(), i32> {
+fn stream_add(key: &Key, id: EntryId, fields: &[*mut raw::RedisModuleString]) -> Result<(), i32> {
     let mut sid = raw::RedisModuleStreamID {
         ms: id.ms,
         seq: id.seq,
@@ -204,7 +279,7 @@ fn stream_add(
     // the server copies.
     let added = unsafe {
         raw::RedisModule_StreamAdd.map_or(raw::REDISMODULE_ERR as c_int, |f| {
-            f(key.0, 0, &mut sid, fields.as_ptr().cast_mut(), pairs)
+            f(key.raw(), 0, &mut sid, fields.as_ptr().cast_mut(), pairs)
         })
     };
     if added == raw::REDISMODULE_OK as c_int {
@@ -258,25 +333,25 @@ pub fn add(
 /// Drops entries older than `min_ms`, then trims back to `maxlen` entries
 /// once the stream has grown past it by the slack: exact trims, so every
 /// node keeps the same entries however the server laid them out.
-fn trim_exact(key: &StreamKey, maxlen: u64, min_ms: Option<u64>) {
+fn trim_exact(key: &Key, maxlen: u64, min_ms: Option<u64>) {
     if let Some(ms) = min_ms {
         let mut min = raw::RedisModuleStreamID { ms, seq: 0 };
         // SAFETY: a function pointer the server filled in at load; `key`
         // is a stream open for writing; `min` lives for the call.
         unsafe {
             if let Some(f) = raw::RedisModule_StreamTrimByID {
-                f(key.0, 0, &mut min);
+                f(key.raw(), 0, &mut min);
             }
         }
     }
     // SAFETY: as above.
-    let len = unsafe { raw::RedisModule_ValueLength.map_or(0, |f| f(key.0)) } as u64;
+    let len = unsafe { raw::RedisModule_ValueLength.map_or(0, |f| f(key.raw())) } as u64;
     if let Some(to) = trim_due(len, maxlen) {
         let to = c_longlong::try_from(to).unwrap_or(c_longlong::MAX);
         // SAFETY: as above.
         unsafe {
             if let Some(f) = raw::RedisModule_StreamTrimByLength {
-                f(key.0, 0, to);
+                f(key.raw(), 0, to);
             }
         }
     }
@@ -285,12 +360,7 @@ fn trim_exact(key: &StreamKey, maxlen: u64, min_ms: Option<u64>) {
 /// Deletes the stream `name` (an execution's, at retention); a key of
 /// another type is left alone.
 pub fn delete(ctx: &Context, name: &Field) {
-    let Ok(key) = open(ctx, name.ptr()) else {
-        return;
-    };
-    // SAFETY: a function pointer the server filled in at load; an open key
-    // (deleting an empty one does nothing).
-    if let Some(del) = unsafe { raw::RedisModule_DeleteKey } {
-        unsafe { del(key.0) };
+    if let Ok(mut key) = open(ctx, name.ptr()) {
+        key.delete();
     }
 }

@@ -187,6 +187,12 @@ fn transition<T>(
     (out, moved)
 }
 
+/// Settles a lease that ran out (reclaimable, or failed once its reclaims
+/// are used up), exactly as the timer would; true when it did.
+fn ran_out(e: &mut Execution, env: &Env) -> bool {
+    e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged
+}
+
 /// Runs a holder's fenced step. A lease that has run out is settled first,
 /// exactly as the timer would settle it (reclaimable, or failed once its
 /// reclaims are used up), and the holder gets LEASE_EXPIRED; the record
@@ -199,7 +205,7 @@ fn fenced<T>(
     f: impl FnOnce(&mut Execution) -> Result<T, (LeaseError, bool)>,
 ) -> (Result<T, (LeaseError, bool)>, Moved) {
     transition(idx, e, |e| {
-        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+        if ran_out(e, env) {
             return Err((LeaseError::Expired, true));
         }
         f(e)
@@ -338,7 +344,7 @@ pub fn suspend(
     env: &Env,
 ) -> (Result<Suspended, (SuspendError, bool)>, Moved) {
     transition(idx, e, |e| {
-        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+        if ran_out(e, env) {
             return Err((SuspendError::Lease(LeaseError::Expired), true));
         }
         e.suspend(req, suspension_id, env.now)
@@ -354,7 +360,7 @@ pub fn create_waitpoint(
     env: &Env,
 ) -> (Result<WaitpointMade, (SuspendError, bool)>, Moved) {
     transition(idx, e, |e| {
-        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+        if ran_out(e, env) {
             return Err((SuspendError::Lease(LeaseError::Expired), true));
         }
         e.create_waitpoint(req, waitpoint, env.now)
@@ -403,7 +409,7 @@ pub fn append(
     env: &Env,
 ) -> (AppendResult, Moved) {
     transition(idx, e, |e| {
-        if e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged {
+        if ran_out(e, env) {
             return Err((StreamError::StaleOwner, true));
         }
         e.append(&req.fence, &req.mode, req.payload, env.now)
@@ -457,7 +463,7 @@ pub fn on_due(idx: &mut PartitionIndex, e: &mut Execution, kind: Due, env: &Env)
     }
     let changed = match kind {
         Due::Delay => e.promote(env.now),
-        Due::LeaseExpiry => e.lease_ran_out(env.now, env.max_reclaims) != LeaseOutcome::Unchanged,
+        Due::LeaseExpiry => ran_out(e, env),
         Due::Deadline => e.expire(env.now),
         Due::Waits => e.on_waits_due(env.now),
         Due::Retention => {

@@ -4,15 +4,11 @@
 //! command: the stream is a real Valkey stream, read with XREAD BLOCK.
 
 use flowfabric_core::base::errors::{CmdError, CmdResult};
-use flowfabric_core::execution::requests::{
-    parse_append, parse_frames, parse_summary, Append, Bound,
-};
+use flowfabric_core::execution::requests::{parse_append, parse_frames, parse_summary, Append};
 use flowfabric_core::partition::moves;
 use flowfabric_core::streams::keys::stream_key;
-use flowfabric_core::streams::{EntryId, Mode};
-use redis_module::raw;
+use flowfabric_core::streams::Mode;
 use smallvec::SmallVec;
-use std::os::raw::c_int;
 
 use crate::shell::call::Call;
 use crate::shell::effects::{env_for, pins, replicate_with, settle, Refusal};
@@ -114,119 +110,6 @@ pub fn append(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
-/// An open stream read by FF.FRAMES, its iterator stopped on drop.
-struct Reading(*mut raw::RedisModuleKey);
-
-impl Drop for Reading {
-    fn drop(&mut self) {
-        // SAFETY: an open key with (maybe) a started iterator.
-        unsafe {
-            if let Some(stop) = raw::RedisModule_StreamIteratorStop {
-                stop(self.0);
-            }
-            if let Some(close) = raw::RedisModule_CloseKey {
-                close(self.0);
-            }
-        }
-    }
-}
-
-/// Bytes of a server string.
-fn bytes_of(s: *mut raw::RedisModuleString) -> Vec<u8> {
-    let mut len = 0;
-    // SAFETY: a live string; the pointer is valid for `len` bytes.
-    let p = unsafe { raw::RedisModule_StringPtrLen.map_or(std::ptr::null(), |f| f(s, &mut len)) };
-    if p.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: as above.
-    unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }.to_vec()
-}
-
-type Entry = (EntryId, Vec<(Vec<u8>, Vec<u8>)>);
-
-/// Up to `count` entries of the stream `name` between the bounds.
-fn read_range(
-    call: &Call,
-    name: &Field,
-    from: Bound,
-    to: Bound,
-    count: u64,
-) -> CmdResult<Vec<Entry>> {
-    let k = raw::open_key(call.ctx.ctx, name.ptr(), raw::KeyMode::READ);
-    if k.is_null() {
-        return Ok(Vec::new());
-    }
-    let key = Reading(k);
-    // SAFETY: an open key.
-    let t = unsafe { raw::RedisModule_KeyType.map_or(0, |f| f(key.0)) };
-    if t == raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
-        return Ok(Vec::new());
-    }
-    if t != raw::REDISMODULE_KEYTYPE_STREAM as c_int {
-        return Err(keys::wrongtype());
-    }
-    let mut start = raw::RedisModuleStreamID {
-        ms: from.ms,
-        seq: from.seq,
-    };
-    let mut end = raw::RedisModuleStreamID {
-        ms: to.ms,
-        seq: to.seq,
-    };
-    // SAFETY: function pointers the server filled in at load; `key` is an
-    // open stream, the bounds live for the call.
-    let started = unsafe {
-        raw::RedisModule_StreamIteratorStart.map_or(raw::REDISMODULE_ERR as c_int, |f| {
-            f(key.0, 0, &mut start, &mut end)
-        })
-    };
-    if started != raw::REDISMODULE_OK as c_int {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    while (out.len() as u64) < count {
-        let mut id = raw::RedisModuleStreamID { ms: 0, seq: 0 };
-        let mut nfields: std::os::raw::c_long = 0;
-        // SAFETY: the iterator started above on `key`.
-        let next = unsafe {
-            raw::RedisModule_StreamIteratorNextID.map_or(raw::REDISMODULE_ERR as c_int, |f| {
-                f(key.0, &mut id, &mut nfields)
-            })
-        };
-        if next != raw::REDISMODULE_OK as c_int {
-            break;
-        }
-        let mut fields = Vec::with_capacity(usize::try_from(nfields).unwrap_or(0));
-        loop {
-            let (mut f, mut v) = (std::ptr::null_mut(), std::ptr::null_mut());
-            // SAFETY: as above; the strings are ours to free (no automatic
-            // memory), which `Field` does.
-            let got = unsafe {
-                raw::RedisModule_StreamIteratorNextField
-                    .map_or(raw::REDISMODULE_ERR as c_int, |g| g(key.0, &mut f, &mut v))
-            };
-            if got != raw::REDISMODULE_OK as c_int {
-                break;
-            }
-            let (f, v) = (owned(call, f), owned(call, v));
-            fields.push((bytes_of(f.ptr()), bytes_of(v.ptr())));
-        }
-        out.push((
-            EntryId {
-                ms: id.ms,
-                seq: id.seq,
-            },
-            fields,
-        ));
-    }
-    Ok(out)
-}
-
-fn owned(call: &Call, s: *mut raw::RedisModuleString) -> Field {
-    Field::owned(call.ctx, s)
-}
-
 /// A best-effort frame (the filter of DURABLE_ONLY).
 fn is_best_effort(fields: &[(Vec<u8>, Vec<u8>)]) -> bool {
     fields
@@ -254,7 +137,8 @@ pub fn frames(call: &Call) -> CmdResult<()> {
     let entries = match parsed {
         Some(r) => {
             let name = Field::copy(call.ctx, stream_key(&id, r.attempt).as_bytes());
-            let mut v = read_range(call, &name, r.from, r.to, r.count)?;
+            let mut v =
+                streams::read(call.ctx, &name, r.from, r.to, r.count).map_err(write_error)?;
             if r.durable_only {
                 v.retain(|(_, f)| !is_best_effort(f));
             }

@@ -10,7 +10,7 @@ use crate::base::limits::{
     TTL_MAX_MS,
 };
 use crate::execution::attempt::Fence;
-use crate::streams::{FrameMode, Mode};
+use crate::streams::{EntryId, FrameMode, Mode};
 
 /// `FF.APPEND id lease epoch attempt type payload [MODE m] [MAXLEN n]
 /// [TTL ms] [ENCODING e] [CORRELATION c] [SOURCE s]`. The frame's text
@@ -109,13 +109,9 @@ pub fn parse_append<'a>(
     })
 }
 
-/// A stream entry id bound of FF.FRAMES: `-`, `+`, `ms` or `ms-seq`, and
-/// `(` before it for an exclusive bound.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bound {
-    pub ms: u64,
-    pub seq: u64,
-}
+/// A stream entry id bound of FF.FRAMES (`-`, `+`, `ms` or `ms-seq`, and
+/// `(` before it for an exclusive bound), as the inclusive id it means.
+pub type Bound = EntryId;
 
 /// `FF.FRAMES id attempt [FROM id] [TO id] [COUNT n] [DURABLE_ONLY]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
