@@ -317,6 +317,7 @@ pub fn give_back(ctx: &Context, now: u64) {
         }
         if r.is_ok() {
             effects::replicate_revoke(ctx, &id, lease, &env);
+            effects::drain_key(ctx, &mut key, &env);
         }
     }
     select_db(ctx, home);

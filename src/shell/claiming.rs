@@ -132,6 +132,11 @@ pub fn try_claim<T>(
             attempt_id,
             at: now,
         };
+        if p.index.flows.is_cancelling(uuid) {
+            // Its flow is being cancelled in timer batches: not claimable,
+            // and gone from the queue within a firing or two.
+            return Ok(None);
+        }
         let text = id.text();
         let claimed = match p.record_mut(uuid) {
             Some((idx, e)) if e.is_claimable() => match acquire(ctx, idx, e, &a, text.as_bytes()) {

@@ -57,12 +57,23 @@ pub fn run(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> us
             DueEffect::Nothing => {}
             DueEffect::Changed(moved) => effects::after_move(ctx, db, idx, e, moved),
             DueEffect::Remove => {
+                part.settle_before_removal(uuid, &env, &mut |idx, e, moved| {
+                    effects::after_move(ctx, db, idx, e, moved)
+                });
                 if let Some(gone) = part.remove(uuid) {
                     feed::drop_streams(ctx, &gone);
                 }
             }
         }
     }
+    // The rest of the batch goes to flow work left over (the primary
+    // stops at its time bound; the count it replicates covers both).
+    // (Members the batch moved that a flow holds or releases are settled
+    // even with no count left.)
+    let mut stop = || until.is_some_and(|t| Instant::now() >= t);
+    n += part.run_flow_work(&env, b.count - n, &mut stop, &mut |idx, e, moved| {
+        effects::after_move(ctx, db, idx, e, moved)
+    });
     schedule::note_due(ctx, db, &part.index);
     n
 }

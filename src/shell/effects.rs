@@ -14,7 +14,8 @@ use flowfabric_core::base::ids::{ExecId, Uuid};
 use flowfabric_core::base::state::OwnershipState;
 use flowfabric_core::execution::suspend::SuspendError;
 use flowfabric_core::execution::{Execution, LeaseError, OpError, RevokeError};
-use flowfabric_core::partition::{Env, Head, Moved, PartitionIndex, QueueKey};
+use flowfabric_core::partition::cascade::CASCADE_BUDGET;
+use flowfabric_core::partition::{Env, Head, Moved, Partition, PartitionIndex, QueueKey};
 use flowfabric_core::streams::StreamError;
 use flowfabric_core::suspension::WaitError;
 use redis_module::{raw, Context};
@@ -146,6 +147,30 @@ pub fn settle(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, moved: Mov
     after_move(ctx, db, idx, e, moved);
     if moved.due {
         schedule::note_due(ctx, db, idx);
+    }
+}
+
+/// Runs the flow work a command left on its partition (a member ended, was
+/// replayed or parked, an edge or a cancel queued work), up to the
+/// command's budget, settling every record it moves; what is left is due
+/// at once for the node timer. A replica runs the same work from the same
+/// replicated command.
+pub fn drain_flows(ctx: &Context, p: &mut Partition, env: &Env) -> usize {
+    if !p.index.flows.has_work() {
+        return 0;
+    }
+    let db = db(ctx);
+    let done = p.run_flow_work(env, CASCADE_BUDGET, &mut || false, &mut |idx, e, moved| {
+        after_move(ctx, db, idx, e, moved)
+    });
+    schedule::note_due(ctx, db, &p.index);
+    done
+}
+
+/// Drains the flow work of the partition an open key holds.
+pub fn drain_key(ctx: &Context, key: &mut keys::Key, env: &Env) {
+    if let Ok(Some(p)) = key.partition() {
+        drain_flows(ctx, p, env);
     }
 }
 
@@ -461,5 +486,8 @@ pub fn transition_cmd<T, E: Refusal>(
         p = p.with_max_reclaims(&env);
     }
     finish(call, name, idx, e, moved, changed, &p);
+    if changed {
+        drain_key(call.ctx, &mut key, &env);
+    }
     r.map_err(|err| err.error())
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::shell::dispatch;
 use crate::shell::handlers::{
-    claims, execution, execution_reads, node, partition, streams, suspension, workers,
+    claims, execution, execution_reads, flows, node, partition, streams, suspension, workers,
 };
 
 /// The server's entry point of a command.
@@ -53,6 +53,15 @@ use Code as C;
 /// What opening an execution can reply: no such execution, or its
 /// partition key holds another type.
 const OPEN: &[Code] = &[C::Err, C::ExecutionNotFound, C::WrongType];
+/// What a write naming a flow can reply: malformed, not there, cancelled,
+/// an execution outside its partition.
+const FLOW: &[Code] = &[
+    C::Err,
+    C::WrongType,
+    C::FlowNotFound,
+    C::FlowAlreadyTerminal,
+    C::PartitionMismatch,
+];
 /// What a holder's fenced call can reply besides `OPEN`.
 const FENCE: &[Code] = &[
     C::ExecutionNotActive,
@@ -65,12 +74,19 @@ pub static COMMANDS: &[CommandEntry] = &[
     entry!(
         "ff.submit.json",
         execution::submit,
-        &[&[
-            C::Err,
-            C::InvalidCapabilities,
-            C::WrongType,
-            C::PartitionMismatch
-        ]]
+        &[
+            &[
+                C::Err,
+                C::InvalidCapabilities,
+                C::WrongType,
+                C::PartitionMismatch
+            ],
+            &[
+                C::FlowNotFound,
+                C::FlowAlreadyTerminal,
+                C::FlowLimitExceeded
+            ]
+        ]
     ),
     entry!(
         "ff.claim.json",
@@ -257,6 +273,76 @@ pub static COMMANDS: &[CommandEntry] = &[
         &[&[C::Err, C::WorkerNotFound]]
     ),
     entry!("ff.workers.json", workers::list, &[&[C::Err]]),
+    entry!(
+        "ff.flowcreate.json",
+        flows::create,
+        &[&[C::Err, C::WrongType, C::PartitionMismatch]]
+    ),
+    entry!(
+        "ff.flowadd.json",
+        flows::add,
+        &[
+            FLOW,
+            &[
+                C::ExecutionNotFound,
+                C::AlreadyMemberOfDifferentFlow,
+                C::FlowLimitExceeded
+            ]
+        ]
+    ),
+    entry!(
+        "ff.edge.json",
+        flows::edge,
+        &[
+            FLOW,
+            &[
+                C::SelfReferencingEdge,
+                C::StaleGraphRevision,
+                C::ExecutionNotInFlow,
+                C::ExecutionNotFound,
+                C::CycleDetected,
+                C::DependencyAlreadyExists,
+                C::GroupAlreadyTerminal,
+                C::FlowLimitExceeded,
+                C::InvalidInput
+            ]
+        ]
+    ),
+    entry!(
+        "ff.edgepolicy.json",
+        flows::policy,
+        &[FLOW, &[C::ExecutionNotInFlow, C::InvalidInput]]
+    ),
+    entry!(
+        "ff.flowsettags.json",
+        flows::set_tags,
+        &[
+            &[C::Err, C::WrongType, C::FlowNotFound],
+            &[C::InvalidTagKey, C::InvalidInput, C::FlowLimitExceeded]
+        ]
+    ),
+    entry!(
+        "ff.cancelflow.json",
+        flows::cancel,
+        &[&[C::Err, C::WrongType, C::FlowNotFound, C::InvalidInput]]
+    ),
+    entry!("ff.flowget.json", flows::get, &[&[C::Err, C::WrongType]]),
+    entry!("ff.flows.json", flows::list, &[&[C::Err, C::WrongType]]),
+    entry!(
+        "ff.edgeget.json",
+        flows::edge_get,
+        &[&[C::Err, C::WrongType]]
+    ),
+    entry!(
+        "ff.edges.json",
+        flows::edges,
+        &[&[C::Err, C::WrongType, C::PartitionMismatch]]
+    ),
+    entry!(
+        "ff.edgegroup.json",
+        flows::group,
+        &[&[C::Err, C::WrongType, C::PartitionMismatch]]
+    ),
     entry!("ff.get.json", execution_reads::get, &[OPEN]),
     entry!("ff.result.json", execution_reads::result, &[OPEN]),
     entry!("ff.payload.json", execution_reads::payload, &[OPEN]),

@@ -88,6 +88,7 @@ pub fn revoke_some(
             if replicate {
                 effects::replicate_revoke(ctx, &id, lease, env);
             }
+            effects::drain_key(ctx, &mut key, env);
         } else {
             with_leases(|l| l.remove(instance, &(rdb, partition, uuid)));
         }

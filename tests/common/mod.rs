@@ -175,6 +175,11 @@ impl Server {
         c.get_connection_with_timeout(Duration::from_millis(500))
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn conn(&self) -> redis::Connection {
         self.try_conn().expect("connect")
     }

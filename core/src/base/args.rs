@@ -238,6 +238,21 @@ pub fn check_name(v: &[u8], what: &str) -> CmdResult<Box<[u8]>> {
     Ok(v.into())
 }
 
+/// A tag key is `<caller>.<field>`: a lowercase name, a dot, then at least
+/// one character that is not a dot (the reference's rule).
+pub fn valid_tag_key(k: &[u8]) -> bool {
+    let Some(dot) = k.iter().position(|&c| c == b'.') else {
+        return false;
+    };
+    let (caller, rest) = k.split_at(dot);
+    let first_ok = caller.first().is_some_and(u8::is_ascii_lowercase);
+    let caller_ok = caller
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_');
+    let after_ok = rest.get(1).is_some_and(|&c| c != b'.');
+    first_ok && caller_ok && after_ok && k.len() <= NAME_MAX_BYTES
+}
+
 /// A worker or instance id: 1 to 256 bytes without control bytes.
 pub fn check_worker<'a>(v: &'a [u8], what: &str) -> CmdResult<&'a [u8]> {
     if v.is_empty() || v.len() > NAME_MAX_BYTES || v.iter().any(|&b| b < 0x20 || b == 0x7f) {

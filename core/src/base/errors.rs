@@ -70,6 +70,16 @@ codes! {
     StaleOwnerCannotAppend => "STALE_OWNER_CANNOT_APPEND",
     StreamClosed => "STREAM_CLOSED",
     RetentionLimitExceeded => "RETENTION_LIMIT_EXCEEDED",
+    FlowNotFound => "FLOW_NOT_FOUND",
+    FlowAlreadyTerminal => "FLOW_ALREADY_TERMINAL",
+    AlreadyMemberOfDifferentFlow => "ALREADY_MEMBER_OF_DIFFERENT_FLOW",
+    SelfReferencingEdge => "SELF_REFERENCING_EDGE",
+    StaleGraphRevision => "STALE_GRAPH_REVISION",
+    ExecutionNotInFlow => "EXECUTION_NOT_IN_FLOW",
+    CycleDetected => "CYCLE_DETECTED",
+    DependencyAlreadyExists => "DEPENDENCY_ALREADY_EXISTS",
+    GroupAlreadyTerminal => "GROUP_ALREADY_TERMINAL",
+    FlowLimitExceeded => "FLOW_LIMIT_EXCEEDED",
     // Sent by the server itself to a blocked claim (CLIENT UNBLOCK ...
     // ERROR, or the node turning replica); listed so specs can name it.
     Unblocked => "UNBLOCKED",

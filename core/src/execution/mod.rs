@@ -4,6 +4,7 @@
 
 pub mod attempt;
 pub mod codec;
+pub mod dependencies;
 pub mod errors;
 pub mod feed;
 pub mod holder;

@@ -15,6 +15,8 @@ use crate::streams::EntryId;
 /// The kinds of item in a partition's stream.
 pub const TAG_PARTITION: u8 = b'P';
 pub const TAG_EXEC: u8 = b'E';
+/// A flow, written after every execution (its members must load first).
+pub const TAG_FLOW: u8 = b'F';
 
 /// The header's own encoding version (records carry their own); version 2
 /// adds the feed's last event id, written only once the feed has one.
@@ -24,7 +26,7 @@ const HEADER_ENCODING_FEED: u8 = 2;
 impl Partition {
     /// What is persisted besides the records: the partition, the partition
     /// count it was created under, the next queue sequence, how many
-    /// records follow.
+    /// items follow (records, then flows).
     pub fn encode_header(&self, w: &mut Writer) {
         let last = self.index.events_last;
         w.u8(if last.is_some() {
@@ -35,7 +37,7 @@ impl Partition {
         w.u16(self.index.partition);
         w.u16(self.index.partitions);
         w.u64(self.index.next_seq);
-        w.u64(self.len() as u64);
+        w.u64((self.len() + self.flow_count()) as u64);
         if let Some(l) = last {
             w.u64(l.ms);
             w.u64(l.seq);
@@ -74,11 +76,15 @@ impl Partition {
         }
     }
 
-    /// Adds one tagged record item (after the header); returns the
-    /// execution it loaded.
-    pub fn load_item(&mut self, item: &[u8]) -> Result<&Execution, DecodeError> {
+    /// Adds one tagged item (after the header); returns the execution it
+    /// loaded, if it was one.
+    pub fn load_item(&mut self, item: &[u8]) -> Result<Option<&Execution>, DecodeError> {
         match item.split_first() {
-            Some((&TAG_EXEC, body)) => self.load_record(body),
+            Some((&TAG_EXEC, _)) if self.flow_count() > 0 => {
+                Err(DecodeError("an execution after the flows"))
+            }
+            Some((&TAG_EXEC, body)) => self.load_record(body).map(Some),
+            Some((&TAG_FLOW, body)) => self.load_flow(body).map(|()| None),
             Some((&TAG_PARTITION, _)) => Err(DecodeError("a second partition header")),
             _ => Err(DecodeError("unknown record kind")),
         }
@@ -97,6 +103,12 @@ impl Partition {
             w.buf.clear();
             w.u8(TAG_EXEC);
             e.encode(&mut w);
+            each(&w.buf);
+        }
+        for f in self.flows() {
+            w.buf.clear();
+            w.u8(TAG_FLOW);
+            f.encode(&mut w);
             each(&w.buf);
         }
     }
@@ -126,9 +138,13 @@ impl Partition {
     }
 
     /// Adds one record item in `layout` (after the header).
-    pub fn load_next(&mut self, layout: Layout, item: &[u8]) -> Result<&Execution, DecodeError> {
+    pub fn load_next(
+        &mut self,
+        layout: Layout,
+        item: &[u8],
+    ) -> Result<Option<&Execution>, DecodeError> {
         match layout {
-            Layout::Untagged => self.load_record(item),
+            Layout::Untagged => self.load_record(item).map(Some),
             Layout::Tagged => self.load_item(item),
         }
     }

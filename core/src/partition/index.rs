@@ -15,6 +15,7 @@ use crate::base::caps::CapSet;
 use crate::base::ids::Uuid;
 use crate::base::state::{PublicState, StateCounts};
 use crate::execution::record::Execution;
+use crate::partition::flow_index::FlowIndex;
 use crate::partition::queue::Due;
 use crate::partition::queue::{DueSet, Head, Queue, QueueKey};
 
@@ -84,6 +85,10 @@ pub struct PartitionIndex {
     /// counted from the stream, which a client may change): the next
     /// event's id follows it, the same on every node.
     pub events_last: Option<EntryId>,
+    /// Flow membership, tallies and pending flow work.
+    pub flows: FlowIndex,
+    /// The heap bytes of the flows (`Flow::mem_usage`), a running count.
+    pub flow_bytes: usize,
 }
 
 impl PartitionIndex {
@@ -140,6 +145,9 @@ impl PartitionIndex {
         };
         let lane_counts = lane.as_deref_mut().map(|l| &mut l.counts);
         count(&mut self.counts, lane_counts, from, to);
+        if !self.flows.member_of.is_empty() && (from.is_some() || to.is_some()) {
+            self.flows.on_move(e.id.uuid, e.queue_seq, from, to);
+        }
         // Only leaving the lane (a state or a queue entry gone, nothing
         // counted in its place) can empty it.
         let shrank = to.is_none() && (matches!(op, QueueOp::Remove(_)) || from.is_some());
@@ -204,6 +212,8 @@ impl PartitionIndex {
         .into_iter()
         .filter_map(|set| set.first().map(|(t, _)| t))
         .chain(retention)
+        // Flow work left over is due at once.
+        .chain(self.flows.has_work().then_some(0))
         .min()
     }
 
@@ -256,6 +266,7 @@ impl PartitionIndex {
                 + self.retention.len()
                 + self.waits.len())
                 * 40
+            + self.flows.mem_usage()
     }
 }
 

@@ -3,8 +3,11 @@
 //! that moves index entries when a record changes (`moves`), its encoding
 //! and its requests.
 
+pub mod cascade;
 pub mod codec;
 pub mod due_table;
+pub mod flow_index;
+pub mod flow_ops;
 pub mod index;
 pub mod moves;
 pub mod queue;

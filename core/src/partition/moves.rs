@@ -125,6 +125,10 @@ fn shift(
     } else {
         idx.update_lane(e, op, from, to)
     };
+    if from.is_none() && b != a && !idx.flows.member_of.is_empty() {
+        let claimable = a.queued.is_some() && b.queued.is_none();
+        idx.flows.touched(u, e.queue_seq, claimable);
+    }
     let mut due = false;
     for (old, new, set) in [
         (b.delay, a.delay, &mut idx.delayed),
@@ -414,6 +418,43 @@ pub fn append(
         }
         e.append(&req.fence, &req.mode, req.payload, env.now)
     })
+}
+
+/// A step a flow takes on one of its members.
+#[derive(Clone, Debug)]
+pub enum FlowStep {
+    /// An edge into it: held back while its group is pending.
+    Hold,
+    /// Its group is satisfied.
+    Release,
+    /// Its group is impossible.
+    Skip,
+    /// Cancelled for its flow (a cancelled flow, a sibling's quorum).
+    Cancel(Box<[u8]>),
+    /// An upstream's result becomes its payload.
+    Payload(Blob),
+}
+
+/// Applies a flow's step to a member; the move, when it changed it.
+pub fn flow_step(
+    idx: &mut PartitionIndex,
+    e: &mut Execution,
+    step: FlowStep,
+    env: &Env,
+) -> Option<Moved> {
+    let now = env.now;
+    let (changed, moved) = transition(idx, e, |e| match step {
+        FlowStep::Hold => e.hold_for_dependencies(now),
+        FlowStep::Release => e.release_dependencies(now),
+        FlowStep::Skip => e.skip(now),
+        FlowStep::Cancel(reason) => e.cancel(None, Some(reason), now).is_ok(),
+        FlowStep::Payload(b) => {
+            e.payload = b;
+            e.last_mutation_at = now;
+            true
+        }
+    });
+    changed.then_some(moved)
 }
 
 /// Operator transitions on one execution (replay, block, unblock).

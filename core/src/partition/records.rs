@@ -16,6 +16,7 @@ use crate::base::codec::DecodeError;
 use crate::base::ids::Uuid;
 use crate::base::state::PublicState;
 use crate::execution::record::Execution;
+use crate::flows::Flow;
 use crate::partition::index::PartitionIndex;
 use crate::partition::moves::{self, Moved};
 
@@ -26,11 +27,13 @@ pub struct Partition {
     /// hash probe costs a fraction of a search through a tree of random
     /// 128-bit keys. The hasher's keys are random per partition, so
     /// client-chosen uuids cannot force collisions.
-    records: HashMap<Uuid, Box<Execution>, RandomState>,
+    pub(crate) records: HashMap<Uuid, Box<Execution>, RandomState>,
     /// Uuids by queue sequence, i.e. in admission order: the order of
     /// listings, saves and digests. Sequences only grow, so this is stored
     /// in reverse for the reason `index::Queue` is.
-    order: BTreeMap<Reverse<u64>, Uuid>,
+    pub(crate) order: BTreeMap<Reverse<u64>, Uuid>,
+    /// Its flows, by id: the order of listings and saves.
+    pub(crate) flows: BTreeMap<Uuid, Box<Flow>>,
 }
 
 /// Bytes a record costs beyond itself: its hash slot (with the table's
@@ -43,6 +46,11 @@ impl Partition {
             index: PartitionIndex::new(partition, partitions),
             ..Partition::default()
         }
+    }
+
+    /// The uuid of the record admitted with sequence `seq`.
+    pub fn at_seq(&self, seq: u64) -> Option<Uuid> {
+        self.order.get(&Reverse(seq)).copied()
     }
 
     pub fn get(&self, uuid: Uuid) -> Option<&Execution> {
@@ -93,10 +101,15 @@ impl Partition {
         Some((moved, &mut self.index, &mut **slot))
     }
 
+    /// Removes a record; a flow member leaves its flow, and a flow left
+    /// with no members goes with it.
     pub fn remove(&mut self, uuid: Uuid) -> Option<Box<Execution>> {
         let e = self.records.remove(&uuid)?;
         self.order.remove(&Reverse(e.queue_seq));
         moves::forget(&mut self.index, &e);
+        if let Some(fid) = self.index.flows.member_of.remove(&uuid) {
+            self.leave_flow(fid, uuid);
+        }
         Some(e)
     }
 
@@ -169,7 +182,10 @@ impl Partition {
     /// Approximate heap footprint, for MEMORY USAGE: O(1), from running
     /// counts.
     pub fn mem_usage(&self) -> usize {
-        self.index.mem_usage() + self.index.record_bytes + self.records.len() * RECORD_OVERHEAD
+        self.index.mem_usage()
+            + self.index.record_bytes
+            + self.records.len() * RECORD_OVERHEAD
+            + self.index.flow_bytes
     }
 }
 

@@ -11,6 +11,7 @@ use flowfabric_core::base::ids::{idempotency_key, lane_partition, ExecId, Submit
 use flowfabric_core::base::limits::MAX_REPLAYS;
 use flowfabric_core::execution::requests;
 use flowfabric_core::execution::{Execution, DEFAULT_NAMESPACE};
+use flowfabric_core::flows::FlowError;
 use flowfabric_core::partition::moves::{self, Op};
 use flowfabric_core::streams::Event;
 
@@ -21,7 +22,7 @@ use crate::shell::effects::{
 use crate::shell::node::{cluster_mode, lane_name, now_ms, with_minter};
 use crate::shell::reply::Reply;
 use crate::shell::streams::Field;
-use crate::shell::{config, feed, held, keys};
+use crate::shell::{config, effects, feed, held, keys};
 
 /// `FF.SUBMIT target lane payload [options]`: creates an execution,
 /// idempotently, and queues or schedules it.
@@ -75,6 +76,14 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     };
     let id_text = id.text();
     let mut key = keys::open_partition(ctx, partition);
+    if let Some(f) = &req.flow {
+        // Into a flow that exists and takes members, or nothing changes.
+        let flow_error = |e: FlowError| CmdError::from(e);
+        match key.partition()? {
+            Some(p) => p.check_joinable(f.uuid).map_err(flow_error)?,
+            None => return Err(flow_error(FlowError::FlowNotFound)),
+        }
+    }
     let p = keys::partition_or_create(&mut key, partition, limits.partitions)?;
     let Some((moved, idx, e)) = p.admit_new(id.uuid, |seq| Execution::new(id, req.spec, seq, now))
     else {
@@ -82,6 +91,9 @@ pub fn submit(call: &Call) -> CmdResult<()> {
         return Ok(());
     };
     settle(ctx, idx, e, moved);
+    if let Some(f) = &req.flow {
+        p.add_member(f.uuid, id.uuid, now).map_err(CmdError::from)?;
+    }
     if let Some((ik, ttl)) = idem {
         keys::write_expiring_string(ctx, &ik, id_text.as_bytes(), now.saturating_add(ttl));
     }
@@ -146,6 +158,9 @@ pub fn fail(call: &Call) -> CmdResult<()> {
         p = p.with_max_reclaims(&env);
     }
     finish(call, c"FF.FAIL", idx, e, moved, changed, &p);
+    if changed {
+        effects::drain_key(call.ctx, &mut key, &env);
+    }
     let outcome = r.map_err(|err| err.error())?;
     let reply = Reply(call.ctx.ctx);
     match outcome {

@@ -3,6 +3,7 @@
 
 use flowfabric_core::base::args::parse_exec_id;
 use flowfabric_core::base::errors::{CmdError, CmdResult};
+use flowfabric_core::base::ids::ExecId;
 use flowfabric_core::execution::{Backoff, Execution};
 use flowfabric_core::streams::keys::stream_key;
 
@@ -23,7 +24,19 @@ fn read_exec(call: &Call, f: impl FnOnce(&Execution, &Reply)) -> CmdResult<()> {
 }
 
 pub fn get(call: &Call) -> CmdResult<()> {
-    read_exec(call, |e, r| reply_execution(r, e))
+    let [id] = call.args else {
+        return Err(CmdError::syntax("wrong number of arguments"));
+    };
+    let id = parse_exec_id(id, &config::limits())?;
+    let mut key = keys::open_partition(call.ctx, id.partition);
+    let p = key.partition()?.ok_or_else(keys::not_found)?;
+    let flow = p.flow_of(id.uuid).map(|uuid| ExecId {
+        partition: id.partition,
+        uuid,
+    });
+    let e = p.get(id.uuid).ok_or_else(keys::not_found)?;
+    reply_execution(&Reply(call.ctx.ctx), e, flow);
+    Ok(())
 }
 
 pub fn result(call: &Call) -> CmdResult<()> {
@@ -65,14 +78,20 @@ pub fn get_tags(call: &Call) -> CmdResult<()> {
 }
 
 /// FF.GET's reply.
-const FIELDS: usize = 44;
+const FIELDS: usize = 45;
 
-fn reply_execution(r: &Reply, e: &Execution) {
+fn reply_execution(r: &Reply, e: &Execution, flow: Option<ExecId>) {
     let attempt = e.current_attempt();
     let lease = e.lease.as_ref();
     let progress = e.extra.as_ref().and_then(|x| x.progress.as_ref());
     let p = Pairs::start(r, FIELDS);
     p.bulk("execution_id", e.id.key().as_bytes())
+        .bulk(
+            "flow_id",
+            flow.map(|f| f.text().as_bytes().to_vec())
+                .unwrap_or_default()
+                .as_slice(),
+        )
         .bulk("namespace", e.namespace())
         .bulk("lane", e.lane.as_bytes())
         .bulk("kind", e.kind())

@@ -5,6 +5,7 @@
 pub mod claims;
 pub mod execution;
 pub mod execution_reads;
+pub mod flows;
 pub mod node;
 pub mod partition;
 pub mod streams;

@@ -10,7 +10,7 @@ use flowfabric_core::base::codec::DecodeError;
 use flowfabric_core::base::errors::{CmdError, CmdResult, Code};
 use flowfabric_core::base::ids::{lane_partition, ExecId};
 use flowfabric_core::base::state::{PublicState, StateCounts};
-use flowfabric_core::partition::codec::{TAG_EXEC, TAG_PARTITION};
+use flowfabric_core::partition::codec::{TAG_EXEC, TAG_FLOW, TAG_PARTITION};
 use flowfabric_core::partition::requests::{parse_due, parse_list};
 use flowfabric_core::partition::Partition;
 
@@ -125,12 +125,12 @@ pub fn loadrec(call: &Call) -> CmdResult<()> {
             }
             key.set_partition(p)?;
         }
-        Some(&TAG_EXEC) => {
+        Some(&TAG_EXEC) | Some(&TAG_FLOW) => {
             let p = key
                 .partition()?
                 .ok_or_else(|| CmdError::syntax("record before its partition header"))?;
             let e = p.load_item(item).map_err(bad)?;
-            effects::leases_loaded(db, std::iter::once(e));
+            effects::leases_loaded(db, e.into_iter());
             effects::register_hints(db, &p.index);
             schedule::note_due(ctx, db, &p.index);
         }

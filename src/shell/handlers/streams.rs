@@ -16,7 +16,7 @@ use crate::shell::feed::{name, Name};
 use crate::shell::node::now_ms;
 use crate::shell::reply::Reply;
 use crate::shell::streams::{self, Field, WriteError};
-use crate::shell::{config, keys};
+use crate::shell::{config, effects, keys};
 
 fn write_error(e: WriteError) -> CmdError {
     match e {
@@ -99,6 +99,7 @@ pub fn append(call: &Call) -> CmdResult<()> {
     };
     if changed {
         replicate_with(call, c"FF.APPEND", &p);
+        effects::drain_key(call.ctx, &mut key, &env);
     }
     let (_, appended) = r.map_err(|err| err.error())?;
     let entry = written?;

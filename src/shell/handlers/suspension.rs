@@ -30,7 +30,7 @@ use flowfabric_core::partition::Env;
 use crate::shell::effects::{env_for, pins, replicate_minted, settle, transition_cmd, Refusal};
 use crate::shell::node::{now_ms, with_keyring, with_minter, with_token_keys};
 use crate::shell::reply::{Pairs, Reply};
-use crate::shell::{config, feed, keys};
+use crate::shell::{config, effects, feed, keys};
 
 fn no_secret() -> CmdError {
     WaitError::Token(flowfabric_core::suspension::token::TokenError::NotInitialized).into()
@@ -93,6 +93,7 @@ pub fn suspend(call: &Call) -> CmdResult<()> {
             .is_none()
             .then_some((c"SUSPENSION_ID", sid));
         replicate_decided(call, c"FF.SUSPEND", minted, req.at, now, Some(&env));
+        effects::drain_key(call.ctx, &mut key, &env);
     }
     let s = r.map_err(|e| e.error())?;
     let reply = Reply(call.ctx.ctx);
@@ -130,6 +131,7 @@ pub fn create_waitpoint(call: &Call) -> CmdResult<()> {
     if changed {
         let minted = req.waitpoint_id.is_none().then_some((c"WAITPOINT_ID", wid));
         replicate_decided(call, c"FF.WAITPOINT", minted, req.at, now, Some(&env));
+        effects::drain_key(call.ctx, &mut key, &env);
     }
     let (wp, k, created) = r.map_err(|e| e.error())?;
     let reply = Reply(call.ctx.ctx);

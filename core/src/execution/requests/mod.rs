@@ -23,7 +23,7 @@ pub use suspension::*;
 use crate::base::args::{parse_exec_id, parse_u64, parse_uuid, Args};
 use crate::base::errors::{CmdError, CmdResult};
 use crate::base::ids::ExecId;
-use crate::base::limits::{Limits, LEASE_MAX_MS, NAME_MAX_BYTES, TAG_VALUE_MAX_BYTES};
+use crate::base::limits::{Limits, LEASE_MAX_MS, TAG_VALUE_MAX_BYTES};
 use crate::execution::attempt::Fence;
 
 /// A lease length: 1 ms to a week.
@@ -68,17 +68,4 @@ fn parse_reason(a: &mut Args, limits: &Limits) -> CmdResult<Box<[u8]>> {
     Ok(r.into())
 }
 
-/// A tag key is `<caller>.<field>`: a lowercase name, a dot, then at least
-/// one character that is not a dot (the reference's rule).
-pub fn valid_tag_key(k: &[u8]) -> bool {
-    let Some(dot) = k.iter().position(|&c| c == b'.') else {
-        return false;
-    };
-    let (caller, rest) = k.split_at(dot);
-    let first_ok = caller.first().is_some_and(u8::is_ascii_lowercase);
-    let caller_ok = caller
-        .iter()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_');
-    let after_ok = rest.get(1).is_some_and(|&c| c != b'.');
-    first_ok && caller_ok && after_ok && k.len() <= NAME_MAX_BYTES
-}
+pub use crate::base::args::valid_tag_key;

@@ -8,7 +8,7 @@ use crate::base::args::{
 use crate::base::blob::Blob;
 use crate::base::caps::CapSet;
 use crate::base::errors::{CmdError, CmdResult, Code};
-use crate::base::ids::SubmitTarget;
+use crate::base::ids::{ExecId, SubmitTarget};
 use crate::base::limits::{
     Limits, MAX_RETRIES_MAX, NAME_MAX_BYTES, PRIORITY_MAX, TAGS_MAX, TAG_VALUE_MAX_BYTES,
     TIME_MAX_MS, TTL_MAX_MS,
@@ -21,6 +21,8 @@ pub struct Submit {
     pub target: SubmitTarget,
     pub spec: Spec,
     pub idempotency_ttl_ms: Option<u64>,
+    /// The flow the new execution joins (in the flow's partition).
+    pub flow: Option<ExecId>,
     pub at: Option<u64>,
 }
 
@@ -138,7 +140,7 @@ pub fn parse_submit_keeping(
         payload: keep(a.position() - 1, payload),
         ..Spec::default()
     };
-    let (mut ttl, mut at) = (None, None);
+    let (mut ttl, mut at, mut flow) = (None, None, None);
     let mut retry = RetryOptions::default();
     options(&mut a, origin, &mut at, |k, a| {
         match k {
@@ -176,6 +178,13 @@ pub fn parse_submit_keeping(
             }
             b"BACKOFF" => retry.backoff = Some(parse_backoff(a)?),
             b"JITTER" => retry.jitter = true,
+            b"FLOW" => {
+                let f = a.next("FLOW")?;
+                flow =
+                    Some(ExecId::parse(f, limits.partitions).ok_or_else(|| {
+                        CmdError::syntax("FLOW must be a flow id, {fp:N}:<uuid>")
+                    })?);
+            }
             b"TAG" => {
                 let (k, v) = (a.next("TAG key")?, a.next("TAG value")?);
                 add_tag(&mut spec.tags, k, v)?;
@@ -197,10 +206,24 @@ pub fn parse_submit_keeping(
         Ok(true)
     })?;
     spec.retry = retry.policy()?;
+    let target = match (flow, target) {
+        (None, t) => t,
+        // A member lives in its flow's partition.
+        (Some(f), SubmitTarget::Auto) => SubmitTarget::Partition(f.partition),
+        (Some(f), SubmitTarget::Partition(p)) if p == f.partition => target,
+        (Some(f), SubmitTarget::Exact(id)) if id.partition == f.partition => target,
+        (Some(_), _) => {
+            return Err(CmdError::new(
+                Code::PartitionMismatch,
+                "the target is not the flow's partition",
+            ))
+        }
+    };
     Ok(Submit {
         target,
         spec,
         idempotency_ttl_ms: ttl,
+        flow,
         at,
     })
 }
