@@ -30,6 +30,53 @@ fn sweep_changes_nothing() {
         .arg("00112233445566778899aabbccddeeff")
         .query(&mut c)
         .unwrap();
+    // Flows for the flow commands' parsers and checks to reach: `fl` in
+    // the waiting execution's partition with members a, b, cm (a -> b),
+    // `fl2` there too with one member, `done_fl` cancelled (flow_only)
+    // with two waiting members, and `far` in another partition with one.
+    let ptag = tag_of(&waiting);
+    let qtag = (0..256)
+        .map(|p| format!("{{fp:{p}}}"))
+        .find(|t| *t != ptag)
+        .unwrap();
+    let new_flow = |c: &mut redis::Connection, tag: &str| -> String {
+        let (id, created): (String, i64) = redis::cmd("FF.FLOWCREATE").arg(tag).query(c).unwrap();
+        assert_eq!(created, 1);
+        id
+    };
+    let join = |c: &mut redis::Connection, tag: &str, flow: &str, lane: &str| -> String {
+        redis::cmd("FF.SUBMIT")
+            .arg(tag)
+            .arg(lane)
+            .arg("m")
+            .arg("FLOW")
+            .arg(flow)
+            .query(c)
+            .unwrap()
+    };
+    let fl = new_flow(&mut c, &ptag);
+    let fa = join(&mut c, &ptag, &fl, "fa");
+    let fb = join(&mut c, &ptag, &fl, "fb");
+    let fc = join(&mut c, &ptag, &fl, "fc");
+    let (edge_id, _, _, _): (String, i64, i64, i64) = redis::cmd("FF.EDGE")
+        .arg(&fl)
+        .arg(&fa)
+        .arg(&fb)
+        .query(&mut c)
+        .unwrap();
+    let fl2 = new_flow(&mut c, &ptag);
+    let m2 = join(&mut c, &ptag, &fl2, "f2");
+    let done_fl = new_flow(&mut c, &ptag);
+    let d1 = join(&mut c, &ptag, &done_fl, "d1");
+    let d2 = join(&mut c, &ptag, &done_fl, "d2");
+    let _: redis::Value = redis::cmd("FF.CANCELFLOW")
+        .arg(&done_fl)
+        .arg("POLICY")
+        .arg("flow_only")
+        .query(&mut c)
+        .unwrap();
+    let far = new_flow(&mut c, &qtag);
+    let fg = join(&mut c, &qtag, &far, "fg");
     let before = digest(&mut c);
 
     let id = j.id.as_bytes();
@@ -582,7 +629,313 @@ fn sweep_changes_nothing() {
         vec![b"FF.LOADREC", b"k", b"Ejunk"],
         vec![b"FF.DUE", b"1", b"1", b"1", b"0", b"100"],
     ];
-    for args in &cases {
+    // The flow commands, and FF.SUBMIT's FLOW option.
+    let p = ptag.as_bytes();
+    let q = qtag.as_bytes();
+    let (f, f2, done, fr) = (
+        fl.as_bytes(),
+        fl2.as_bytes(),
+        done_fl.as_bytes(),
+        far.as_bytes(),
+    );
+    let (a, b, cm, m2, g) = (
+        fa.as_bytes(),
+        fb.as_bytes(),
+        fc.as_bytes(),
+        m2.as_bytes(),
+        fg.as_bytes(),
+    );
+    let (d1, d2) = (d1.as_bytes(), d2.as_bytes());
+    let w = waiting.as_bytes();
+    let e = edge_id.as_bytes();
+    let no_flow_s = format!("{ptag}:00000000-0000-4000-8000-0000000000f1");
+    let no_flow = no_flow_s.as_bytes();
+    let no_exec_s = format!("{ptag}:00000000-0000-4000-8000-0000000000f2");
+    let no_exec = no_exec_s.as_bytes();
+    // The flow's uuid under the other partition's tag, and a target of
+    // that partition.
+    let f_in_q_s = format!("{qtag}:{}", &fl[ptag.len() + 1..]);
+    let f_in_q = f_in_q_s.as_bytes();
+    let q_exact_s = format!("{qtag}:00000000-0000-4000-8000-0000000000f3");
+    let q_exact = q_exact_s.as_bytes();
+    let big_value = vec![b'v'; 4097];
+    let too_many_tags: Vec<Vec<u8>> = (0..65)
+        .flat_map(|i| [format!("app.k{i}").into_bytes(), b"v".to_vec()])
+        .collect();
+    let mut many_tags: Vec<&[u8]> = vec![b"FF.FLOWSETTAGS", f];
+    many_tags.extend(too_many_tags.iter().map(Vec::as_slice));
+    let flow_cases: Vec<Vec<&[u8]>> = vec![
+        // FF.FLOWCREATE
+        vec![b"FF.FLOWCREATE"],
+        vec![b"FF.FLOWCREATE", b"nope"],
+        vec![b"FF.FLOWCREATE", b"{fp:256}"],
+        vec![b"FF.FLOWCREATE", b"{fp:-1}"],
+        vec![b"FF.FLOWCREATE", b"{fp:1}:not-a-uuid"],
+        vec![b"FF.FLOWCREATE", b"{fp:1}:"],
+        vec![b"FF.FLOWCREATE", nul],
+        vec![b"FF.FLOWCREATE", bin],
+        vec![b"FF.FLOWCREATE", b"plainkey"],
+        vec![b"FF.FLOWCREATE", p, b"KIND"],
+        vec![b"FF.FLOWCREATE", p, b"KIND", &long_name],
+        vec![b"FF.FLOWCREATE", p, b"NAMESPACE"],
+        vec![b"FF.FLOWCREATE", p, b"NAMESPACE", &long_name],
+        vec![b"FF.FLOWCREATE", p, b"KIND", b"k", b"NAMESPACE"],
+        vec![b"FF.FLOWCREATE", p, b"AT", b"1"],
+        vec![b"FF.FLOWCREATE", f, b"AT", b"1"],
+        vec![b"FF.FLOWCREATE", p, b"BOGUS"],
+        vec![b"FF.FLOWCREATE", p, nul],
+        vec![b"FF.FLOWCREATE", p, bin, b"x"],
+        // FF.FLOWADD
+        vec![b"FF.FLOWADD"],
+        vec![b"FF.FLOWADD", f],
+        vec![b"FF.FLOWADD", b"bad", w],
+        vec![b"FF.FLOWADD", p, w],
+        vec![b"FF.FLOWADD", nul, w],
+        vec![b"FF.FLOWADD", f, b"bad"],
+        vec![b"FF.FLOWADD", f, p],
+        vec![b"FF.FLOWADD", f, bin],
+        vec![b"FF.FLOWADD", f, g],
+        vec![b"FF.FLOWADD", f, w, b"AT", b"1"],
+        vec![b"FF.FLOWADD", f, w, b"EXTRA"],
+        vec![b"FF.FLOWADD", no_flow, w],
+        vec![b"FF.FLOWADD", f_in_q, w],
+        vec![b"FF.FLOWADD", f, no_exec],
+        vec![b"FF.FLOWADD", f, m2],
+        vec![b"FF.FLOWADD", f2, a],
+        vec![b"FF.FLOWADD", done, w],
+        // FF.EDGE
+        vec![b"FF.EDGE"],
+        vec![b"FF.EDGE", f],
+        vec![b"FF.EDGE", f, a],
+        vec![b"FF.EDGE", b"bad", a, cm],
+        vec![b"FF.EDGE", p, a, cm],
+        vec![b"FF.EDGE", f, b"bad", cm],
+        vec![b"FF.EDGE", f, a, b"bad"],
+        vec![b"FF.EDGE", f, nul, cm],
+        vec![b"FF.EDGE", f, a, bin],
+        vec![b"FF.EDGE", f, a, g],
+        vec![b"FF.EDGE", f, g, cm],
+        vec![b"FF.EDGE", f_in_q, a, cm],
+        vec![b"FF.EDGE", fr, g, a],
+        vec![b"FF.EDGE", f, a, cm, b"EDGE_ID"],
+        vec![b"FF.EDGE", f, a, cm, b"EDGE_ID", b"not-a-uuid"],
+        vec![b"FF.EDGE", f, a, cm, b"EDGE_ID", f],
+        vec![b"FF.EDGE", f, a, cm, b"EDGE_ID", nul],
+        vec![b"FF.EDGE", f, a, cm, b"EDGE_ID", e],
+        vec![b"FF.EDGE", f, a, cm, b"KIND"],
+        vec![b"FF.EDGE", f, a, cm, b"KIND", b"any"],
+        vec![b"FF.EDGE", f, a, cm, b"KIND", b"failure_only"],
+        vec![b"FF.EDGE", f, a, cm, b"KIND", bin],
+        vec![b"FF.EDGE", f, a, cm, b"DATA"],
+        vec![b"FF.EDGE", f, a, cm, b"DATA", b""],
+        vec![b"FF.EDGE", f, a, cm, b"DATA", &big_value],
+        vec![b"FF.EDGE", f, a, cm, b"DATA", &huge],
+        vec![b"FF.EDGE", f, a, cm, b"REVISION"],
+        vec![b"FF.EDGE", f, a, cm, b"REVISION", b"x"],
+        vec![b"FF.EDGE", f, a, cm, b"REVISION", b"-1"],
+        vec![b"FF.EDGE", f, a, cm, b"REVISION", b"1.5"],
+        vec![b"FF.EDGE", f, a, cm, b"REVISION", b"18446744073709551616"],
+        vec![b"FF.EDGE", f, a, cm, b"REVISION", b"0"],
+        vec![b"FF.EDGE", f, a, cm, b"AT", b"1"],
+        vec![b"FF.EDGE", f, a, cm, b"BOGUS"],
+        vec![b"FF.EDGE", f, a, cm, nul],
+        vec![b"FF.EDGE", f, a, a],
+        vec![b"FF.EDGE", f, b, a],
+        vec![b"FF.EDGE", f, a, b],
+        vec![b"FF.EDGE", f, a, w],
+        vec![b"FF.EDGE", f, w, cm],
+        vec![b"FF.EDGE", f, a, m2],
+        vec![b"FF.EDGE", no_flow, a, cm],
+        vec![b"FF.EDGE", done, d1, d2],
+        // FF.EDGEPOLICY
+        vec![b"FF.EDGEPOLICY"],
+        vec![b"FF.EDGEPOLICY", f, cm],
+        vec![b"FF.EDGEPOLICY", b"bad", cm, b"ALL_OF"],
+        vec![b"FF.EDGEPOLICY", p, cm, b"ALL_OF"],
+        vec![b"FF.EDGEPOLICY", f, b"bad", b"ALL_OF"],
+        vec![b"FF.EDGEPOLICY", f, nul, b"ALL_OF"],
+        vec![b"FF.EDGEPOLICY", f, g, b"ALL_OF"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"SOME_OF"],
+        vec![b"FF.EDGEPOLICY", f, cm, b""],
+        vec![b"FF.EDGEPOLICY", f, cm, bin],
+        vec![b"FF.EDGEPOLICY", f, cm, nul],
+        // Refused, but the whole word is echoed back (17 MB here), where
+        // the other parsers describe a bad word as `<n bytes>`.
+        vec![b"FF.EDGEPOLICY", f, cm, &huge],
+        vec![b"FF.EDGEPOLICY", f, cm, b"ANY_OF"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"ANY_OF", b"sometimes"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"ANY_OF", b"let_run", b"extra"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"ANY_OF", b"3", b"let_run"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"QUORUM"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"QUORUM", b"2"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"QUORUM", b"2", b"never"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"QUORUM", b"0", b"let_run"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"QUORUM", b"10001", b"let_run"],
+        vec![
+            b"FF.EDGEPOLICY",
+            f,
+            cm,
+            b"QUORUM",
+            b"4294967297",
+            b"cancel_remaining",
+        ],
+        vec![
+            b"FF.EDGEPOLICY",
+            f,
+            cm,
+            b"QUORUM",
+            b"99999999999999999999999",
+            b"let_run",
+        ],
+        vec![b"FF.EDGEPOLICY", f, cm, b"QUORUM", b"x", b"let_run"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"QUORUM", b"-1", b"let_run"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"QUORUM", b"let_run"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"ALL_OF", b"let_run"],
+        vec![b"FF.EDGEPOLICY", f, cm, b"ALL_OF", b"AT", b"1"],
+        vec![b"FF.EDGEPOLICY", f, b, b"ANY_OF", b"let_run"],
+        vec![b"FF.EDGEPOLICY", f, w, b"ALL_OF"],
+        vec![b"FF.EDGEPOLICY", no_flow, cm, b"ALL_OF"],
+        vec![b"FF.EDGEPOLICY", done, d2, b"ALL_OF"],
+        // FF.FLOWSETTAGS
+        vec![b"FF.FLOWSETTAGS"],
+        vec![b"FF.FLOWSETTAGS", f],
+        vec![b"FF.FLOWSETTAGS", f, b"app.k"],
+        vec![b"FF.FLOWSETTAGS", f, b"app.k", b"v", b"app.j"],
+        vec![b"FF.FLOWSETTAGS", b"bad", b"app.k", b"v"],
+        vec![b"FF.FLOWSETTAGS", p, b"app.k", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b"Bad.k", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b"nodot", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b"app.", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b".k", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b"app..k", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b"1app.k", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b"", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, nul, b"v"],
+        vec![b"FF.FLOWSETTAGS", f, bin, b"v"],
+        vec![b"FF.FLOWSETTAGS", f, &long_name, b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b"app.ok", b"v", b"app-x.k", b"v"],
+        vec![b"FF.FLOWSETTAGS", f, b"app.k", &big_value],
+        vec![b"FF.FLOWSETTAGS", f, b"app.k", b"v", b"AT", b"1"],
+        vec![b"FF.FLOWSETTAGS", f, b"AT", b"1", b"app.k"],
+        many_tags,
+        vec![b"FF.FLOWSETTAGS", no_flow, b"app.k", b"v"],
+        // FF.CANCELFLOW
+        vec![b"FF.CANCELFLOW"],
+        vec![b"FF.CANCELFLOW", b"bad"],
+        vec![b"FF.CANCELFLOW", p],
+        vec![b"FF.CANCELFLOW", nul],
+        vec![b"FF.CANCELFLOW", f, b"POLICY"],
+        vec![b"FF.CANCELFLOW", f, b"POLICY", b"some"],
+        vec![b"FF.CANCELFLOW", f, b"POLICY", b""],
+        vec![b"FF.CANCELFLOW", f, b"POLICY", bin],
+        vec![b"FF.CANCELFLOW", f, b"REASON"],
+        vec![b"FF.CANCELFLOW", f, b"REASON", b""],
+        vec![b"FF.CANCELFLOW", f, b"REASON", &big_value],
+        vec![b"FF.CANCELFLOW", f, b"REASON", &huge],
+        vec![b"FF.CANCELFLOW", f, b"POLICY", b"cancel_all", b"REASON"],
+        vec![b"FF.CANCELFLOW", f, b"REASON", b"r", b"POLICY", b"nope"],
+        vec![b"FF.CANCELFLOW", f, b"AT", b"1"],
+        vec![b"FF.CANCELFLOW", f, b"BOGUS"],
+        vec![b"FF.CANCELFLOW", f, nul],
+        vec![b"FF.CANCELFLOW", no_flow],
+        vec![b"FF.CANCELFLOW", f_in_q],
+        // FF.FLOWGET
+        vec![b"FF.FLOWGET"],
+        vec![b"FF.FLOWGET", f, f],
+        vec![b"FF.FLOWGET", b"bad"],
+        vec![b"FF.FLOWGET", p],
+        vec![b"FF.FLOWGET", b"*"],
+        vec![b"FF.FLOWGET", nul],
+        vec![b"FF.FLOWGET", bin],
+        vec![
+            b"FF.FLOWGET",
+            b"{fp:256}:00000000-0000-4000-8000-000000000001",
+        ],
+        // FF.FLOWS
+        vec![b"FF.FLOWS"],
+        vec![b"FF.FLOWS", b"nope"],
+        vec![b"FF.FLOWS", b"*"],
+        vec![b"FF.FLOWS", f],
+        vec![b"FF.FLOWS", b"{fp:256}"],
+        vec![b"FF.FLOWS", nul],
+        vec![b"FF.FLOWS", p, b"COUNT"],
+        vec![b"FF.FLOWS", p, b"COUNT", b"10001"],
+        vec![b"FF.FLOWS", p, b"COUNT", b"x"],
+        vec![b"FF.FLOWS", p, b"COUNT", b"-1"],
+        vec![b"FF.FLOWS", p, b"COUNT", b"99999999999999999999999"],
+        vec![b"FF.FLOWS", p, b"AFTER"],
+        vec![b"FF.FLOWS", p, b"AFTER", b"bad"],
+        vec![b"FF.FLOWS", p, b"AFTER", p],
+        vec![b"FF.FLOWS", p, b"AFTER", nul],
+        vec![b"FF.FLOWS", p, b"AT", b"1"],
+        vec![b"FF.FLOWS", p, b"BOGUS"],
+        vec![b"FF.FLOWS", p, bin],
+        vec![b"FF.FLOWS", p, b"COUNT", b"0"],
+        vec![b"FF.FLOWS", p, b"AFTER", f_in_q],
+        // FF.EDGEGET
+        vec![b"FF.EDGEGET"],
+        vec![b"FF.EDGEGET", f],
+        vec![b"FF.EDGEGET", f, e, e],
+        vec![b"FF.EDGEGET", b"bad", e],
+        vec![b"FF.EDGEGET", p, e],
+        vec![b"FF.EDGEGET", f, b"not-a-uuid"],
+        vec![b"FF.EDGEGET", f, a],
+        vec![b"FF.EDGEGET", f, b""],
+        vec![b"FF.EDGEGET", f, nul],
+        vec![b"FF.EDGEGET", f, bin],
+        // FF.EDGES
+        vec![b"FF.EDGES"],
+        vec![b"FF.EDGES", f, a],
+        vec![b"FF.EDGES", f, a, b"IN", b"x"],
+        vec![b"FF.EDGES", b"bad", a, b"IN"],
+        vec![b"FF.EDGES", p, a, b"IN"],
+        vec![b"FF.EDGES", f, b"bad", b"IN"],
+        vec![b"FF.EDGES", f, e, b"OUT"],
+        vec![b"FF.EDGES", f, a, b"SIDEWAYS"],
+        vec![b"FF.EDGES", f, a, b""],
+        vec![b"FF.EDGES", f, a, bin],
+        vec![b"FF.EDGES", f, g, b"IN"],
+        vec![b"FF.EDGES", fr, a, b"OUT"],
+        // FF.EDGEGROUP
+        vec![b"FF.EDGEGROUP"],
+        vec![b"FF.EDGEGROUP", f],
+        vec![b"FF.EDGEGROUP", f, b, b"x"],
+        vec![b"FF.EDGEGROUP", b"bad", b],
+        vec![b"FF.EDGEGROUP", p, b],
+        vec![b"FF.EDGEGROUP", f, b"bad"],
+        vec![b"FF.EDGEGROUP", f, nul],
+        vec![b"FF.EDGEGROUP", f, g],
+        // FF.SUBMIT ... FLOW
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW"],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", b"nope"],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", p],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", b"*"],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", nul],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", bin],
+        vec![
+            b"FF.SUBMIT",
+            p,
+            b"q",
+            b"p",
+            b"FLOW",
+            b"{fp:256}:00000000-0000-4000-8000-000000000001",
+        ],
+        vec![b"FF.SUBMIT", q, b"q", b"p", b"FLOW", f],
+        vec![b"FF.SUBMIT", q_exact, b"q", b"p", b"FLOW", f],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", fr],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", no_flow],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", f_in_q],
+        vec![b"FF.SUBMIT", b"*", b"q", b"p", b"FLOW", f_in_q],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", done],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", f, b"AT", b"1"],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", f, b"PRIORITY", b"x"],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", f, b"BOGUS"],
+        vec![b"FF.SUBMIT", p, b"q", &huge, b"FLOW", f],
+        vec![b"FF.SUBMIT", p, b"", b"p", b"FLOW", f],
+        vec![b"FF.SUBMIT", p, b"q", b"p", b"FLOW", f, b"FLOW", no_flow],
+    ];
+    assert!(flow_cases.len() >= 40);
+    for args in cases.iter().chain(&flow_cases) {
         let r = run(&mut c, args);
         assert!(
             r.is_err(),
@@ -601,7 +954,7 @@ fn sweep_changes_nothing() {
     // crash.
     let other = (0..256)
         .map(|p| format!("{{fp:{p}}}"))
-        .find(|t| *t != tag_of(&j.id) && *t != tag_of(&waiting))
+        .find(|t| *t != tag_of(&j.id) && *t != tag_of(&waiting) && *t != qtag)
         .unwrap();
     let fake = format!("{other}:00000000-0000-4000-8000-000000000002");
     let _: String = redis::cmd("SET")
@@ -622,6 +975,44 @@ fn sweep_changes_nothing() {
         .query::<redis::Value>(&mut c)
         .unwrap_err();
     assert_eq!(e.code(), Some("WRONGTYPE"));
+    // So is it for every flow command naming that partition.
+    let other_flow = format!("{other}:00000000-0000-4000-8000-000000000003");
+    let (x, y) = (
+        format!("{other}:00000000-0000-4000-8000-000000000004"),
+        format!("{other}:00000000-0000-4000-8000-000000000005"),
+    );
+    let of = other_flow.as_str();
+    let flow_wrongtype: Vec<Vec<&str>> = vec![
+        vec!["FF.FLOWCREATE", &other],
+        vec!["FF.FLOWCREATE", of],
+        vec!["FF.FLOWGET", of],
+        vec!["FF.FLOWS", &other],
+        vec!["FF.FLOWADD", of, &x],
+        vec!["FF.EDGE", of, &x, &y],
+        vec!["FF.EDGEPOLICY", of, &y, "ALL_OF"],
+        vec!["FF.FLOWSETTAGS", of, "app.k", "v"],
+        vec!["FF.CANCELFLOW", of],
+        vec!["FF.EDGEGET", of, "00000000-0000-4000-8000-000000000006"],
+        vec!["FF.EDGES", of, &x, "IN"],
+        vec!["FF.EDGEGROUP", of, &y],
+        vec!["FF.SUBMIT", &other, "q", "p", "FLOW", of],
+        vec!["FF.SUBMIT", "*", "q", "p", "FLOW", of],
+    ];
+    for args in &flow_wrongtype {
+        let bytes: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        let e = run(&mut c, &bytes).unwrap_err();
+        assert_eq!(e.code(), Some("WRONGTYPE"), "{args:?}: {e}");
+    }
+    // The flows are as they were: a's edge to b alone, b still held back.
+    let g = pairs(
+        redis::cmd("FF.EDGEGROUP")
+            .arg(&fl)
+            .arg(&fb)
+            .query(&mut c)
+            .unwrap(),
+    );
+    assert_eq!(n(&g, "total_deps"), 1);
+    assert_eq!(s(&get(&mut c, &fb), "public_state"), "waiting_children");
     // And the active job is still completable.
     assert_eq!(complete(&mut c, &j, None).unwrap(), "OK");
 }

@@ -212,3 +212,215 @@ fn cluster_blocked_claimers_are_woken_and_survive() {
         assert!(!n.log().contains("ASSERTION"), "{}", n.log());
     }
 }
+
+/// An execution's public state, read through the cluster client.
+fn state(cc: &mut redis::cluster::ClusterConnection, id: &str) -> String {
+    s(
+        &pairs(redis::cmd("FF.GET").arg(id).query(cc).unwrap()),
+        "public_state",
+    )
+}
+
+/// A flow on each primary, driven through the cluster client: every flow
+/// command names its flow (or partition tag) first, so the client routes
+/// it by key, and the completing command on the upstream's node releases
+/// the downstream. `*` names no partition and is refused.
+#[test]
+fn cluster_flow_runs_through_a_cluster_client() {
+    let nodes = form_cluster();
+    let client = redis::cluster::ClusterClient::new(node_urls(&nodes)).unwrap();
+    let mut cc = client.get_connection().unwrap();
+    let slot_of = |key: &str| -> i64 {
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut nodes[0].conn())
+            .unwrap()
+    };
+    // form_cluster's slot ranges: a partition whose tag each primary owns.
+    let owner_of = |slot: i64| match slot {
+        0..=5460 => 0,
+        5461..=10922 => 1,
+        _ => 2,
+    };
+    let mut tags: [Option<String>; 3] = [None, None, None];
+    for p in 0..256 {
+        let tag = format!("{{fp:{p}}}");
+        let i = owner_of(slot_of(&tag));
+        if tags[i].is_none() {
+            tags[i] = Some(tag);
+        }
+    }
+    let mut flows = Vec::new();
+    for (ni, tag) in tags.iter().enumerate() {
+        let tag = tag.as_deref().expect("a partition on every primary");
+        let (f, created): (String, i64) = redis::cmd("FF.FLOWCREATE")
+            .arg(tag)
+            .arg("KIND")
+            .arg("dag")
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!(created, 1);
+        assert!(f.starts_with(&format!("{tag}:")), "{f}");
+        let (up_lane, down_lane) = (format!("cf-up-{ni}"), format!("cf-down-{ni}"));
+        let member = |cc: &mut redis::cluster::ClusterConnection, lane: &str| -> String {
+            redis::cmd("FF.SUBMIT")
+                .arg(tag)
+                .arg(lane)
+                .arg(format!("payload-{lane}"))
+                .arg("FLOW")
+                .arg(&f)
+                .query(cc)
+                .unwrap()
+        };
+        let up = member(&mut cc, &up_lane);
+        let down = member(&mut cc, &down_lane);
+        assert_eq!(tag_of(&up), tag);
+        let (edge_id, rev, unsatisfied, created): (String, i64, i64, i64) = redis::cmd("FF.EDGE")
+            .arg(&f)
+            .arg(&up)
+            .arg(&down)
+            .arg("DATA")
+            .arg("artifact://up")
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!((rev, unsatisfied, created), (3, 1, 1));
+        let n_tags: i64 = redis::cmd("FF.FLOWSETTAGS")
+            .arg(&f)
+            .arg("app.node")
+            .arg(ni)
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!(n_tags, 1);
+        let fg = pairs(redis::cmd("FF.FLOWGET").arg(&f).query(&mut cc).unwrap());
+        assert_eq!(s(&fg, "flow_id"), f);
+        assert_eq!((n(&fg, "node_count"), n(&fg, "edge_count")), (2, 1));
+        let e = pairs(
+            redis::cmd("FF.EDGEGET")
+                .arg(&f)
+                .arg(&edge_id)
+                .query(&mut cc)
+                .unwrap(),
+        );
+        assert_eq!(s(&e, "upstream_execution_id"), up);
+        assert_eq!(s(&e, "edge_state"), "pending");
+        let out: Vec<redis::Value> = redis::cmd("FF.EDGES")
+            .arg(&f)
+            .arg(&up)
+            .arg("OUT")
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!(out.len(), 1);
+        let (_, page): (Option<String>, Vec<(String, i64, String)>) =
+            redis::cmd("FF.FLOWS").arg(tag).query(&mut cc).unwrap();
+        assert!(page.iter().any(|(id, _, _)| *id == f), "{page:?}");
+        let down_state = state(&mut cc, &down);
+        assert_eq!(down_state, "waiting_children");
+        flows.push((ni, tag.to_string(), f, up, down, up_lane, down_lane));
+    }
+
+    for (ni, _, f, up, down, up_lane, down_lane) in &flows {
+        // FF.CLAIM names no key: a worker claims on the node holding the
+        // partition, found as the one that answers FF.GET for the id.
+        let owner = nodes
+            .iter()
+            .position(|n| {
+                redis::cmd("FF.GET")
+                    .arg(up)
+                    .query::<redis::Value>(&mut n.conn())
+                    .is_ok()
+            })
+            .unwrap();
+        assert_eq!(owner, *ni, "the partition lives where its slot is");
+        let mut oc = nodes[owner].conn();
+        assert!(
+            claim(&mut oc, "w", &[down_lane], &[]).is_none(),
+            "the downstream is held back"
+        );
+        let j = claim(&mut oc, "w", &[up_lane], &[]).expect("the upstream is claimable");
+        assert_eq!(&j.id, up);
+        // Completed through the cluster client, routed by the id.
+        let ok: String = fenced("FF.COMPLETE", &j)
+            .arg("RESULT")
+            .arg("result-of-up")
+            .query(&mut cc)
+            .unwrap();
+        assert_eq!(ok, "OK");
+        assert_eq!(state(&mut cc, down), "waiting");
+        let payload: Vec<u8> = redis::cmd("FF.PAYLOAD").arg(down).query(&mut cc).unwrap();
+        assert_eq!(payload, b"result-of-up", "DATA handed the result on");
+        let g = pairs(
+            redis::cmd("FF.EDGEGROUP")
+                .arg(f)
+                .arg(down)
+                .query(&mut cc)
+                .unwrap(),
+        );
+        assert_eq!(s(&g, "group_state"), "satisfied");
+        let fg = pairs(redis::cmd("FF.FLOWGET").arg(f).query(&mut cc).unwrap());
+        assert_eq!(s(&fg, "state"), "open");
+        let j = claim(&mut oc, "w", &[down_lane], &[]).expect("the downstream is released");
+        assert_eq!(&j.id, down);
+        let ok: String = fenced("FF.COMPLETE", &j).query(&mut cc).unwrap();
+        assert_eq!(ok, "OK");
+        let fg = pairs(redis::cmd("FF.FLOWGET").arg(f).query(&mut cc).unwrap());
+        assert_eq!(s(&fg, "state"), "completed");
+        assert_eq!(n(&fg, "cascading"), 0);
+        let tags = pairs(fg["tags"].clone());
+        assert_eq!(s(&tags, "app.node"), ni.to_string());
+    }
+
+    // '*' names no partition: refused in cluster mode with an ERR, through
+    // the cluster client and on every node (the owner of the slot of "*"
+    // says ERR; the others may redirect first), and nothing is created.
+    let e = redis::cmd("FF.FLOWCREATE")
+        .arg("*")
+        .query::<redis::Value>(&mut cc)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ERR"), "{e}");
+    assert!(e.to_string().contains("standalone"), "{e}");
+    for n in &nodes {
+        let e = redis::cmd("FF.FLOWCREATE")
+            .arg("*")
+            .arg("KIND")
+            .arg("dag")
+            .query::<redis::Value>(&mut n.conn())
+            .unwrap_err();
+        assert!(matches!(e.code(), Some("ERR") | Some("MOVED")), "{e}");
+    }
+    let star_owner = owner_of(slot_of("*"));
+    let e = redis::cmd("FF.FLOWCREATE")
+        .arg("*")
+        .query::<redis::Value>(&mut nodes[star_owner].conn())
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ERR"), "{e}");
+    for (_, tag, ..) in &flows {
+        let (_, page): (Option<String>, Vec<(String, i64, String)>) =
+            redis::cmd("FF.FLOWS").arg(tag).query(&mut cc).unwrap();
+        assert_eq!(page.len(), 1, "no flow was created by '*'");
+    }
+
+    // FF.SUBMIT * ... FLOW <flow> is refused too and creates nothing, on
+    // the node that owns both the slot of "*" and the flow's partition.
+    let (_, _, f, ..) = &flows[star_owner];
+    let r = redis::cmd("FF.SUBMIT")
+        .arg("*")
+        .arg("cf-star")
+        .arg("p")
+        .arg("FLOW")
+        .arg(f)
+        .query::<redis::Value>(&mut nodes[star_owner].conn());
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(err_code(r), "ERR");
+    let fg = pairs(redis::cmd("FF.FLOWGET").arg(f).query(&mut cc).unwrap());
+    assert_eq!(n(&fg, "node_count"), 2, "nothing joined the flow");
+    assert!(
+        claim(&mut nodes[star_owner].conn(), "w", &["cf-star"], &[]).is_none(),
+        "nothing was created"
+    );
+    for n in &nodes {
+        let pong: String = redis::cmd("PING").query(&mut n.conn()).unwrap();
+        assert_eq!(pong, "PONG");
+        assert!(!n.log().contains("ASSERTION"), "{}", n.log());
+    }
+}

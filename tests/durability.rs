@@ -30,6 +30,244 @@ fn suspend_one(c: &mut redis::Connection, j: &Job, opts: &[&str]) -> (String, St
     (wps[0][0].clone(), wps[0][2].clone())
 }
 
+/// The partition of the workload's flows (one the other executions reach
+/// only by chance: `*` spreads them over every partition).
+const FLOW_TAG: &str = "{fp:7}";
+
+/// Members of the big flow: more than the 1,000 units a command does,
+/// so the node timer continues the cancel in batches.
+const BIG_FLOW: usize = 2500;
+
+/// Flows of every shape, on lanes of their own (`fl-{tag}-...`); returns
+/// their members' ids (the big flow's sampled) and the flows still
+/// cascading when it returns.
+fn flow_workload(c: &mut redis::Connection, tag: &str) -> (Vec<String>, Vec<String>) {
+    let mut ids = Vec::new();
+    let lane = |name: &str| format!("fl-{tag}-{name}");
+    let new_flow = |c: &mut redis::Connection| -> String {
+        let (id, created): (String, i64) = redis::cmd("FF.FLOWCREATE")
+            .arg(FLOW_TAG)
+            .arg("KIND")
+            .arg("dag")
+            .arg("NAMESPACE")
+            .arg(tag)
+            .query(c)
+            .unwrap();
+        assert_eq!(created, 1);
+        id
+    };
+    let member = |c: &mut redis::Connection, f: &str, name: &str| -> String {
+        redis::cmd("FF.SUBMIT")
+            .arg(FLOW_TAG)
+            .arg(lane(name))
+            .arg(format!("payload-{name}"))
+            .arg("FLOW")
+            .arg(f)
+            .query(c)
+            .unwrap()
+    };
+    let edge = |c: &mut redis::Connection, f: &str, up: &str, down: &str, opts: &[&str]| {
+        let mut cmd = redis::cmd("FF.EDGE");
+        cmd.arg(f).arg(up).arg(down);
+        for o in opts {
+            cmd.arg(*o);
+        }
+        let (_, _, _, created): (String, i64, i64, i64) = cmd.query(c).unwrap();
+        assert_eq!(created, 1);
+    };
+    let policy = |c: &mut redis::Connection, f: &str, down: &str, p: &[&str]| {
+        let mut cmd = redis::cmd("FF.EDGEPOLICY");
+        cmd.arg(f).arg(down);
+        for x in p {
+            cmd.arg(*x);
+        }
+        let set: String = cmd.query(c).unwrap();
+        assert_eq!(set, "set");
+    };
+    let take = |c: &mut redis::Connection, name: &str| -> Job {
+        claim(c, "w", &[lane(name).as_str()], &[])
+            .unwrap_or_else(|| panic!("nothing to claim on {}", lane(name)))
+    };
+    let run = |c: &mut redis::Connection, name: &str, result: Option<&str>| {
+        let j = take(c, name);
+        complete(c, &j, result).unwrap();
+    };
+    let state = |c: &mut redis::Connection, id: &str| s(&get(c, id), "public_state");
+
+    // A diamond run to completion, a's result handed to b by a DATA edge;
+    // tagged.
+    let f = new_flow(c);
+    let [a, b, cc, d] = ["dia-a", "dia-b", "dia-c", "dia-d"].map(|l| member(c, &f, l));
+    edge(c, &f, &a, &b, &["DATA", "artifact://a"]);
+    edge(c, &f, &a, &cc, &[]);
+    edge(c, &f, &b, &d, &[]);
+    edge(c, &f, &cc, &d, &[]);
+    run(c, "dia-a", Some("result-of-a"));
+    let pb: Vec<u8> = redis::cmd("FF.PAYLOAD").arg(&b).query(c).unwrap();
+    assert_eq!(pb, b"result-of-a");
+    for l in ["dia-b", "dia-c", "dia-d"] {
+        run(c, l, None);
+    }
+    let tags: i64 = redis::cmd("FF.FLOWSETTAGS")
+        .arg(&f)
+        .arg("app.owner")
+        .arg(tag)
+        .arg("app.kind")
+        .arg("diamond")
+        .query(c)
+        .unwrap();
+    assert_eq!(tags, 2);
+    ids.extend([a, b, cc, d]);
+
+    // Any of, cancel remaining: the first success releases the child and
+    // cancels its siblings, one of them running (its holder is fenced
+    // out).
+    let f = new_flow(c);
+    let ups: Vec<String> = (0..3).map(|i| member(c, &f, &format!("any-{i}"))).collect();
+    let down = member(c, &f, "any-d");
+    policy(c, &f, &down, &["ANY_OF", "cancel_remaining"]);
+    for u in &ups {
+        edge(c, &f, u, &down, &[]);
+    }
+    let running = take(c, "any-1");
+    run(c, "any-0", None);
+    assert_eq!(state(c, &down), "waiting");
+    for u in &ups[1..] {
+        assert_eq!(state(c, u), "cancelled");
+    }
+    assert!(complete(c, &running, None).is_err());
+    ids.extend(ups);
+    ids.push(down);
+
+    // Quorum 2 of 3, let run: one success, the group left pending.
+    let f = new_flow(c);
+    let ups: Vec<String> = (0..3).map(|i| member(c, &f, &format!("q-{i}"))).collect();
+    let down = member(c, &f, "q-d");
+    policy(c, &f, &down, &["QUORUM", "2", "let_run"]);
+    for u in &ups {
+        edge(c, &f, u, &down, &[]);
+    }
+    run(c, "q-0", None);
+    assert_eq!(state(c, &down), "waiting_children");
+    ids.extend(ups);
+    ids.push(down);
+
+    // A chain whose head fails: every level below is skipped.
+    let f = new_flow(c);
+    let chain: Vec<String> = (0..4).map(|i| member(c, &f, &format!("ch-{i}"))).collect();
+    for w in chain.windows(2) {
+        edge(c, &f, &w[0], &w[1], &[]);
+    }
+    let j = take(c, "ch-0");
+    let _: redis::Value = fenced("FF.FAIL", &j)
+        .arg("REASON")
+        .arg("boom")
+        .query(c)
+        .unwrap();
+    for x in &chain[1..] {
+        assert_eq!(state(c, x), "skipped");
+    }
+    ids.extend(chain);
+
+    // Cancelled with cancel_pending while one member is claimed: it keeps
+    // running, the others are cancelled. Tagged after the cancel.
+    let f = new_flow(c);
+    let [p, q, r] = ["cp-p", "cp-q", "cp-r"].map(|l| member(c, &f, l));
+    edge(c, &f, &q, &r, &[]);
+    let _held = take(c, "cp-p");
+    let reply: (String, i64, i64, i64) = redis::cmd("FF.CANCELFLOW")
+        .arg(&f)
+        .arg("POLICY")
+        .arg("cancel_pending")
+        .arg("REASON")
+        .arg("operator")
+        .query(c)
+        .unwrap();
+    assert_eq!(reply, ("cancel_pending".into(), 1, 2, 0));
+    assert_eq!(state(c, &p), "active");
+    assert_eq!(state(c, &q), "cancelled");
+    assert_eq!(state(c, &r), "cancelled");
+    let _: i64 = redis::cmd("FF.FLOWSETTAGS")
+        .arg(&f)
+        .arg("ops.note")
+        .arg("cancelled")
+        .query(c)
+        .unwrap();
+    ids.extend([p, q, r]);
+
+    // A running parent spawns two children it depends on and parks with
+    // FF.WAITCHILDREN; one child done, the other not.
+    let f = new_flow(c);
+    let parent = member(c, &f, "wc-parent");
+    let jp = take(c, "wc-parent");
+    let kids: Vec<String> = (0..2)
+        .map(|i| member(c, &f, &format!("wc-kid{i}")))
+        .collect();
+    for k in &kids {
+        edge(c, &f, k, &parent, &[]);
+    }
+    let _: redis::Value = fenced("FF.WAITCHILDREN", &jp).query(c).unwrap();
+    run(c, "wc-kid0", None);
+    assert_eq!(state(c, &parent), "waiting_children");
+    ids.push(parent);
+    ids.extend(kids);
+
+    // A flow larger than a command's share of flow work, cancelled with
+    // cancel_all: the node timer cancels the rest in batches (the caller
+    // waits for it to finish).
+    let f = new_flow(c);
+    let mut pipe = redis::pipe();
+    for _ in 0..BIG_FLOW {
+        pipe.cmd("FF.SUBMIT")
+            .arg(FLOW_TAG)
+            .arg(lane("big"))
+            .arg("p")
+            .arg("FLOW")
+            .arg(&f);
+    }
+    let big: Vec<String> = pipe.query(c).unwrap();
+    let reply: (String, i64, i64, i64) = redis::cmd("FF.CANCELFLOW")
+        .arg(&f)
+        .arg("POLICY")
+        .arg("cancel_all")
+        .query(c)
+        .unwrap();
+    assert_eq!(
+        reply,
+        ("cancel_all".into(), 1, 1000, BIG_FLOW as i64 - 1000)
+    );
+    ids.extend(big.iter().step_by(250).cloned());
+    ids.extend(big.last().cloned());
+    (ids, vec![f])
+}
+
+/// The flows a restored node holds still resolve: the quorum's second
+/// success releases its child, the parked parent's last child releases
+/// it.
+fn flows_still_resolve(c: &mut redis::Connection, tag: &str) {
+    for name in ["q-1", "wc-kid1"] {
+        let lane = format!("fl-{tag}-{name}");
+        let j = claim(c, "after", &[lane.as_str()], &[])
+            .unwrap_or_else(|| panic!("nothing to claim on {lane}"));
+        complete(c, &j, None).unwrap();
+        let flow = s(&get(c, &j.id), "flow_id");
+        let out: Vec<redis::Value> = redis::cmd("FF.EDGES")
+            .arg(&flow)
+            .arg(&j.id)
+            .arg("OUT")
+            .query(c)
+            .unwrap();
+        let down = s(&pairs(out[0].clone()), "downstream_execution_id");
+        assert_eq!(s(&get(c, &down), "public_state"), "waiting", "{lane}");
+    }
+}
+
+/// Whether flow work for `flow` is still queued.
+fn cascading(c: &mut redis::Connection, flow: &str) -> bool {
+    let f = pairs(redis::cmd("FF.FLOWGET").arg(flow).query(c).unwrap());
+    n(&f, "cascading") != 0
+}
+
 /// A mixed workload touching every write path; returns all execution ids.
 fn workload(srv: &Server, tag: &str) -> Vec<String> {
     let mut c = srv.conn();
@@ -231,6 +469,11 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
     let j = claim(&mut c, "w", &[ls.as_str()], &[]).unwrap();
     suspend_one(&mut c, &j, &["TIMEOUT", "20", "ON_TIMEOUT", "auto_resume"]);
     std::thread::sleep(Duration::from_millis(60));
+    // Flows: a DAG run through, groups fired and pending, skips, tags,
+    // cancels under two policies (one continued by the node timer) and a
+    // parent waiting for its children.
+    let (members, cascading_flows) = flow_workload(&mut c, tag);
+    ids.extend(members);
     // Output frames in every mode: a stream closed by completion, one
     // trimmed (best effort), one left open, and a rolling summary.
     let lo = format!("{tag}-out");
@@ -265,12 +508,52 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
     let j = claim(&mut c, "slow", &["a", "b"], &["LEASE", "10"]).unwrap();
     std::thread::sleep(Duration::from_millis(30));
     assert!(complete(&mut c, &j, None).is_err());
+    // The big flow's cancel finishes in the node timer's batches.
+    for f in &cascading_flows {
+        wait_for(|| !cascading(&mut c, f), "the flow cancel to finish");
+    }
     ids.dedup();
     ids
 }
 
-fn snapshot(c: &mut redis::Connection, ids: &[String]) -> Vec<Fields> {
-    ids.iter().map(|id| get(c, id)).collect()
+/// What the tests compare: FF.GET of every execution; FF.FLOWGET of
+/// every flow they joined, with each member's edge group and its edges in
+/// and out; and each such partition's list of flows.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    executions: Vec<Fields>,
+    flows: Vec<(String, redis::Value)>,
+}
+
+fn snapshot(c: &mut redis::Connection, ids: &[String]) -> Snapshot {
+    let executions: Vec<Fields> = ids.iter().map(|id| get(c, id)).collect();
+    let mut flows = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut ask = |c: &mut redis::Connection, args: Vec<&str>| {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let v: redis::Value = cmd.query(c).unwrap();
+        flows.push((args.join(" "), v));
+    };
+    for (id, e) in ids.iter().zip(&executions) {
+        let f = s(e, "flow_id");
+        if f.is_empty() {
+            continue;
+        }
+        if seen.insert(f.clone()) {
+            ask(c, vec!["FF.FLOWGET", &f]);
+        }
+        ask(c, vec!["FF.EDGEGROUP", &f, id]);
+        ask(c, vec!["FF.EDGES", &f, id, "IN"]);
+        ask(c, vec!["FF.EDGES", &f, id, "OUT"]);
+    }
+    let partitions: std::collections::BTreeSet<String> = seen.iter().map(|f| tag_of(f)).collect();
+    for p in &partitions {
+        ask(c, vec!["FF.FLOWS", p, "COUNT", "10000"]);
+    }
+    Snapshot { executions, flows }
 }
 
 /// Every key with its value's digest, so a mismatch names the key.
@@ -334,6 +617,9 @@ fn replica_digest_matches_primary() {
         left_on_replica += 1;
     }
     assert_eq!(left_on_primary, left_on_replica);
+    // And the flows the replica was sent resolve as on the primary.
+    flows_still_resolve(&mut p, "rep");
+    flows_still_resolve(&mut r, "rep");
 }
 
 #[test]
@@ -354,6 +640,7 @@ fn aof_restart_restores_everything() {
         claim(&mut c, "after", &["a", "b"], &[]).is_some(),
         "claims work after replay"
     );
+    flows_still_resolve(&mut c, "aof");
 }
 
 #[test]
@@ -383,6 +670,7 @@ fn rdb_restart_restores_everything() {
         claim(&mut c, "after", &["a", "b"], &[]).is_some(),
         "claims work after load"
     );
+    flows_still_resolve(&mut c, "rdb");
     let j =
         claim(&mut c, "after", &["later"], &["BLOCK", "5000"]).expect("promoted after the restart");
     assert_eq!(j.id, later);
@@ -415,6 +703,8 @@ fn rewritten_aof_restores_everything() {
     assert_eq!(snapshot(&mut c, &ids), snap);
     assert_eq!(key_digests(&mut c), keys);
     assert_eq!(digest(&mut c), d);
+    flows_still_resolve(&mut c, "rw1");
+    flows_still_resolve(&mut c, "rw2");
 }
 
 #[test]
@@ -576,4 +866,5 @@ fn aof_switched_on_at_runtime_keeps_later_writes() {
     let mut c = srv.conn();
     assert_eq!(digest(&mut c), d);
     assert_eq!(snapshot(&mut c, &ids), snap);
+    flows_still_resolve(&mut c, "rt");
 }

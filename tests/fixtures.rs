@@ -1,8 +1,9 @@
 //! Golden fixtures: data written by each encoding the module can read
-//! (tests/fixtures/<name>/: an RDB, or an AOF directory, and what FF.GET
-//! and the node commands showed when it was written) still loads, to the
-//! same executions. Each fixture is loaded on a server started as a replica
-//! of nobody, so no timer moves what it loaded.
+//! (tests/fixtures/<name>/: an RDB, or an AOF directory, and what FF.GET,
+//! the flow reads and the node commands showed when it was written) still
+//! loads, to the same executions and flows. Each fixture is loaded on a
+//! server started as a replica of nobody, so no timer moves what it
+//! loaded.
 //!
 //! `FF_FIXTURE_DIR=tests/fixtures/<name> cargo test --release --test
 //! fixtures -- --ignored write_fixture` writes a new one with the current
@@ -201,48 +202,250 @@ fn workload(c: &mut redis::Connection) -> Vec<String> {
         .arg("caps")
         .query(c)
         .unwrap();
+    flows(c, &mut ids);
     ids
 }
 
-/// What a fixture's data shows: FF.GET of every execution, and the node
-/// commands, one line per field.
+/// Flows (flow encoding 1, tagged items of their partition) with fixed
+/// ids: members in every state a flow moves them to, edges pending,
+/// satisfied, failed and skipped, groups pending, satisfied and
+/// impossible under each policy, flows cancelled under each policy,
+/// completed, empty, and tagged.
+fn flows(c: &mut redis::Connection, ids: &mut Vec<String>) {
+    let at = |p: u32, n: u32| format!("{{fp:{p}}}:00000000-0000-4000-8000-{n:012x}");
+    let create = |c: &mut redis::Connection, id: &str, opts: &[&str]| {
+        let mut cmd = redis::cmd("FF.FLOWCREATE");
+        cmd.arg(id);
+        for o in opts {
+            cmd.arg(*o);
+        }
+        let (got, created): (String, i64) = cmd.query(c).unwrap();
+        assert_eq!((got.as_str(), created), (id, 1));
+    };
+    // A member of `flow` with id `n` of the flow's partition, on lane
+    // flow-<n in hex>.
+    let mut member = |c: &mut redis::Connection, flow: &str, n: u32| -> String {
+        let p: u32 = flow[4..flow.find('}').unwrap()].parse().unwrap();
+        let id: String = redis::cmd("FF.SUBMIT")
+            .arg(at(p, n))
+            .arg(format!("flow-{n:x}"))
+            .arg(format!("payload-{n:x}"))
+            .arg("FLOW")
+            .arg(flow)
+            .query(c)
+            .unwrap();
+        ids.push(id.clone());
+        id
+    };
+    let mut edge_n = 0xe00u32;
+    let mut edge =
+        |c: &mut redis::Connection, flow: &str, up: &str, down: &str, data: Option<&str>| {
+            edge_n += 1;
+            let mut cmd = redis::cmd("FF.EDGE");
+            cmd.arg(flow)
+                .arg(up)
+                .arg(down)
+                .arg("EDGE_ID")
+                .arg(format!("00000000-0000-4000-8000-{edge_n:012x}"));
+            if let Some(d) = data {
+                cmd.arg("DATA").arg(d);
+            }
+            let (_, _, _, created): (String, i64, i64, i64) = cmd.query(c).unwrap();
+            assert_eq!(created, 1);
+        };
+    let policy = |c: &mut redis::Connection, flow: &str, down: &str, p: &str| {
+        let mut cmd = redis::cmd("FF.EDGEPOLICY");
+        cmd.arg(flow).arg(down);
+        for x in p.split(' ') {
+            cmd.arg(x);
+        }
+        let set: String = cmd.query(c).unwrap();
+        assert_eq!(set, "set");
+    };
+    let take = |c: &mut redis::Connection, n: u32| {
+        claim(
+            c,
+            "w",
+            &[format!("flow-{n:x}").as_str()],
+            &["LEASE", "600000000"],
+        )
+        .unwrap_or_else(|| panic!("nothing to claim on flow-{n:x}"))
+    };
+    let run = |c: &mut redis::Connection, n: u32, result: Option<&str>| {
+        let j = take(c, n);
+        complete(c, &j, result).unwrap();
+    };
+    let fail = |c: &mut redis::Connection, n: u32| {
+        let j = take(c, n);
+        let _: redis::Value = fenced("FF.FAIL", &j)
+            .arg("REASON")
+            .arg("boom")
+            .query(c)
+            .unwrap();
+    };
+    let cancel = |c: &mut redis::Connection, flow: &str, p: &str| {
+        let _: redis::Value = redis::cmd("FF.CANCELFLOW")
+            .arg(flow)
+            .arg("POLICY")
+            .arg(p)
+            .arg("REASON")
+            .arg("operator")
+            .query(c)
+            .unwrap();
+    };
+    let tag = |c: &mut redis::Connection, flow: &str, kv: &[&str]| {
+        let mut cmd = redis::cmd("FF.FLOWSETTAGS");
+        cmd.arg(flow);
+        for x in kv {
+            cmd.arg(*x);
+        }
+        let _: i64 = cmd.query(c).unwrap();
+    };
+
+    // Three upstreams (one succeeds with a result, one fails, one never
+    // runs) into all-of groups (pending, satisfied with a DATA edge,
+    // impossible, impossible by a skip) and a quorum left pending.
+    let f = at(4, 0xf01);
+    create(c, &f, &["KIND", "etl", "NAMESPACE", "tenant-a"]);
+    let [up1, up2, up3, all, data, skip, skip2, q] =
+        [0x101, 0x102, 0x103, 0x104, 0x105, 0x106, 0x107, 0x108].map(|n| member(c, &f, n));
+    policy(c, &f, &q, "QUORUM 2 let_run");
+    edge(c, &f, &up1, &all, Some("ref://up1"));
+    edge(c, &f, &up3, &all, None);
+    edge(c, &f, &up1, &data, Some("ref://up1"));
+    edge(c, &f, &up2, &skip, None);
+    edge(c, &f, &skip, &skip2, None);
+    for u in [&up1, &up2, &up3] {
+        edge(c, &f, u, &q, None);
+    }
+    run(c, 0x101, Some("up1 result"));
+    fail(c, 0x102);
+    tag(c, &f, &["app.owner", "fixture", "app.tier", "gold"]);
+
+    // Any of, cancel remaining, fired: one sibling was running, one
+    // waiting; both cancelled.
+    let f = at(4, 0xf02);
+    create(c, &f, &["KIND", "race"]);
+    let [a, b, cc, d] = [0x111, 0x112, 0x113, 0x114].map(|n| member(c, &f, n));
+    policy(c, &f, &d, "ANY_OF cancel_remaining");
+    for u in [&a, &b, &cc] {
+        edge(c, &f, u, &d, None);
+    }
+    take(c, 0x112);
+    run(c, 0x111, None);
+
+    // Quorum 2 of 2 with cancel remaining made impossible by a failure:
+    // its other upstream is cancelled, which an any-of (let run) it
+    // shares with a third counts as failed before the third succeeds.
+    let f = at(4, 0xf03);
+    create(c, &f, &[]);
+    let [a, b, cc, qi, lr] = [0x121, 0x122, 0x125, 0x124, 0x123].map(|n| member(c, &f, n));
+    policy(c, &f, &qi, "QUORUM 2 cancel_remaining");
+    policy(c, &f, &lr, "ANY_OF let_run");
+    edge(c, &f, &a, &qi, None);
+    edge(c, &f, &b, &qi, None);
+    edge(c, &f, &b, &lr, None);
+    edge(c, &f, &cc, &lr, None);
+    fail(c, 0x121);
+    run(c, 0x125, None);
+
+    // A parent parked by FF.WAITCHILDREN: one child done, one not.
+    let f = at(4, 0xf04);
+    create(c, &f, &["KIND", "tree"]);
+    let parent = member(c, &f, 0x131);
+    let jp = take(c, 0x131);
+    for n in [0x132, 0x133] {
+        let kid = member(c, &f, n);
+        edge(c, &f, &kid, &parent, None);
+    }
+    let _: String = fenced("FF.WAITCHILDREN", &jp).query(c).unwrap();
+    run(c, 0x132, None);
+
+    // A chain run to completion.
+    let f = at(4, 0xf05);
+    create(c, &f, &["KIND", "chain"]);
+    let [a, b] = [0x141, 0x142].map(|n| member(c, &f, n));
+    edge(c, &f, &a, &b, Some("ref://a"));
+    run(c, 0x141, Some("a result"));
+    run(c, 0x142, None);
+
+    // Cancelled under each policy: cancel_pending with a member running
+    // (it runs on), cancel_all with one running (cancelled), flow_only
+    // (members untouched); tags set after the cancel; and an empty flow.
+    let f = at(5, 0xf06);
+    create(c, &f, &["KIND", "stop"]);
+    let [_, b, cc] = [0x151, 0x152, 0x153].map(|n| member(c, &f, n));
+    edge(c, &f, &b, &cc, None);
+    take(c, 0x151);
+    cancel(c, &f, "cancel_pending");
+    tag(c, &f, &["ops.note", "stopped"]);
+    let f = at(5, 0xf07);
+    create(c, &f, &[]);
+    for n in [0x161, 0x162] {
+        member(c, &f, n);
+    }
+    take(c, 0x161);
+    cancel(c, &f, "cancel_all");
+    let f = at(5, 0xf08);
+    create(c, &f, &[]);
+    member(c, &f, 0x171);
+    cancel(c, &f, "flow_only");
+    create(
+        c,
+        &at(5, 0xf09),
+        &["KIND", "empty", "NAMESPACE", "tenant-b"],
+    );
+}
+
+/// A reply value as the fixture's text shows it.
+fn text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::Nil => "(nil)".into(),
+        redis::Value::Int(i) => i.to_string(),
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// One line per field, `{prefix} {field} {value}`, by field name; an
+/// array's items joined by commas, a nested reply as `[k=v ...]`.
+fn field_lines(out: &mut Vec<String>, prefix: &str, f: &Fields) {
+    let mut keys: Vec<&String> = f.keys().collect();
+    keys.sort();
+    for k in keys {
+        let shown = match &f[k] {
+            redis::Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    redis::Value::Array(_) => format!("[{}]", inline(i)),
+                    x => text(x),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            x => text(x),
+        };
+        out.push(format!("{prefix} {k} {shown}"));
+    }
+}
+
+/// A field/value reply on one line, `k=v ...` by field name.
+fn inline(v: &redis::Value) -> String {
+    let mut a: Vec<String> = pairs(v.clone())
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", text(&v)))
+        .collect();
+    a.sort();
+    a.join(" ")
+}
+
+/// What a fixture's data shows: FF.GET of every execution, their
+/// waitpoints, signals and streams, the flows of their partitions, and the
+/// node commands, one line per field.
 fn describe(c: &mut redis::Connection, ids: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    let text = |v: &redis::Value| -> String {
-        match v {
-            redis::Value::Nil => "(nil)".into(),
-            redis::Value::Int(i) => i.to_string(),
-            redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-            redis::Value::SimpleString(s) => s.clone(),
-            other => format!("{other:?}"),
-        }
-    };
     for id in ids {
-        let f = get(c, id);
-        let mut keys: Vec<&String> = f.keys().collect();
-        keys.sort();
-        for k in keys {
-            let v = &f[k];
-            let shown = match v {
-                redis::Value::Array(items) => items
-                    .iter()
-                    .map(|i| match i {
-                        redis::Value::Array(_) => {
-                            let mut a: Vec<String> = pairs(i.clone())
-                                .into_iter()
-                                .map(|(k, v)| format!("{k}={}", text(&v)))
-                                .collect();
-                            a.sort();
-                            format!("[{}]", a.join(" "))
-                        }
-                        x => text(x),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(","),
-                x => text(x),
-            };
-            out.push(format!("{id} {k} {shown}"));
-        }
+        field_lines(&mut out, id, &get(c, id));
     }
     for id in ids {
         for (name, extra) in [("FF.WAITPOINTS", None), ("FF.SIGNALS", Some("ALL"))] {
@@ -282,6 +485,53 @@ fn describe(c: &mut redis::Connection, ids: &[String]) -> Vec<String> {
                 "{id} FF.FRAMES {} {count} {reason:?} {at:?}",
                 entries.len()
             ));
+        }
+    }
+    // Flows: each partition's list and each flow described; each member's
+    // edge group and its edges in and out.
+    let partitions: std::collections::BTreeSet<String> = ids.iter().map(|id| tag_of(id)).collect();
+    for p in &partitions {
+        let (_, list): (redis::Value, Vec<(String, i64, String)>) = redis::cmd("FF.FLOWS")
+            .arg(p)
+            .arg("COUNT")
+            .arg(10_000)
+            .query(c)
+            .unwrap();
+        for (flow, created, state) in list {
+            out.push(format!("{p} FF.FLOWS {flow} {created} {state}"));
+            let f = pairs(redis::cmd("FF.FLOWGET").arg(&flow).query(c).unwrap());
+            field_lines(&mut out, &format!("{flow} FF.FLOWGET"), &f);
+        }
+    }
+    for id in ids {
+        let flow = s(&get(c, id), "flow_id");
+        if flow.is_empty() {
+            continue;
+        }
+        let g: redis::Value = redis::cmd("FF.EDGEGROUP")
+            .arg(&flow)
+            .arg(id)
+            .query(c)
+            .unwrap();
+        if g != redis::Value::Nil {
+            out.push(format!("{id} FF.EDGEGROUP {}", inline(&g)));
+        }
+        // A DATA edge satisfied handed its upstream's result on.
+        let payload: Vec<u8> = redis::cmd("FF.PAYLOAD").arg(id).query(c).unwrap();
+        out.push(format!(
+            "{id} FF.PAYLOAD {}",
+            String::from_utf8_lossy(&payload)
+        ));
+        for side in ["IN", "OUT"] {
+            let edges: Vec<redis::Value> = redis::cmd("FF.EDGES")
+                .arg(&flow)
+                .arg(id)
+                .arg(side)
+                .query(c)
+                .unwrap();
+            for e in edges {
+                out.push(format!("{id} FF.EDGES {side} {}", inline(&e)));
+            }
         }
     }
     let paused: Vec<String> = redis::cmd("FF.PAUSED").query(c).unwrap();

@@ -838,3 +838,57 @@ fn a_cascade_larger_than_a_batch_finishes_after_a_failover() {
     assert_eq!(n(&flow_get(&mut r, &f), "cascading"), 0);
     resume(&primary);
 }
+
+#[test]
+fn submit_after_adds_the_edges_with_the_member() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let f = flow(&mut c);
+    let a = member(&mut c, &f, "same");
+    let sub = |c: &mut redis::Connection, after: &[&str]| -> redis::RedisResult<String> {
+        let mut cmd = redis::cmd("FF.SUBMIT");
+        cmd.arg(TAG).arg("same").arg("p").arg("FLOW").arg(&f);
+        for u in after {
+            cmd.arg("AFTER").arg(*u);
+        }
+        cmd.query(c)
+    };
+    let b = sub(&mut c, &[&a]).unwrap();
+    let d = sub(&mut c, &[&a, &b]).unwrap();
+    // Never claimable before their edges: one lane, three claims in order.
+    assert_eq!(state(&mut c, &b), "waiting_children");
+    assert_eq!(n(&group(&mut c, &f, &d), "total_deps"), 2);
+    for want in [&a, &b, &d] {
+        let j = take(&mut c, "same");
+        assert_eq!(&j.id, want);
+        assert!(claim(&mut c, "w", &["same"], &[]).is_none());
+        complete(&mut c, &j, None).unwrap();
+    }
+    // Refusals create nothing.
+    let before = digest(&mut c);
+    let solo: String = redis::cmd("FF.SUBMIT")
+        .arg(TAG)
+        .arg("x")
+        .arg("p")
+        .query(&mut c)
+        .unwrap();
+    let after_solo = digest(&mut c);
+    assert_ne!(before, after_solo);
+    assert_eq!(
+        err_code(sub(&mut c, &[&solo]).map(Value::SimpleString)),
+        "EXECUTION_NOT_IN_FLOW"
+    );
+    assert_eq!(
+        err_code(sub(&mut c, &[&a, &a]).map(Value::SimpleString)),
+        "INVALID_INPUT"
+    );
+    let r = redis::cmd("FF.SUBMIT")
+        .arg(TAG)
+        .arg("x")
+        .arg("p")
+        .arg("AFTER")
+        .arg(&a)
+        .query::<Value>(&mut c);
+    assert_eq!(err_code(r), "ERR");
+    assert_eq!(digest(&mut c), after_solo);
+}

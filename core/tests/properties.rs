@@ -16,7 +16,11 @@ use flowfabric_core::base::limits::Limits;
 use flowfabric_core::claims::requests::parse_claim_with;
 use flowfabric_core::execution::requests::{self as ex, Acquire};
 use flowfabric_core::execution::{Execution, Fence, Grant};
+use flowfabric_core::flows::requests as fr;
+use flowfabric_core::flows::{DependencyKind, EdgeState, Flow, GroupState};
+use flowfabric_core::partition::cascade::CASCADE_BUDGET;
 use flowfabric_core::partition::codec::Layout;
+use flowfabric_core::partition::flow_ops::NewEdge;
 use flowfabric_core::partition::moves::{self, Env, Op};
 use flowfabric_core::partition::requests::{parse_due, parse_list, partition_of_key};
 use flowfabric_core::partition::Partition;
@@ -37,6 +41,12 @@ const LIMITS: Limits = Limits {
 // ---- arguments --------------------------------------------------------
 
 const UUID: &str = "00000000-0000-4000-8000-00000000002a";
+const UUID2: &str = "00000000-0000-4000-8000-00000000002b";
+/// A flow id and two member ids in partition 3 (the parsers also see
+/// them split, `{fp:3}` then the uuid, and joined again).
+const FID: &str = "{fp:3}:00000000-0000-4000-8000-00000000002a";
+const M1: &str = "{fp:3}:00000000-0000-4000-8000-00000000002b";
+const M2: &str = "{fp:3}:00000000-0000-4000-8000-00000000002c";
 
 /// Words the parsers look for, and values that sit on their edges.
 const WORDS: &[&str] = &[
@@ -113,6 +123,29 @@ const WORDS: &[&str] = &[
     "{fp:3}:zz",
     "\u{0}",
     "é",
+    // Flows.
+    "FLOW",
+    "AFTER",
+    "EDGE_ID",
+    "DATA",
+    "REVISION",
+    "POLICY",
+    "all_of",
+    "ANY_OF",
+    "quorum",
+    "cancel_remaining",
+    "let_run",
+    "cancel_all",
+    "cancel_pending",
+    "flow_only",
+    "success_only",
+    "IN",
+    "out",
+    "10000",
+    "10001",
+    UUID2,
+    "{fp:3}:00000000-0000-4000-8000-00000000002b",
+    "{fp:4}:00000000-0000-4000-8000-00000000002b",
 ];
 
 fn arg() -> impl Strategy<Value = Vec<u8>> {
@@ -245,6 +278,66 @@ const SEEDS: &[&[&str]] = &[
     ],
 ];
 
+/// Valid calls of the flow parsers: FF.FLOWCREATE, FF.FLOWADD, FF.EDGE,
+/// FF.EDGEPOLICY, FF.CANCELFLOW, FF.FLOWSETTAGS, FF.EDGEGET, FF.EDGES and
+/// FF.EDGEGROUP, FF.FLOWS, and FF.SUBMIT into a flow after its members.
+const FLOW_SEEDS: &[&[&str]] = &[
+    &["{fp:3}", "KIND", "k", "NAMESPACE", "n", "AT", "5"],
+    &[FID, "KIND", "k"],
+    &["*", "NAMESPACE", "n"],
+    &[FID, M1, "AT", "3"],
+    &["{fp:3}", UUID, M1],
+    &[
+        FID,
+        M1,
+        M2,
+        "EDGE_ID",
+        UUID2,
+        "KIND",
+        "success_only",
+        "DATA",
+        "d",
+        "REVISION",
+        "4",
+        "AT",
+        "9",
+    ],
+    &["{fp:3}", UUID, M1, M2, "REVISION", "0"],
+    &[FID, M2, "quorum", "2", "cancel_remaining", "AT", "1"],
+    &[FID, M2, "any_of", "let_run"],
+    &[FID, M2, "all_of"],
+    &["{fp:3}", UUID, M2, "QUORUM", "10000", "LET_RUN"],
+    &[FID, "POLICY", "cancel_pending", "REASON", "why", "AT", "2"],
+    &["{fp:3}", UUID, "POLICY", "flow_only"],
+    &[FID, "a.b", "v", "c.d", "", "AT", "4"],
+    &["{fp:3}", UUID, "x.y", "z"],
+    &[FID, UUID2],
+    &[FID, M1, "IN"],
+    &[FID, M1, "OUT"],
+    &[FID, M1],
+    &["{fp:3}", "AFTER", FID, "COUNT", "10"],
+    &["{fp:3}", "COUNT", "10000"],
+    &[
+        "{fp:3}", "q", "p", "FLOW", FID, "AFTER", M1, "AFTER", M2, "PRIORITY", "2", "AT", "3",
+    ],
+    &["*", "q", "p", "AFTER", M1, "FLOW", FID],
+    &["{fp:3}", UUID, "q", "p", "FLOW", FID, "AFTER", M1],
+];
+
+/// The first two arguments joined as `{fp:N}:uuid` when they look like a
+/// split id, so fenced and flow parsers get further.
+fn joined(v: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    match v {
+        [p, u, rest @ ..] if p.starts_with(b"{fp:") => {
+            let mut id = p.clone();
+            id.push(b':');
+            id.extend_from_slice(u);
+            std::iter::once(id).chain(rest.iter().cloned()).collect()
+        }
+        _ => v.to_vec(),
+    }
+}
+
 /// Every parser, on one argument list and origin; each returns whether it
 /// accepted (only not panicking matters).
 fn parse_all(v: &[Vec<u8>], replicated: bool) {
@@ -258,15 +351,7 @@ fn parse_all(v: &[Vec<u8>], replicated: bool) {
     let keep = |_: usize, p: &[u8]| Blob::copy(p);
     // Ids and fences take the execution id as `{fp:N}:uuid`: join the
     // first two arguments half the time so fenced parsers get further.
-    let joined: Vec<Vec<u8>> = match v {
-        [p, u, rest @ ..] if p.starts_with(b"{fp:") => {
-            let mut id = p.clone();
-            id.push(b':');
-            id.extend_from_slice(u);
-            std::iter::once(id).chain(rest.iter().cloned()).collect()
-        }
-        _ => v.to_vec(),
-    };
+    let joined = joined(v);
     let j: Vec<&[u8]> = joined.iter().map(Vec::as_slice).collect();
     for a in [a, j.as_slice()] {
         let _ = ex::parse_submit_keeping(a, &LIMITS, o, keep, |l: &str| Arc::from(l));
@@ -299,6 +384,17 @@ fn parse_all(v: &[Vec<u8>], replicated: bool) {
         let _ = ex::parse_append(a, &LIMITS, o);
         let _ = ex::parse_frames(a, &LIMITS);
         let _ = ex::parse_summary(a, &LIMITS);
+        let _ = fr::parse_create_flow(a, &LIMITS, o);
+        let _ = fr::parse_flow_member(a, &LIMITS, o);
+        let _ = fr::parse_add_edge(a, &LIMITS, o);
+        let _ = fr::parse_set_policy(a, &LIMITS, o);
+        let _ = fr::parse_cancel_flow(a, &LIMITS, o);
+        let _ = fr::parse_flow_tags(a, &LIMITS, o);
+        let _ = fr::parse_edge_ref(a, &LIMITS);
+        for with_side in [true, false] {
+            let _ = fr::parse_edges_of(a, &LIMITS, with_side);
+        }
+        let _ = fr::parse_flows_page(a, &LIMITS);
         if let Ok((rest, _)) = split_pinned_at(a, o) {
             let _ = parse_register(rest);
         }
@@ -309,6 +405,7 @@ fn parse_all(v: &[Vec<u8>], replicated: bool) {
             let _ = CapSet::parse_required(x);
             let _ = CapSet::parse_worker(x);
             let _ = ex::parse_lease(x);
+            let _ = fr::parse_flow_id(x, &LIMITS);
         }
     }
 }
@@ -381,6 +478,32 @@ enum Step {
     CloseWp(u8, u8),
     /// A frame in mode 0 (durable), 1 (summary) or 2 (best effort).
     Append(u8, u8),
+    /// A flow in partition 3: variant 0 plain, 1 with a kind, 2 with a
+    /// kind and namespace, 3 an existing flow's id again (a retry).
+    CreateFlow(u8),
+    /// A recorded execution (by position) joins a flow (by position).
+    Join(u8, u8),
+    /// A submit into a flow (by position) after some of its members (by
+    /// position), as the shell runs it: checked, admitted, joined, edged.
+    SubmitInto(Vec<Vec<u8>>, u8, Vec<u8>),
+    /// An edge in a flow between two of its members (positions), with a
+    /// data ref or not, and a revision variant: 0 unchecked, 1 the flow's
+    /// revision, 2 a stale one, 3 an edge id already in the flow.
+    Edge(u8, u8, u8, bool, u8),
+    /// A policy on a member of a flow: kind 0 all_of, 1 any_of, 2 quorum
+    /// of k, and cancel_remaining or let_run.
+    Policy(u8, u8, u8, u8, bool),
+    /// A submit into a flow (options, flow by position), a policy on the
+    /// new member (as `Policy`'s), then edges into it from some members.
+    FanIn(Vec<Vec<u8>>, u8, Vec<u8>, (u8, u8, bool)),
+    /// Tags on a flow (by position): how many, from 1.
+    FlowTags(u8, u8),
+    /// Cancel a flow: 0 cancel_all, 1 cancel_pending, 2 flow_only.
+    CancelFlow(u8, u8),
+    /// A member of a flow (positions) ends: claimed if it holds no lease,
+    /// then 0 completed with a result, 1 completed without, 2 failed, 3
+    /// cancelled by an operator.
+    Finish(u8, u8, u8),
 }
 
 fn submit_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -445,7 +568,158 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<u8>().prop_map(Step::Wake),
         1 => (any::<u8>(), 0..3u8).prop_map(|(i, w)| Step::CloseWp(i, w)),
         3 => (any::<u8>(), 0..3u8).prop_map(|(i, m)| Step::Append(i, m)),
+        2 => (0..4u8).prop_map(Step::CreateFlow),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(f, i)| Step::Join(f, i)),
+        6 => (submit_args(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..3))
+            .prop_map(|(v, f, ups)| Step::SubmitInto(v, f, ups)),
+        4 => (any::<u8>(), any::<u8>(), any::<u8>(), any::<bool>(), 0..4u8)
+            .prop_map(|(f, u, d, data, r)| Step::Edge(f, u, d, data, r)),
+        3 => (any::<u8>(), any::<u8>(), 0..3u8, 1..5u8, any::<bool>())
+            .prop_map(|(f, m, k, q, c)| Step::Policy(f, m, k, q, c)),
+        3 => (
+            submit_args(),
+            any::<u8>(),
+            proptest::collection::vec(any::<u8>(), 1..5),
+            (0..3u8, 1..5u8, any::<bool>())
+        )
+            .prop_map(|(v, f, ups, pol)| Step::FanIn(v, f, ups, pol)),
+        1 => (any::<u8>(), 1..4u8).prop_map(|(f, n)| Step::FlowTags(f, n)),
+        1 => (any::<u8>(), 0..3u8).prop_map(|(f, c)| Step::CancelFlow(f, c)),
+        5 => (any::<u8>(), any::<u8>(), 0..4u8).prop_map(|(f, m, o)| Step::Finish(f, m, o)),
     ]
+}
+
+/// The item at position `i`, most often one of the last three (steps then
+/// meet on the same executions and flows), else any.
+fn recent<T: Copy>(v: &[T], i: u8) -> Option<T> {
+    let n = v.len();
+    let at = match i {
+        0..160 => n.checked_sub(1 + usize::from(i) % n.clamp(1, 3))?,
+        _ => usize::from(i) % n.max(1),
+    };
+    v.get(at).copied()
+}
+
+/// A history of a partition: long enough that flows get members, edges
+/// and ended upstreams besides everything else.
+fn history() -> impl Strategy<Value = Vec<Step>> {
+    proptest::collection::vec(step(), 0..60)
+}
+
+/// An id's text in partition 3.
+fn id_text(uuid: Uuid) -> Vec<u8> {
+    ExecId { partition: 3, uuid }.text().as_bytes().to_vec()
+}
+
+/// Parses a flow request the history builds (valid: a refusal here is a
+/// parser bug).
+fn parsed<T, E: std::fmt::Debug>(
+    parse: impl FnOnce(&[&[u8]], &Limits, Origin) -> Result<T, E>,
+    args: &[Vec<u8>],
+) -> T {
+    let a: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    parse(&a, &LIMITS, Origin::Client).expect("a valid flow request parses")
+}
+
+/// The budget of flow work drained after the `n`th step of a history of
+/// `len` steps: 1 to 8 units, so cascades are often left half done.
+fn budget_after(n: usize, len: usize) -> usize {
+    let h = (n as u64 ^ (len as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    [1, 1, 1, 1, 2, 3, 5, 8][(h >> 61) as usize]
+}
+
+/// The distinct members of flow `fid` at positions `at`.
+fn members_at(p: &Partition, fid: Uuid, at: &[u8]) -> Vec<Uuid> {
+    let members = p
+        .flow(fid)
+        .map(|f| f.members.as_slice())
+        .unwrap_or_default();
+    let mut out: Vec<Uuid> = Vec::new();
+    for &i in at {
+        match members.get(usize::from(i) % members.len().max(1)) {
+            Some(m) if !out.contains(m) => out.push(*m),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// FF.SUBMIT (options `v`) into flow `fid` after `after`, as the shell runs
+/// it: checked, admitted as `uuid`, joined, its AFTER edges added. Says
+/// whether it was admitted.
+fn submit_into(
+    p: &mut Partition,
+    v: &[Vec<u8>],
+    fid: Uuid,
+    after: &[Uuid],
+    uuid: Uuid,
+    now: u64,
+) -> bool {
+    let mut a = v.to_vec();
+    a.extend([b"FLOW".to_vec(), id_text(fid)]);
+    for m in after {
+        a.extend([b"AFTER".to_vec(), id_text(*m)]);
+    }
+    let a: Vec<&[u8]> = a.iter().map(Vec::as_slice).collect();
+    let Ok(req) = ex::parse_submit_keeping(
+        &a,
+        &LIMITS,
+        Origin::Client,
+        |_, b| Blob::copy(b),
+        |l: &str| Arc::from(l),
+    ) else {
+        return false;
+    };
+    let (Some(flow), SubmitTarget::Partition(3)) = (req.flow, req.target) else {
+        panic!("a submit into a flow of partition 3 targets partition 3");
+    };
+    assert_eq!(req.after, after, "the AFTER upstreams as given");
+    if p.check_join_after(flow.uuid, uuid, &req.after).is_err() {
+        return false;
+    }
+    let id = ExecId { partition: 3, uuid };
+    if p.admit_new(uuid, |seq| Execution::new(id, req.spec, seq, now))
+        .is_none()
+    {
+        return false;
+    }
+    p.add_member(flow.uuid, uuid, now)
+        .expect("a checked member joins");
+    let env = Env {
+        now,
+        retention_ms: LIMITS.retention_ms,
+        max_reclaims: LIMITS.max_reclaims,
+    };
+    for (i, up) in req.after.iter().enumerate() {
+        let edge = NewEdge {
+            flow: flow.uuid,
+            id: Partition::after_edge_id(uuid, i),
+            up: *up,
+            down: uuid,
+            kind: DependencyKind::SuccessOnly,
+            data_ref: None,
+            expected_revision: None,
+        };
+        p.add_edge(edge, &env, &mut |_, _, _| {})
+            .expect("a checked AFTER edge is added");
+    }
+    true
+}
+
+/// FF.EDGEPOLICY's arguments: kind 0 all_of, 1 any_of, 2 quorum of `k`.
+fn policy_args(fid: Uuid, down: Uuid, kind: u8, k: u8, cancel: bool) -> Vec<Vec<u8>> {
+    let on: &[u8] = if cancel {
+        b"cancel_remaining"
+    } else {
+        b"let_run"
+    };
+    let mut a = vec![id_text(fid), id_text(down)];
+    match kind {
+        0 => a.push(b"all_of".to_vec()),
+        1 => a.extend([b"any_of".to_vec(), on.to_vec()]),
+        _ => a.extend([b"quorum".to_vec(), k.to_string().into_bytes(), on.to_vec()]),
+    }
+    a
 }
 
 /// The fence of `e`'s current lease, if it holds one.
@@ -461,9 +735,19 @@ fn fence_of(e: &Execution) -> Option<Fence> {
 
 /// A partition after `steps`, with some worker registry beside it.
 fn build(steps: &[Step]) -> (Partition, Registry) {
+    let (p, reg, _) = build_at(steps);
+    (p, reg)
+}
+
+/// A partition after `steps`, a worker registry beside it, and the time
+/// the history ended at. Flow work is drained a little after every step
+/// (`budget_after`), as the node timer would, so a history can end with
+/// cascades half done.
+fn build_at(steps: &[Step]) -> (Partition, Registry, u64) {
     let mut p = Partition::new(3, LIMITS.partitions);
     let mut reg = Registry::default();
     let mut ids: Vec<Uuid> = Vec::new();
+    let mut flows: Vec<Uuid> = Vec::new();
     let mut now = 1u64;
     let mut minted = 1u128;
     let mut mint = || {
@@ -475,71 +759,193 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
         retention_ms: LIMITS.retention_ms,
         max_reclaims: LIMITS.max_reclaims,
     };
-    for s in steps {
-        let pick = |i: &u8| ids.get(usize::from(*i) % ids.len().max(1)).copied();
-        match s {
-            Step::Submit(v) => {
-                let a: Vec<&[u8]> = v.iter().map(Vec::as_slice).collect();
-                let Ok(req) = ex::parse_submit_keeping(
-                    &a,
-                    &LIMITS,
-                    Origin::Client,
-                    |_, b| Blob::copy(b),
-                    |l: &str| Arc::from(l),
-                ) else {
-                    continue;
-                };
-                let uuid = mint();
-                let id = ExecId { partition: 3, uuid };
-                if p.admit_new(uuid, |seq| Execution::new(id, req.spec, seq, now))
-                    .is_some()
-                {
-                    ids.push(uuid);
-                }
-            }
-            Step::Tick(d) => now += d,
-            Step::Due(n) => {
-                for _ in 0..*n {
-                    let Some((kind, _, uuid)) = p.index.pop_due(now, LIMITS.retention_ms) else {
-                        break;
+    for (n, s) in steps.iter().enumerate() {
+        'step: {
+            let pick = |i: &u8| recent(&ids, *i);
+            let live: Vec<Uuid> = flows
+                .iter()
+                .copied()
+                .filter(|f| p.flow(*f).is_some())
+                .collect();
+            let pick_flow = |i: &u8| recent(&live, *i);
+            match s {
+                Step::Submit(v) => {
+                    let a: Vec<&[u8]> = v.iter().map(Vec::as_slice).collect();
+                    let Ok(req) = ex::parse_submit_keeping(
+                        &a,
+                        &LIMITS,
+                        Origin::Client,
+                        |_, b| Blob::copy(b),
+                        |l: &str| Arc::from(l),
+                    ) else {
+                        break 'step;
                     };
-                    if let Some((idx, e)) = p.record_mut(uuid) {
-                        if let moves::DueEffect::Remove = moves::on_due(idx, e, kind, &env(now)) {
-                            p.remove(uuid);
-                        }
+                    let uuid = mint();
+                    let id = ExecId { partition: 3, uuid };
+                    if p.admit_new(uuid, |seq| Execution::new(id, req.spec, seq, now))
+                        .is_some()
+                    {
+                        ids.push(uuid);
                     }
                 }
-            }
-            other => {
-                let i = match other {
-                    Step::Claim(i)
-                    | Step::Renew(i)
-                    | Step::Complete(i, _)
-                    | Step::Fail(i, _)
-                    | Step::Cancel(i)
-                    | Step::Delay(i, _)
-                    | Step::Revoke(i)
-                    | Step::Priority(i, _)
-                    | Step::Progress(i, _)
-                    | Step::Tags(i)
-                    | Step::Operate(i, _)
-                    | Step::Suspend(i, ..)
-                    | Step::Pending(i)
-                    | Step::Signal(i, ..)
-                    | Step::Wake(i)
-                    | Step::CloseWp(i, _)
-                    | Step::Append(i, _) => i,
-                    _ => continue,
-                };
-                let Some(uuid) = pick(i) else { continue };
-                let (lease_id, attempt_id) = (mint(), mint());
-                let Some((idx, e)) = p.record_mut(uuid) else {
-                    continue;
-                };
-                let f = fence_of(e);
-                let env = env(now);
-                match (other, f) {
-                    (Step::Claim(_), _) => {
+                Step::CreateFlow(v) => {
+                    let mut a = vec![b"{fp:3}".to_vec()];
+                    match (v, flows.last()) {
+                        (1, _) => a.extend([b"KIND".to_vec(), b"etl".to_vec()]),
+                        (2, _) => a.extend(
+                            ["KIND", "etl", "NAMESPACE", "tenant"].map(|x| x.as_bytes().to_vec()),
+                        ),
+                        (3, Some(f)) => a = vec![id_text(*f)],
+                        _ => {}
+                    }
+                    let req = parsed(fr::parse_create_flow, &a);
+                    let id = match req.target {
+                        SubmitTarget::Exact(id) => id.uuid,
+                        _ => mint(),
+                    };
+                    if p.create_flow(id, req.kind, req.namespace, now) {
+                        flows.push(id);
+                    }
+                }
+                Step::Join(f, i) => {
+                    let (Some(fid), Some(uuid)) = (pick_flow(f), pick(i)) else {
+                        break 'step;
+                    };
+                    let req = parsed(fr::parse_flow_member, &[id_text(fid), id_text(uuid)]);
+                    let _ = p.add_member(req.flow.uuid, req.member, now);
+                }
+                Step::SubmitInto(v, f, ups) => {
+                    let Some(fid) = pick_flow(f) else { break 'step };
+                    let after = members_at(&p, fid, ups);
+                    let uuid = mint();
+                    if submit_into(&mut p, v, fid, &after, uuid, now) {
+                        ids.push(uuid);
+                    }
+                }
+                Step::FanIn(v, f, ups, (kind, k, cancel)) => {
+                    let Some(fid) = pick_flow(f) else { break 'step };
+                    let ups = members_at(&p, fid, ups);
+                    let uuid = mint();
+                    if !submit_into(&mut p, v, fid, &[], uuid, now) {
+                        break 'step;
+                    }
+                    ids.push(uuid);
+                    let req = parsed(
+                        fr::parse_set_policy,
+                        &policy_args(fid, uuid, *kind, *k, *cancel),
+                    );
+                    p.set_policy(req.flow.uuid, req.down, req.policy, now)
+                        .expect("a new member takes a policy");
+                    for up in ups {
+                        let edge = NewEdge {
+                            flow: fid,
+                            id: mint(),
+                            up,
+                            down: uuid,
+                            kind: DependencyKind::SuccessOnly,
+                            data_ref: None,
+                            expected_revision: None,
+                        };
+                        let _ = p.add_edge(edge, &env(now), &mut |_, _, _| {});
+                    }
+                }
+                Step::Edge(f, up, down, data, rev) => {
+                    let Some(fid) = pick_flow(f) else { break 'step };
+                    let Some(flow) = p.flow(fid) else { break 'step };
+                    let m = &flow.members;
+                    if m.is_empty() {
+                        break 'step;
+                    }
+                    // Two distinct members but for a flow of one.
+                    let i = usize::from(*up) % m.len();
+                    let j = match m.len() {
+                        1 => i,
+                        n => (i + 1 + usize::from(*down) % (n - 1)) % n,
+                    };
+                    let (up, down_id) = (m[i], m[j]);
+                    let id = match (rev, flow.edges.len()) {
+                        (3, n) if n > 0 => flow.edges[usize::from(*down) % n].id,
+                        _ => mint(),
+                    };
+                    let mut a = vec![id_text(fid), id_text(up), id_text(down_id)];
+                    a.extend([b"EDGE_ID".to_vec(), id.text().to_vec()]);
+                    if *data {
+                        a.extend([b"DATA".to_vec(), b"d".to_vec()]);
+                    }
+                    match rev {
+                        1 => {
+                            a.extend([b"REVISION".to_vec(), flow.revision.to_string().into_bytes()])
+                        }
+                        2 => a.extend([
+                            b"REVISION".to_vec(),
+                            (flow.revision + 1).to_string().into_bytes(),
+                        ]),
+                        _ => {}
+                    }
+                    let req = parsed(fr::parse_add_edge, &a);
+                    let edge = NewEdge {
+                        flow: req.flow.uuid,
+                        id: req.id.unwrap_or_else(&mut mint),
+                        up: req.up,
+                        down: req.down,
+                        kind: req.kind,
+                        data_ref: req.data_ref,
+                        expected_revision: req.revision,
+                    };
+                    let _ = p.add_edge(edge, &env(now), &mut |_, _, _| {});
+                }
+                Step::Policy(f, m, kind, k, cancel) => {
+                    let Some(fid) = pick_flow(f) else { break 'step };
+                    let Some(down) = p
+                        .flow(fid)
+                        .and_then(|f| f.members.get(usize::from(*m) % f.members.len().max(1)))
+                        .copied()
+                    else {
+                        break 'step;
+                    };
+                    let a = policy_args(fid, down, *kind, *k, *cancel);
+                    let req = parsed(fr::parse_set_policy, &a);
+                    let _ = p.set_policy(req.flow.uuid, req.down, req.policy, now);
+                }
+                Step::FlowTags(f, count) => {
+                    let Some(fid) = pick_flow(f) else { break 'step };
+                    let mut a = vec![id_text(fid)];
+                    for t in 0..*count {
+                        a.extend([format!("f.k{t}").into_bytes(), vec![b'v'; usize::from(t)]]);
+                    }
+                    let req = parsed(fr::parse_flow_tags, &a);
+                    let _ = p.set_flow_tags(req.flow.uuid, req.tags, now);
+                }
+                Step::CancelFlow(f, policy) => {
+                    let Some(fid) = pick_flow(f) else { break 'step };
+                    let policy =
+                        ["cancel_all", "cancel_pending", "flow_only"][usize::from(*policy) % 3];
+                    let mut a = vec![id_text(fid), b"POLICY".to_vec(), policy.as_bytes().to_vec()];
+                    if policy != "cancel_all" {
+                        a.extend([b"REASON".to_vec(), b"stop".to_vec()]);
+                    }
+                    let req = parsed(fr::parse_cancel_flow, &a);
+                    let _ = p.cancel_flow(req.flow.uuid, req.policy, req.reason, now);
+                }
+                Step::Finish(f, m, outcome) => {
+                    let Some(fid) = pick_flow(f) else { break 'step };
+                    let Some(uuid) = p
+                        .flow(fid)
+                        .and_then(|f| f.members.get(usize::from(*m) % f.members.len().max(1)))
+                        .copied()
+                    else {
+                        break 'step;
+                    };
+                    let (lease_id, attempt_id) = (mint(), mint());
+                    let env = env(now);
+                    let Some((idx, e)) = p.record_mut(uuid) else {
+                        break 'step;
+                    };
+                    if *outcome == 3 {
+                        let _ = moves::cancel(idx, e, None, Some(b"op"[..].into()), &env);
+                        break 'step;
+                    }
+                    if e.lease.is_none() {
                         let a = Acquire {
                             id: e.id,
                             worker_id: b"w",
@@ -550,70 +956,137 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
                             at: now,
                         };
                         let _: (Result<Grant, _>, _) = moves::acquire(idx, e, &a);
-                        reg.register(
-                            b"inst",
-                            Worker {
-                                worker_id: b"w"[..].into(),
-                                lanes: vec!["q".into()],
-                                caps: CapSet::default(),
-                                ttl_ms: 100,
-                                registered_at: now,
-                                last_heartbeat: now,
-                                dead_at: None,
-                            },
-                        );
                     }
-                    (Step::Renew(_), Some(f)) => {
-                        let _ = moves::renew(idx, e, &f, 100, &env);
-                    }
-                    (Step::Complete(_, r), Some(f)) => {
-                        let result = r.then(|| Blob::copy(b"out"));
+                    let Some(f) = fence_of(e) else { break 'step };
+                    if *outcome == 2 {
+                        let _ = moves::fail(idx, e, &f, Some(b"boom"[..].into()), None, &env);
+                    } else {
+                        let result = (*outcome == 0).then(|| Blob::copy(b"out"));
                         let _ = moves::complete(idx, e, &f, result, &env);
                     }
-                    (Step::Fail(_, r), Some(f)) => {
-                        let at = r.map(|d| now + d);
-                        let _ = moves::fail(idx, e, &f, Some(b"boom"[..].into()), at, &env);
-                    }
-                    (Step::Cancel(_), f) => {
-                        let _ = moves::cancel(idx, e, f.as_ref(), Some(b"no"[..].into()), &env);
-                    }
-                    (Step::Delay(_, t), Some(f)) => {
-                        let _ = moves::delay(idx, e, &f, now + t, &env);
-                    }
-                    (Step::Revoke(_), _) => {
-                        let _ = moves::revoke(idx, e, None, &env);
-                    }
-                    (Step::Priority(_, pr), _) => {
-                        let _ = moves::set_priority(idx, e, *pr, &env);
-                    }
-                    (Step::Progress(_, pct), Some(f)) => {
-                        let _ = moves::report_progress(idx, e, &f, *pct, b"m"[..].into(), &env);
-                    }
-                    (Step::Tags(_), _) => {
-                        let tags = vec![(b"x.y"[..].into(), b"z"[..].into())];
-                        let _ = moves::set_tags(idx, e, tags, &env);
-                    }
-                    (Step::Operate(_, o), _) => {
-                        let op = match o {
-                            0 => Op::Replay { max_replays: 2 },
-                            1 => Op::Block,
-                            _ => Op::Unblock,
+                }
+                Step::Tick(d) => now += d,
+                Step::Due(count) => {
+                    for _ in 0..*count {
+                        let Some((kind, _, uuid)) = p.index.pop_due(now, LIMITS.retention_ms)
+                        else {
+                            break;
                         };
-                        let _ = moves::operate(idx, e, op, Some(b"op"[..].into()), &env);
+                        if let Some((idx, e)) = p.record_mut(uuid) {
+                            if let moves::DueEffect::Remove = moves::on_due(idx, e, kind, &env(now))
+                            {
+                                // As the shell does: an ended member's edges
+                                // resolve before retention removes it.
+                                p.settle_before_removal(uuid, &env(now), &mut |_, _, _| {});
+                                p.remove(uuid);
+                            }
+                        }
                     }
-                    (Step::Suspend(_, cond, timeout, behavior), Some(f)) => {
-                        let pending: Vec<String> = e
-                            .waits()
-                            .map(|w| {
-                                w.open_waitpoints()
-                                    .filter(|p| p.state == WaitpointState::Pending)
-                                    .map(|p| String::from_utf8_lossy(&p.id.text()).into_owned())
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        let mut a: Vec<String> =
-                            vec!["{fp:3}:x".into(), UUID.into(), "1".into(), UUID.into()];
-                        match (cond, pending.first()) {
+                }
+                other => {
+                    let i = match other {
+                        Step::Claim(i)
+                        | Step::Renew(i)
+                        | Step::Complete(i, _)
+                        | Step::Fail(i, _)
+                        | Step::Cancel(i)
+                        | Step::Delay(i, _)
+                        | Step::Revoke(i)
+                        | Step::Priority(i, _)
+                        | Step::Progress(i, _)
+                        | Step::Tags(i)
+                        | Step::Operate(i, _)
+                        | Step::Suspend(i, ..)
+                        | Step::Pending(i)
+                        | Step::Signal(i, ..)
+                        | Step::Wake(i)
+                        | Step::CloseWp(i, _)
+                        | Step::Append(i, _) => i,
+                        _ => break 'step,
+                    };
+                    let Some(uuid) = pick(i) else { break 'step };
+                    let (lease_id, attempt_id) = (mint(), mint());
+                    let Some((idx, e)) = p.record_mut(uuid) else {
+                        break 'step;
+                    };
+                    let f = fence_of(e);
+                    let env = env(now);
+                    match (other, f) {
+                        (Step::Claim(_), _) => {
+                            let a = Acquire {
+                                id: e.id,
+                                worker_id: b"w",
+                                worker_instance_id: b"inst",
+                                lease_ms: 100,
+                                lease_id,
+                                attempt_id,
+                                at: now,
+                            };
+                            let _: (Result<Grant, _>, _) = moves::acquire(idx, e, &a);
+                            reg.register(
+                                b"inst",
+                                Worker {
+                                    worker_id: b"w"[..].into(),
+                                    lanes: vec!["q".into()],
+                                    caps: CapSet::default(),
+                                    ttl_ms: 100,
+                                    registered_at: now,
+                                    last_heartbeat: now,
+                                    dead_at: None,
+                                },
+                            );
+                        }
+                        (Step::Renew(_), Some(f)) => {
+                            let _ = moves::renew(idx, e, &f, 100, &env);
+                        }
+                        (Step::Complete(_, r), Some(f)) => {
+                            let result = r.then(|| Blob::copy(b"out"));
+                            let _ = moves::complete(idx, e, &f, result, &env);
+                        }
+                        (Step::Fail(_, r), Some(f)) => {
+                            let at = r.map(|d| now + d);
+                            let _ = moves::fail(idx, e, &f, Some(b"boom"[..].into()), at, &env);
+                        }
+                        (Step::Cancel(_), f) => {
+                            let _ = moves::cancel(idx, e, f.as_ref(), Some(b"no"[..].into()), &env);
+                        }
+                        (Step::Delay(_, t), Some(f)) => {
+                            let _ = moves::delay(idx, e, &f, now + t, &env);
+                        }
+                        (Step::Revoke(_), _) => {
+                            let _ = moves::revoke(idx, e, None, &env);
+                        }
+                        (Step::Priority(_, pr), _) => {
+                            let _ = moves::set_priority(idx, e, *pr, &env);
+                        }
+                        (Step::Progress(_, pct), Some(f)) => {
+                            let _ = moves::report_progress(idx, e, &f, *pct, b"m"[..].into(), &env);
+                        }
+                        (Step::Tags(_), _) => {
+                            let tags = vec![(b"x.y"[..].into(), b"z"[..].into())];
+                            let _ = moves::set_tags(idx, e, tags, &env);
+                        }
+                        (Step::Operate(_, o), _) => {
+                            let op = match o {
+                                0 => Op::Replay { max_replays: 2 },
+                                1 => Op::Block,
+                                _ => Op::Unblock,
+                            };
+                            let _ = moves::operate(idx, e, op, Some(b"op"[..].into()), &env);
+                        }
+                        (Step::Suspend(_, cond, timeout, behavior), Some(f)) => {
+                            let pending: Vec<String> = e
+                                .waits()
+                                .map(|w| {
+                                    w.open_waitpoints()
+                                        .filter(|p| p.state == WaitpointState::Pending)
+                                        .map(|p| String::from_utf8_lossy(&p.id.text()).into_owned())
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            let mut a: Vec<String> =
+                                vec!["{fp:3}:x".into(), UUID.into(), "1".into(), UUID.into()];
+                            match (cond, pending.first()) {
                             (0, Some(p)) => a.extend(["PENDING".into(), p.clone()]),
                             (1, _) => a.extend(
                                 "WAITPOINT x WAITPOINT y CONDITION ALLOF 2 ONE x NAME n0 COUNT 2 SOURCES ANY 1 y"
@@ -623,102 +1096,107 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
                             (2, _) => a.extend(["CONDITION".into(), "SIGNAL".into(), "n1".into()]),
                             _ => {}
                         }
-                        if let Some(t) = timeout {
-                            a.extend(["TIMEOUT".into(), t.to_string()]);
+                            if let Some(t) = timeout {
+                                a.extend(["TIMEOUT".into(), t.to_string()]);
+                            }
+                            let b = ["fail", "cancel", "expire", "auto_resume", "escalate"]
+                                [*behavior as usize % 5];
+                            a.extend([
+                                "ON_TIMEOUT".into(),
+                                b.into(),
+                                "IDEMPOTENCY".into(),
+                                "k".into(),
+                            ]);
+                            let refs: Vec<&[u8]> = a.iter().map(|x| x.as_bytes()).collect();
+                            let first: &[u8] = b"{fp:3}:00000000-0000-4000-8000-000000000001";
+                            let joined: Vec<&[u8]> = std::iter::once(first)
+                                .chain(refs.iter().skip(1).copied())
+                                .collect();
+                            if let Ok(mut req) = ex::parse_suspend(&joined, &LIMITS, Origin::Client)
+                            {
+                                req.id = e.id;
+                                req.fence = f;
+                                let _ = moves::suspend(idx, e, &req, mint(), &env);
+                            }
                         }
-                        let b = ["fail", "cancel", "expire", "auto_resume", "escalate"]
-                            [*behavior as usize % 5];
-                        a.extend([
-                            "ON_TIMEOUT".into(),
-                            b.into(),
-                            "IDEMPOTENCY".into(),
-                            "k".into(),
-                        ]);
-                        let refs: Vec<&[u8]> = a.iter().map(|x| x.as_bytes()).collect();
-                        let first: &[u8] = b"{fp:3}:00000000-0000-4000-8000-000000000001";
-                        let joined: Vec<&[u8]> = std::iter::once(first)
-                            .chain(refs.iter().skip(1).copied())
-                            .collect();
-                        if let Ok(mut req) = ex::parse_suspend(&joined, &LIMITS, Origin::Client) {
-                            req.id = e.id;
-                            req.fence = f;
-                            let _ = moves::suspend(idx, e, &req, mint(), &env);
-                        }
-                    }
-                    (Step::Pending(_), Some(f)) => {
-                        let req = ex::CreateWaitpoint {
-                            id: e.id,
-                            fence: f,
-                            key: None,
-                            waitpoint_id: None,
-                            expires: ex::Timeout::In(150),
-                            at: None,
-                        };
-                        let _ = moves::create_waitpoint(idx, e, &req, mint(), &env);
-                    }
-                    (Step::Signal(_, w, name), _) => {
-                        let wp = e
-                            .waits()
-                            .and_then(|x| {
-                                x.waitpoints
-                                    .get(usize::from(*w) % x.waitpoints.len().max(1))
-                            })
-                            .map(|p| p.id);
-                        if let Some(wp) = wp {
-                            let sig = ex::SignalIn {
-                                name: format!("n{name}").into_bytes().into(),
-                                source_type: b"u"[..].into(),
-                                source_identity: vec![b'a' + *name].into(),
-                                payload: (*name == 1).then(|| b"\x00p"[..].into()),
-                                idempotency: (*name == 2).then(|| b"d"[..].into()),
-                                dedup_ttl_ms: 100,
-                                ..Default::default()
+                        (Step::Pending(_), Some(f)) => {
+                            let req = ex::CreateWaitpoint {
+                                id: e.id,
+                                fence: f,
+                                key: None,
+                                waitpoint_id: None,
+                                expires: ex::Timeout::In(150),
+                                at: None,
                             };
-                            let _ = moves::deliver(idx, e, wp, &sig, mint(), &env);
+                            let _ = moves::create_waitpoint(idx, e, &req, mint(), &env);
                         }
-                    }
-                    (Step::Wake(_), _) => {
-                        let _ = moves::wake(idx, e, 0, &env);
-                    }
-                    (Step::CloseWp(_, w), _) => {
-                        let wp = e
-                            .waits()
-                            .and_then(|x| {
-                                x.waitpoints
-                                    .get(usize::from(*w) % x.waitpoints.len().max(1))
-                            })
-                            .map(|p| p.id);
-                        if let Some(wp) = wp {
-                            let _ = moves::close_waitpoint(idx, e, wp, &env);
+                        (Step::Signal(_, w, name), _) => {
+                            let wp = e
+                                .waits()
+                                .and_then(|x| {
+                                    x.waitpoints
+                                        .get(usize::from(*w) % x.waitpoints.len().max(1))
+                                })
+                                .map(|p| p.id);
+                            if let Some(wp) = wp {
+                                let sig = ex::SignalIn {
+                                    name: format!("n{name}").into_bytes().into(),
+                                    source_type: b"u"[..].into(),
+                                    source_identity: vec![b'a' + *name].into(),
+                                    payload: (*name == 1).then(|| b"\x00p"[..].into()),
+                                    idempotency: (*name == 2).then(|| b"d"[..].into()),
+                                    dedup_ttl_ms: 100,
+                                    ..Default::default()
+                                };
+                                let _ = moves::deliver(idx, e, wp, &sig, mint(), &env);
+                            }
                         }
+                        (Step::Wake(_), _) => {
+                            let _ = moves::wake(idx, e, 0, &env);
+                        }
+                        (Step::CloseWp(_, w), _) => {
+                            let wp = e
+                                .waits()
+                                .and_then(|x| {
+                                    x.waitpoints
+                                        .get(usize::from(*w) % x.waitpoints.len().max(1))
+                                })
+                                .map(|p| p.id);
+                            if let Some(wp) = wp {
+                                let _ = moves::close_waitpoint(idx, e, wp, &env);
+                            }
+                        }
+                        (Step::Append(_, m), Some(f)) => {
+                            let (mode, payload) = match m {
+                                0 => (Mode::Durable, &b"tok\x00"[..]),
+                                1 => (Mode::Summary, &br#"{"n":1,"o":{"k":"__ff_null__"}}"#[..]),
+                                _ => (Mode::BestEffort, &b"live"[..]),
+                            };
+                            let req = ex::Append {
+                                id: e.id,
+                                fence: f,
+                                frame_type: b"t",
+                                payload,
+                                mode: FrameMode {
+                                    mode,
+                                    maxlen: None,
+                                    ttl_ms: (*m == 2).then_some(100),
+                                },
+                                encoding: None,
+                                correlation: None,
+                                source: None,
+                                at: None,
+                            };
+                            let _ = moves::append(idx, e, &req, &env);
+                        }
+                        _ => {}
                     }
-                    (Step::Append(_, m), Some(f)) => {
-                        let (mode, payload) = match m {
-                            0 => (Mode::Durable, &b"tok\x00"[..]),
-                            1 => (Mode::Summary, &br#"{"n":1,"o":{"k":"__ff_null__"}}"#[..]),
-                            _ => (Mode::BestEffort, &b"live"[..]),
-                        };
-                        let req = ex::Append {
-                            id: e.id,
-                            fence: f,
-                            frame_type: b"t",
-                            payload,
-                            mode: FrameMode {
-                                mode,
-                                maxlen: None,
-                                ttl_ms: (*m == 2).then_some(100),
-                            },
-                            encoding: None,
-                            correlation: None,
-                            source: None,
-                            at: None,
-                        };
-                        let _ = moves::append(idx, e, &req, &env);
-                    }
-                    _ => {}
                 }
             }
         }
+        // What the step left of flow work, a few units of it.
+        let budget = budget_after(n, steps.len());
+        p.run_flow_work(&env(now), budget, &mut || false, &mut |_, _, _| {});
     }
     if steps.len().is_multiple_of(3) {
         let _ = reg.mark_dead(b"inst", now);
@@ -727,7 +1205,7 @@ fn build(steps: &[Step]) -> (Partition, Registry) {
     if steps.len().is_multiple_of(2) {
         p.index.events_last = Some(EntryId { ms: now, seq: 3 });
     }
-    (p, reg)
+    (p, reg, now)
 }
 
 fn encoded(p: &Partition) -> Vec<u8> {
@@ -745,6 +1223,11 @@ fn decode_all(bytes: &[u8]) -> Result<(), TestCaseError> {
         let mut w = Writer::default();
         e.encode(&mut w);
         prop_assert_eq!(w.buf, bytes, "execution");
+    }
+    if let Ok(f) = Flow::decode(bytes) {
+        let mut w = Writer::default();
+        f.encode(&mut w);
+        prop_assert_eq!(w.buf, bytes, "flow");
     }
     if let Ok(s) = NodeState::decode(bytes) {
         let mut w = Writer::default();
@@ -801,7 +1284,9 @@ proptest! {
 
     #[test]
     fn parsers_never_panic_on_mutated_calls(
-        seed in proptest::sample::select(SEEDS),
+        seed in proptest::sample::select(
+            SEEDS.iter().chain(FLOW_SEEDS).copied().collect::<Vec<_>>()
+        ),
         ms in proptest::collection::vec(mutation(), 1..6),
         replicated in any::<bool>(),
     ) {
@@ -818,7 +1303,7 @@ proptest! {
     }
 
     #[test]
-    fn partitions_reencode_to_the_same_bytes(steps in proptest::collection::vec(step(), 0..40)) {
+    fn partitions_reencode_to_the_same_bytes(steps in history()) {
         let (p, reg) = build(&steps);
         let bytes = encoded(&p);
         let back = Partition::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -843,11 +1328,52 @@ proptest! {
         prop_assert_eq!(NodeState::decode(&w.buf).ok(), Some(state));
     }
 
+    /// A restart (or a replica loading the primary's data) derives the flow
+    /// work the live partition holds: drained alike, in the same budgets,
+    /// the two end alike after every drain and do the same units of work
+    /// (a live partition may hold units that do nothing; those count 0).
+    #[test]
+    fn a_reloaded_partition_finishes_flow_work_as_the_live_one_does(
+        steps in history(),
+        budgets in proptest::collection::vec(1..12usize, 0..6),
+        later in 0..300u64,
+    ) {
+        let (mut p, _, now) = build_at(&steps);
+        let bytes = encoded(&p);
+        let mut q = Partition::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let env = Env {
+            now: now + later,
+            retention_ms: LIMITS.retention_ms,
+            max_reclaims: LIMITS.max_reclaims,
+        };
+        let drain = |x: &mut Partition, budget: usize| {
+            x.run_flow_work(&env, budget, &mut || false, &mut |_, _, _| {})
+        };
+        for (i, &b) in budgets.iter().enumerate() {
+            let (dp, dq) = (drain(&mut p, b), drain(&mut q, b));
+            prop_assert_eq!(encoded(&p), encoded(&q), "after drain {} of {} units", i, b);
+            prop_assert_eq!(dp, dq, "units done by drain {} of {}", i, b);
+        }
+        for round in 0.. {
+            if !p.index.flows.has_work() && !q.index.flows.has_work() {
+                break;
+            }
+            prop_assert!(round < 100, "flow work never ends");
+            let (dp, dq) = (drain(&mut p, CASCADE_BUDGET), drain(&mut q, CASCADE_BUDGET));
+            prop_assert_eq!(dp, dq, "units done by full drain {}", round);
+        }
+        prop_assert_eq!(encoded(&p), encoded(&q), "drained fully");
+        prop_assert_eq!(&p.index.flows.member_of, &q.index.flows.member_of);
+        prop_assert_eq!(&p.index.flows.tallies, &q.index.flows.tallies);
+        prop_assert_eq!(p.index.flow_bytes, q.index.flow_bytes);
+    }
+
     #[test]
     fn decoders_never_panic_on_mutated_encodings(
         steps in proptest::collection::vec(step(), 0..25),
         ops in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6),
-        which in 0..3u8,
+        which in 0..4u8,
+        item in any::<usize>(),
     ) {
         let (p, reg) = build(&steps);
         let mut b = match which {
@@ -856,6 +1382,13 @@ proptest! {
                 let mut items = Vec::new();
                 p.for_each_item(|i| items.push(i[1..].to_vec()));
                 items.pop().unwrap_or_default()
+            }
+            // Any item, tagged (a flow's as often as there are flows).
+            2 => {
+                let mut items = Vec::new();
+                p.for_each_item(|i| items.push(i.to_vec()));
+                let n = items.len();
+                items.swap_remove(item % n)
             }
             _ => {
                 let mut w = Writer::default();
@@ -893,12 +1426,23 @@ fn histories_reach_every_kind_of_record() {
     let (mut progress, mut tags, mut leased, mut results) = (false, false, false, false);
     let (mut signals, mut pending) = (false, false);
     let (mut summaries, mut closed) = (false, false);
+    let (mut edges, mut data, mut satisfied, mut impossible) = (false, false, false, false);
+    let (mut cancelled, mut cancel_remaining, mut left_over) = (false, false, false);
     for _ in 0..300 {
-        let steps = proptest::collection::vec(step(), 0..40)
-            .new_tree(&mut runner)
-            .unwrap()
-            .current();
+        let steps = history().new_tree(&mut runner).unwrap().current();
         let (p, _) = build(&steps);
+        left_over |= p.index.flows.has_work();
+        for f in p.flows() {
+            edges |= !f.edges.is_empty();
+            data |= f
+                .edges
+                .iter()
+                .any(|e| e.data_ref.is_some() && e.state == EdgeState::Satisfied);
+            satisfied |= f.groups.values().any(|g| g.state == GroupState::Satisfied);
+            impossible |= f.groups.values().any(|g| g.state == GroupState::Impossible);
+            cancel_remaining |= f.groups.values().any(|g| g.cancels_remaining());
+            cancelled |= f.is_cancelled();
+        }
         for e in p.iter() {
             seen.insert(e.public.as_str());
             progress |= e.extra.as_ref().is_some_and(|x| x.progress.is_some());
@@ -924,6 +1468,8 @@ fn histories_reach_every_kind_of_record() {
         PublicState::Cancelled,
         PublicState::Expired,
         PublicState::Suspended,
+        PublicState::WaitingChildren,
+        PublicState::Skipped,
     ] {
         assert!(
             seen.contains(s.as_str()),
@@ -934,4 +1480,104 @@ fn histories_reach_every_kind_of_record() {
     assert!(progress && tags && leased && results);
     assert!(signals && pending, "no signals or pending waitpoints");
     assert!(summaries && closed, "no summaries or closed output streams");
+    eprintln!("edges {edges} data {data} sat {satisfied} imp {impossible} cr {cancel_remaining} canc {cancelled} left {left_over}");
+    assert!(edges && data, "no flows with edges, or no data handed on");
+    assert!(
+        satisfied && impossible,
+        "no satisfied or no impossible group"
+    );
+    assert!(cancel_remaining, "no fired cancel-remaining group");
+    assert!(cancelled, "no cancelled flow");
+    assert!(left_over, "no history leaves flow work undone");
+}
+
+/// The flow seeds are valid calls of a flow parser, as they are or with
+/// their split id joined (mutations start from calls that parse).
+#[test]
+fn flow_seeds_parse() {
+    let o = Origin::Replicated;
+    let keep = |_: usize, p: &[u8]| Blob::copy(p);
+    for s in FLOW_SEEDS {
+        let v: Vec<Vec<u8>> = s.iter().map(|x| x.as_bytes().to_vec()).collect();
+        let accepted = [v.clone(), joined(&v)].iter().any(|v| {
+            let a: Vec<&[u8]> = v.iter().map(Vec::as_slice).collect();
+            let a = a.as_slice();
+            fr::parse_create_flow(a, &LIMITS, o).is_ok()
+                || fr::parse_flow_member(a, &LIMITS, o).is_ok()
+                || fr::parse_add_edge(a, &LIMITS, o).is_ok()
+                || fr::parse_set_policy(a, &LIMITS, o).is_ok()
+                || fr::parse_cancel_flow(a, &LIMITS, o).is_ok()
+                || fr::parse_flow_tags(a, &LIMITS, o).is_ok()
+                || fr::parse_edge_ref(a, &LIMITS).is_ok()
+                || fr::parse_edges_of(a, &LIMITS, true).is_ok()
+                || fr::parse_edges_of(a, &LIMITS, false).is_ok()
+                || fr::parse_flows_page(a, &LIMITS).is_ok()
+                || ex::parse_submit_keeping(a, &LIMITS, o, keep, |l: &str| Arc::from(l))
+                    .is_ok_and(|r| !r.after.is_empty())
+        });
+        assert!(accepted, "flow seed {s:?} parses nowhere");
+    }
+}
+
+#[test]
+fn zz_stats() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut flows, mut members, mut edges, mut resolved, mut datas, mut sat_data, mut work) =
+        (0, 0, 0, 0, 0, 0, 0);
+    let mut ended_members = 0;
+    let (mut expired, mut satg, mut impg, mut cr, mut canc) = (0, 0, 0, 0, 0);
+    let (mut pol, mut poln, mut polf) = (0, 0, 0);
+    for _ in 0..3000 {
+        let steps = history().new_tree(&mut runner).unwrap().current();
+        let (p, _) = build(&steps);
+        work += usize::from(p.index.flows.has_work());
+        expired += p.iter().filter(|e| e.public.as_str() == "expired").count();
+        for f in p.flows() {
+            satg += f
+                .groups
+                .values()
+                .filter(|g| g.state == GroupState::Satisfied)
+                .count();
+            impg += f
+                .groups
+                .values()
+                .filter(|g| g.state == GroupState::Impossible)
+                .count();
+            cr += f.groups.values().filter(|g| g.cancels_remaining()).count();
+            pol += f.groups.values().filter(|g| g.explicit).count();
+            poln += f.groups.values().filter(|g| g.explicit && g.n > 0).count();
+            polf += f
+                .groups
+                .values()
+                .filter(|g| g.explicit && g.is_fired())
+                .count();
+            canc += usize::from(f.is_cancelled());
+        }
+        for f in p.flows() {
+            flows += 1;
+            members += f.members.len();
+            edges += f.edges.len();
+            resolved += f
+                .edges
+                .iter()
+                .filter(|e| e.state != EdgeState::Pending)
+                .count();
+            datas += f.edges.iter().filter(|e| e.data_ref.is_some()).count();
+            sat_data += f
+                .edges
+                .iter()
+                .filter(|e| e.data_ref.is_some() && e.state == EdgeState::Satisfied)
+                .count();
+            ended_members += f
+                .members
+                .iter()
+                .filter(|m| p.get(**m).is_some_and(|e| e.is_terminal()))
+                .count();
+        }
+    }
+    eprintln!("explicit {pol} with edges {poln} fired {polf}");
+    eprintln!("expired {expired} satgroups {satg} impgroups {impg} cr {cr} cancelled {canc}");
+    eprintln!("flows {flows} members {members} ended {ended_members} edges {edges} resolved {resolved} data {datas} satdata {sat_data} work {work}");
 }

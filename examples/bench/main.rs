@@ -10,6 +10,7 @@
 //! Last line of output: one JSON object for scripts to read.
 
 mod claims;
+mod flows;
 mod lifecycle;
 mod server;
 mod streams;
@@ -87,10 +88,11 @@ fn opts() -> Opts {
                         "stall",
                         "suspend",
                         "frames",
-                        "feed"
+                        "feed",
+                        "flows"
                     ]
                     .contains(&v.as_str()),
-                    "--phases is all, lifecycle, wake, capsets, leases, stall, suspend, frames or feed, not {v}"
+                    "--phases is all, lifecycle, wake, capsets, leases, stall, suspend, frames, feed or flows, not {v}"
                 );
                 o.phases = v.clone();
             }
@@ -99,6 +101,21 @@ fn opts() -> Opts {
         i += 2;
     }
     o
+}
+
+fn print_flows(f: &flows::Flows) {
+    println!(
+        "flows: chain of 10 by blocked workers p50 {:.3} ms p99 {:.3} ms; 1,000-wide fan-out joined {:.3} ms after the last completion; quorum cancel-remaining over 100 p50 {:.3} ms p99 {:.3} ms; FF.COMPLETE {:.2} us plain, {:.2} us releasing a dependent ({:.2} us per promotion); longest command {:.3} ms",
+        f.chain_p50_ms,
+        f.chain_p99_ms,
+        f.fanout_join_ms,
+        f.quorum_cancel_p50_ms,
+        f.quorum_cancel_p99_ms,
+        f.complete_plain_us,
+        f.complete_promoting_us,
+        f.promotion_server_us,
+        f.max_command_ms
+    );
 }
 
 fn main() {
@@ -127,6 +144,11 @@ fn main() {
                 "event feed: {:.2} server us/job on, {:.2} off; main-thread CPU {:.2} on, {:.2} off",
                 loud.server_us_per_job, quiet.server_us_per_job, loud.cpu_us_per_job, quiet.cpu_us_per_job
             );
+            return;
+        }
+        "flows" => {
+            let f = flows::flows(&o);
+            print_flows(&f);
             return;
         }
         "frames" => {
@@ -265,6 +287,8 @@ fn main() {
         "output frames x{}: {:.2} server us per durable append, {:.2} per summary append; append to blocked XREAD reader p50 {:.3} ms p99 {:.3} ms; a client XADD of an event-sized entry {:.2} us",
         o.frames, fr.durable_us, fr.summary_us, fr.tail_p50_ms, fr.tail_p99_ms, fr.xadd_us
     );
+    let fl = flows::flows(&o);
+    print_flows(&fl);
     let json = [
         (
             "ff_server_us_per_job",
@@ -378,6 +402,18 @@ fn main() {
             "timer_max_firing_cpu_ms",
             format!("{:.3}", st.firing_cpu_us as f64 / 1000.0),
         ),
+        ("flow_chain10_p50_ms", format!("{:.3}", fl.chain_p50_ms)),
+        ("flow_chain10_p99_ms", format!("{:.3}", fl.chain_p99_ms)),
+        ("fanout1000_join_ms", format!("{:.3}", fl.fanout_join_ms)),
+        (
+            "quorum_cancel_p99_ms",
+            format!("{:.3}", fl.quorum_cancel_p99_ms),
+        ),
+        (
+            "promotion_server_us",
+            format!("{:.3}", fl.promotion_server_us),
+        ),
+        ("flow_max_command_ms", format!("{:.3}", fl.max_command_ms)),
     ];
     let fields: Vec<String> = json.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
     println!("{{{}}}", fields.join(","));

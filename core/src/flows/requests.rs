@@ -4,7 +4,8 @@
 //! execution named with a flow must be in the flow's partition.
 
 use crate::base::args::{
-    check_name, options, parse_exec_id, parse_u64, parse_uuid, valid_tag_key, Args, Origin,
+    check_name, describe, options, parse_exec_id, parse_u64, parse_uuid, valid_tag_key, Args,
+    Origin,
 };
 use crate::base::errors::{CmdError, CmdResult, Code};
 use crate::base::ids::{ExecId, SubmitTarget, Uuid};
@@ -144,10 +145,7 @@ pub fn parse_add_edge(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdRes
             b"KIND" => {
                 let v = a.next("KIND")?;
                 r.kind = DependencyKind::parse(v).ok_or_else(|| {
-                    invalid(format!(
-                        "unsupported dependency kind: {}",
-                        String::from_utf8_lossy(v)
-                    ))
+                    invalid(format!("unsupported dependency kind: {}", describe(v)))
                 })?;
                 true
             }
@@ -188,12 +186,8 @@ pub fn parse_set_policy(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdR
     let flow = parse_flow_id(a.next("flow id")?, limits)?;
     let down = member_of(&flow, a.next("downstream id")?, limits)?;
     let v = a.next("policy")?;
-    let kind = PolicyKind::parse(v).ok_or_else(|| {
-        invalid(format!(
-            "unsupported_policy_variant: {}",
-            String::from_utf8_lossy(v)
-        ))
-    })?;
+    let kind = PolicyKind::parse(v)
+        .ok_or_else(|| invalid(format!("unsupported_policy_variant: {}", describe(v))))?;
     let k = match kind {
         PolicyKind::Quorum => {
             let k = parse_u64(a.next("quorum k")?, "quorum k", u64::MAX)?;
@@ -262,10 +256,7 @@ pub fn parse_cancel_flow(args: &[&[u8]], limits: &Limits, origin: Origin) -> Cmd
             b"POLICY" => {
                 let v = a.next("POLICY")?;
                 r.policy = CancelPolicy::parse(v).ok_or_else(|| {
-                    invalid(format!(
-                        "unknown cancellation policy: {}",
-                        String::from_utf8_lossy(v)
-                    ))
+                    invalid(format!("unknown cancellation policy: {}", describe(v)))
                 })?;
                 true
             }
@@ -313,7 +304,7 @@ pub fn parse_flow_tags(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdRe
         if !valid_tag_key(k) {
             return Err(CmdError::new(
                 Code::InvalidTagKey,
-                format!("invalid_tag_key {}", String::from_utf8_lossy(k)),
+                format!("invalid_tag_key {}", describe(k)),
             ));
         }
         if v.len() > TAG_VALUE_MAX_BYTES {
@@ -408,11 +399,18 @@ pub fn parse_flows_page(args: &[&[u8]], limits: &Limits) -> CmdResult<FlowsPage>
             b"AFTER" => {
                 let v = a.next("AFTER")?;
                 let id = parse_flow_id(v, limits)?;
+                if id.partition != partition {
+                    return Err(CmdError::syntax("AFTER names a flow of another partition"));
+                }
                 page.after = Some(id.uuid);
                 true
             }
             b"COUNT" => {
-                page.count = usize::try_from(a.next_u64("COUNT", LIST_COUNT_MAX)?).unwrap_or(0);
+                let n = a.next_u64("COUNT", LIST_COUNT_MAX)?;
+                if n == 0 {
+                    return Err(CmdError::syntax("COUNT must be at least 1"));
+                }
+                page.count = usize::try_from(n).unwrap_or(1);
                 true
             }
             _ => false,

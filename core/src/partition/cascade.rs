@@ -16,7 +16,7 @@ use ahash::RandomState;
 use smallvec::SmallVec;
 
 use crate::base::ids::Uuid;
-use crate::base::state::OwnershipState;
+use crate::base::state::{EligibilityState, OwnershipState};
 use crate::execution::record::Execution;
 use crate::flows::{bucket_of, Bucket, CancelPolicy, EdgeState, Flow, GroupState};
 use crate::partition::flow_index::Work;
@@ -126,9 +126,13 @@ impl Partition {
                 .flow_of(u)
                 .and_then(|f| self.flows.get(&f))
                 .and_then(|f| f.group(u));
+            let Some(e) = self.records.get(&u) else {
+                continue;
+            };
+            let held = e.eligibility == EligibilityState::BlockedByDependencies;
             let s = match g {
-                Some(g) if g.state == GroupState::Satisfied => FlowStep::Release,
-                Some(g) if g.state == GroupState::Pending && g.n > 0 => FlowStep::Hold,
+                Some(g) if g.state == GroupState::Satisfied && held => FlowStep::Release,
+                Some(g) if g.state == GroupState::Pending && g.n > 0 && !held => FlowStep::Hold,
                 _ => continue,
             };
             let (index, records) = (&mut self.index, &mut self.records);

@@ -153,6 +153,40 @@ impl Partition {
         Ok(())
     }
 
+    /// The id of the edge a submit's `i`th AFTER upstream gets: derived
+    /// from the new member's id, so every node derives the same.
+    pub fn after_edge_id(member: Uuid, i: usize) -> Uuid {
+        Uuid(member.0 ^ ((i as u128 + 1) << 64))
+    }
+
+    /// Whether a new member `member` can join `fid` after `ups` (checked
+    /// before a submit creates it, so the submit either does all of it or
+    /// nothing): the flow takes members and edges, each upstream is a
+    /// member, none twice, the derived edge ids are free.
+    pub fn check_join_after(&self, fid: Uuid, member: Uuid, ups: &[Uuid]) -> Result<(), FlowError> {
+        self.check_joinable(fid)?;
+        let f = self.flow(fid).ok_or(FlowError::FlowNotFound)?;
+        if f.edges.len().saturating_add(ups.len()) > EDGES_MAX {
+            return Err(FlowError::Limit("edges", EDGES_MAX));
+        }
+        for (i, up) in ups.iter().enumerate() {
+            if *up == member {
+                return Err(FlowError::SelfEdge);
+            }
+            if self.flow_of(*up) != Some(fid) {
+                return Err(FlowError::NotInFlow("upstream"));
+            }
+            if ups.get(..i).is_some_and(|before| before.contains(up)) {
+                let text = String::from_utf8_lossy(&up.text()).into_owned();
+                return Err(FlowError::Invalid(format!("AFTER names {text} twice")));
+            }
+            if f.edge(Partition::after_edge_id(member, i)).is_some() {
+                return Err(FlowError::EdgeIdTaken);
+            }
+        }
+        Ok(())
+    }
+
     /// Adds an execution to a flow; says whether it joined now (false: it
     /// was a member already) and how many members the flow has.
     pub fn add_member(

@@ -11,11 +11,13 @@ use flowfabric_core::base::ids::{idempotency_key, lane_partition, ExecId, Submit
 use flowfabric_core::base::limits::MAX_REPLAYS;
 use flowfabric_core::execution::requests;
 use flowfabric_core::execution::{Execution, DEFAULT_NAMESPACE};
-use flowfabric_core::flows::FlowError;
+use flowfabric_core::flows::{DependencyKind, FlowError};
+use flowfabric_core::partition::flow_ops::NewEdge;
 use flowfabric_core::partition::moves::{self, Op};
+use flowfabric_core::partition::Partition;
 use flowfabric_core::streams::Event;
 
-use crate::shell::call::Call;
+use crate::shell::call::{self, Call};
 use crate::shell::effects::{
     env_for, finish, pins, replicate_call, settle, transition_cmd, Refusal,
 };
@@ -44,7 +46,10 @@ pub fn submit(call: &Call) -> CmdResult<()> {
                     "* needs standalone mode; in a cluster pass the lane's {fp:N} (see FF.PARTITION)",
                 ));
             }
-            lane_partition(req.spec.lane.as_bytes(), limits.partitions)
+            match &req.flow {
+                Some(f) => f.partition,
+                None => lane_partition(req.spec.lane.as_bytes(), limits.partitions),
+            }
         }
         SubmitTarget::Partition(p) => p,
         SubmitTarget::Exact(id) => id.partition,
@@ -80,7 +85,10 @@ pub fn submit(call: &Call) -> CmdResult<()> {
         // Into a flow that exists and takes members, or nothing changes.
         let flow_error = |e: FlowError| CmdError::from(e);
         match key.partition()? {
-            Some(p) => p.check_joinable(f.uuid).map_err(flow_error)?,
+            Some(p) if p.get(id.uuid).is_none() => p
+                .check_join_after(f.uuid, id.uuid, &req.after)
+                .map_err(flow_error)?,
+            Some(_) => {}
             None => return Err(flow_error(FlowError::FlowNotFound)),
         }
     }
@@ -93,6 +101,24 @@ pub fn submit(call: &Call) -> CmdResult<()> {
     settle(ctx, idx, e, moved);
     if let Some(f) = &req.flow {
         p.add_member(f.uuid, id.uuid, now).map_err(CmdError::from)?;
+        let env = env_for(call, now);
+        let db = call::db(ctx);
+        for (i, up) in req.after.iter().enumerate() {
+            let edge = NewEdge {
+                flow: f.uuid,
+                id: Partition::after_edge_id(id.uuid, i),
+                up: *up,
+                down: id.uuid,
+                kind: DependencyKind::SuccessOnly,
+                data_ref: None,
+                expected_revision: None,
+            };
+            p.add_edge(edge, &env, &mut |idx, e, moved| {
+                effects::after_move(ctx, db, idx, e, moved)
+            })
+            .map_err(CmdError::from)?;
+        }
+        effects::drain_flows(ctx, p, &env);
     }
     if let Some((ik, ttl)) = idem {
         keys::write_expiring_string(ctx, &ik, id_text.as_bytes(), now.saturating_add(ttl));

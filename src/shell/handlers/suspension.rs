@@ -192,6 +192,7 @@ fn deliver(call: &Call, approval: bool) -> CmdResult<()> {
             c"FF.SIGNAL"
         };
         replicate_decided(call, name, minted, req.at, now, None);
+        effects::drain_key(call.ctx, &mut key, &env);
     }
     let delivered = r.map_err(|e| e.error())?;
     let reply = Reply(call.ctx.ctx);

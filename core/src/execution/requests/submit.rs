@@ -8,7 +8,7 @@ use crate::base::args::{
 use crate::base::blob::Blob;
 use crate::base::caps::CapSet;
 use crate::base::errors::{CmdError, CmdResult, Code};
-use crate::base::ids::{ExecId, SubmitTarget};
+use crate::base::ids::{ExecId, SubmitTarget, Uuid};
 use crate::base::limits::{
     Limits, MAX_RETRIES_MAX, NAME_MAX_BYTES, PRIORITY_MAX, TAGS_MAX, TAG_VALUE_MAX_BYTES,
     TIME_MAX_MS, TTL_MAX_MS,
@@ -23,6 +23,8 @@ pub struct Submit {
     pub idempotency_ttl_ms: Option<u64>,
     /// The flow the new execution joins (in the flow's partition).
     pub flow: Option<ExecId>,
+    /// Members of that flow it depends on: edges added with it.
+    pub after: Vec<Uuid>,
     pub at: Option<u64>,
 }
 
@@ -31,6 +33,9 @@ pub struct Submit {
 pub fn parse_submit(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Submit> {
     parse_submit_keeping(args, limits, origin, |_, p| Blob::copy(p), |l| Arc::from(l))
 }
+
+/// The most upstreams one submit names with AFTER.
+pub const AFTER_MAX: usize = 64;
 
 /// A submit's retry options, gathered before they become a policy.
 #[derive(Default)]
@@ -141,6 +146,7 @@ pub fn parse_submit_keeping(
         ..Spec::default()
     };
     let (mut ttl, mut at, mut flow) = (None, None, None);
+    let mut after = Vec::new();
     let mut retry = RetryOptions::default();
     options(&mut a, origin, &mut at, |k, a| {
         match k {
@@ -178,6 +184,18 @@ pub fn parse_submit_keeping(
             }
             b"BACKOFF" => retry.backoff = Some(parse_backoff(a)?),
             b"JITTER" => retry.jitter = true,
+            b"AFTER" => {
+                let u = a.next("AFTER")?;
+                let id = ExecId::parse(u, limits.partitions).ok_or_else(|| {
+                    CmdError::syntax("AFTER must be an execution id, {fp:N}:<uuid>")
+                })?;
+                if after.len() >= AFTER_MAX {
+                    return Err(CmdError::syntax(format!(
+                        "at most {AFTER_MAX} AFTER upstreams; add more with FF.EDGE"
+                    )));
+                }
+                after.push(id);
+            }
             b"FLOW" => {
                 let f = a.next("FLOW")?;
                 flow =
@@ -206,10 +224,24 @@ pub fn parse_submit_keeping(
         Ok(true)
     })?;
     spec.retry = retry.policy()?;
+    let after = match (flow, after.is_empty()) {
+        (_, true) => Vec::new(),
+        (None, false) => return Err(CmdError::syntax("AFTER needs FLOW")),
+        (Some(f), false) => {
+            if after.iter().any(|u| u.partition != f.partition) {
+                return Err(CmdError::new(
+                    Code::PartitionMismatch,
+                    "an AFTER upstream is not in the flow's partition",
+                ));
+            }
+            after.iter().map(|u| u.uuid).collect()
+        }
+    };
     let target = match (flow, target) {
         (None, t) => t,
-        // A member lives in its flow's partition.
-        (Some(f), SubmitTarget::Auto) => SubmitTarget::Partition(f.partition),
+        // A member lives in its flow's partition (`*` picks it, where a
+        // standalone server takes `*`).
+        (Some(_), SubmitTarget::Auto) => target,
         (Some(f), SubmitTarget::Partition(p)) if p == f.partition => target,
         (Some(f), SubmitTarget::Exact(id)) if id.partition == f.partition => target,
         (Some(_), _) => {
@@ -224,6 +256,7 @@ pub fn parse_submit_keeping(
         spec,
         idempotency_ttl_ms: ttl,
         flow,
+        after,
         at,
     })
 }
