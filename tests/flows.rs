@@ -892,3 +892,41 @@ fn submit_after_adds_the_edges_with_the_member() {
     assert_eq!(err_code(r), "ERR");
     assert_eq!(digest(&mut c), after_solo);
 }
+
+#[test]
+fn retention_removes_a_flow_with_its_last_member() {
+    let srv = Server::start(&["--flowfabric.retention-ms", "100"]);
+    let mut c = srv.conn();
+    let f = flow(&mut c);
+    let a = member(&mut c, &f, "ra");
+    let b = redis::cmd("FF.SUBMIT")
+        .arg(TAG)
+        .arg("rb")
+        .arg("p")
+        .arg("FLOW")
+        .arg(&f)
+        .arg("AFTER")
+        .arg(&a)
+        .query::<String>(&mut c)
+        .unwrap();
+    run(&mut c, "ra", None);
+    let gone = |c: &mut redis::Connection, id: &str| {
+        redis::cmd("FF.GET").arg(id).query::<Value>(c).is_err()
+    };
+    wait_until(|| gone(&mut c, &a), Duration::from_secs(5), "a's retention");
+    // The flow keeps its other member, and the edge from the removed one.
+    assert_eq!(n(&flow_get(&mut c, &f), "node_count"), 1);
+    assert_eq!(state(&mut c, &b), "waiting");
+    run(&mut c, "rb", None);
+    wait_until(
+        || {
+            redis::cmd("FF.FLOWGET")
+                .arg(&f)
+                .query::<Value>(&mut c)
+                .unwrap()
+                == Value::Nil
+        },
+        Duration::from_secs(5),
+        "the flow's removal",
+    );
+}

@@ -84,7 +84,11 @@ pub static COMMANDS: &[CommandEntry] = &[
             &[
                 C::FlowNotFound,
                 C::FlowAlreadyTerminal,
-                C::FlowLimitExceeded
+                C::FlowLimitExceeded,
+                C::ExecutionNotInFlow,
+                C::SelfReferencingEdge,
+                C::DependencyAlreadyExists,
+                C::InvalidInput
             ]
         ]
     ),
