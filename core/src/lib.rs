@@ -2,8 +2,10 @@
 //! builds and unit-tests without the server crate (and without bindgen).
 //!
 //! Laid out by domain, each with the same rooms (records, pure transitions,
-//! requests, codec); imports go down: `base` ← `execution` ← `partition` ←
-//! `claims` / `workers` / the coming domains.
+//! requests, codec); imports go down: `base` ← `streams`, `suspension` ←
+//! `execution` ← `flows` ← `partition` ← `claims` / `workers`. Flows sit
+//! below the partition, which holds them beside its executions and applies
+//! their decisions to them in the same step.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -140,6 +140,12 @@ impl Partition {
         }
     }
 
+    /// The flow member admitted with sequence `seq`, and its flow.
+    fn member_at(&self, seq: u64) -> Option<(Uuid, Uuid)> {
+        let u = self.at_seq(seq)?;
+        Some((u, self.flow_of(u)?))
+    }
+
     /// The flow a member belongs to.
     pub fn flow_of(&self, member: Uuid) -> Option<Uuid> {
         self.index.flows.member_of.get(&member).copied()
@@ -151,8 +157,9 @@ impl Partition {
     /// the edges it resolved into groups that have not fired are taken
     /// back, to be resolved when it ends again.
     fn on_revived(&mut self, seq: u64, env: &Env, on_move: &mut OnMove) {
-        let Some(u) = self.at_seq(seq) else { return };
-        let Some(fid) = self.flow_of(u) else { return };
+        let Some((u, fid)) = self.member_at(seq) else {
+            return;
+        };
         let Partition {
             index,
             records,
@@ -216,10 +223,7 @@ impl Partition {
         left: usize,
         on_move: &mut OnMove,
     ) -> (usize, bool) {
-        let Some(up) = self.at_seq(seq) else {
-            return (0, true);
-        };
-        let Some(fid) = self.flow_of(up) else {
+        let Some((up, fid)) = self.member_at(seq) else {
             return (0, true);
         };
         let Partition {
@@ -291,10 +295,7 @@ impl Partition {
         left: usize,
         on_move: &mut OnMove,
     ) -> (usize, bool) {
-        let Some(down) = self.at_seq(seq) else {
-            return (0, true);
-        };
-        let Some(fid) = self.flow_of(down) else {
+        let Some((down, fid)) = self.member_at(seq) else {
             return (0, true);
         };
         let Partition {

@@ -84,6 +84,17 @@ pub fn flow_state(flow: &Flow, t: Option<&Tally>) -> &'static str {
     }
 }
 
+/// Changes a flow with `f`, keeping the partition's running count of flow
+/// bytes (`Flow::mem_usage`) in step.
+fn change<T>(flow_bytes: &mut usize, flow: &mut Flow, f: impl FnOnce(&mut Flow) -> T) -> T {
+    let before = flow.mem_usage();
+    let out = f(flow);
+    *flow_bytes = flow_bytes
+        .saturating_sub(before)
+        .saturating_add(flow.mem_usage());
+    out
+}
+
 impl Partition {
     pub fn flow(&self, id: Uuid) -> Option<&Flow> {
         self.flows.get(&id).map(|b| &**b)
@@ -116,12 +127,6 @@ impl Partition {
             page.push(f);
         }
         (page, None)
-    }
-
-    fn open_flow_mut(&mut self, fid: Uuid) -> Result<&mut Flow, FlowError> {
-        let f = self.flows.get_mut(&fid).ok_or(FlowError::FlowNotFound)?;
-        f.check_open()?;
-        Ok(f)
     }
 
     /// Creates a flow; false when the id is taken (the call is a retry).
@@ -214,17 +219,13 @@ impl Partition {
             None => {}
         }
         self.check_joinable(fid)?;
-        let f = self.open_flow_mut(fid)?;
-        let before = f.mem_usage();
-        f.members.push(member);
-        f.revision += 1;
-        f.last_mutation_at = now;
-        let (n, after) = (f.members.len(), f.mem_usage());
-        self.index.flow_bytes = self
-            .index
-            .flow_bytes
-            .saturating_sub(before)
-            .saturating_add(after);
+        let f = self.flows.get_mut(&fid).ok_or(FlowError::FlowNotFound)?;
+        let n = change(&mut self.index.flow_bytes, f, |f| {
+            f.members.push(member);
+            f.revision += 1;
+            f.last_mutation_at = now;
+            f.members.len()
+        });
         self.index.flows.join(member, fid, state);
         Ok((true, n))
     }
@@ -297,30 +298,27 @@ impl Partition {
         let Some(f) = flows.get_mut(&req.flow) else {
             return Err(FlowError::FlowNotFound);
         };
-        let before = f.mem_usage();
-        let g = f
-            .groups
-            .entry(req.down)
-            .or_insert_with(|| Group::new(Policy::ALL_OF, false));
-        g.n += 1;
-        let unsatisfied = g.running();
-        f.push_edge(Edge {
-            id: req.id,
-            up: req.up,
-            down: req.down,
-            kind: req.kind,
-            data_ref: req.data_ref,
-            state: EdgeState::Pending,
-            created_at: env.now,
-            resolved_at: None,
+        let (revision, unsatisfied) = change(&mut index.flow_bytes, f, |f| {
+            let g = f
+                .groups
+                .entry(req.down)
+                .or_insert_with(|| Group::new(Policy::ALL_OF, false));
+            g.n += 1;
+            let unsatisfied = g.running();
+            f.push_edge(Edge {
+                id: req.id,
+                up: req.up,
+                down: req.down,
+                kind: req.kind,
+                data_ref: req.data_ref,
+                state: EdgeState::Pending,
+                created_at: env.now,
+                resolved_at: None,
+            });
+            f.revision += 1;
+            f.last_mutation_at = env.now;
+            (f.revision, unsatisfied)
         });
-        f.revision += 1;
-        f.last_mutation_at = env.now;
-        let (revision, after) = (f.revision, f.mem_usage());
-        index.flow_bytes = index
-            .flow_bytes
-            .saturating_sub(before)
-            .saturating_add(after);
         if let Some(e) = records.get_mut(&req.down) {
             if let Some(m) = moves::flow_step(index, e, FlowStep::Hold, env) {
                 on_move(index, e, m);
@@ -360,16 +358,11 @@ impl Partition {
                 FlowError::PolicyChanged
             });
         }
-        let f = self.open_flow_mut(fid)?;
-        let before = f.mem_usage();
-        f.set_policy(down, p);
-        f.last_mutation_at = now;
-        let after = f.mem_usage();
-        self.index.flow_bytes = self
-            .index
-            .flow_bytes
-            .saturating_sub(before)
-            .saturating_add(after);
+        let f = self.flows.get_mut(&fid).ok_or(FlowError::FlowNotFound)?;
+        change(&mut self.index.flow_bytes, f, |f| {
+            f.set_policy(down, p);
+            f.last_mutation_at = now;
+        });
         Ok(true)
     }
 
@@ -388,18 +381,11 @@ impl Partition {
         let Some(f) = self.flows.get_mut(&fid) else {
             return Err(FlowError::FlowNotFound);
         };
-        let before = f.mem_usage();
-        for (k, v) in tags {
-            f.tags.insert(k, v);
-        }
-        f.last_mutation_at = now;
-        let (n, after) = (f.tags.len(), f.mem_usage());
-        self.index.flow_bytes = self
-            .index
-            .flow_bytes
-            .saturating_sub(before)
-            .saturating_add(after);
-        Ok(n)
+        Ok(change(&mut self.index.flow_bytes, f, |f| {
+            f.tags.extend(tags);
+            f.last_mutation_at = now;
+            f.tags.len()
+        }))
     }
 
     /// Cancels a flow: it takes no more members or edges, and its policy's
@@ -419,19 +405,14 @@ impl Partition {
                 now: false,
             });
         }
-        let before = f.mem_usage();
-        f.cancel = Some(Cancellation {
-            at: now,
-            reason,
-            policy,
+        change(&mut self.index.flow_bytes, f, |f| {
+            f.cancel = Some(Cancellation {
+                at: now,
+                reason,
+                policy,
+            });
+            f.last_mutation_at = now;
         });
-        f.last_mutation_at = now;
-        let after = f.mem_usage();
-        self.index.flow_bytes = self
-            .index
-            .flow_bytes
-            .saturating_sub(before)
-            .saturating_add(after);
         if policy != CancelPolicy::FlowOnly {
             if let Some(t) = self.index.flows.tallies.get_mut(&fid) {
                 t.cancelling = true;
@@ -472,19 +453,15 @@ impl Partition {
         let Some(f) = self.flows.get_mut(&fid) else {
             return;
         };
-        let before = f.mem_usage();
-        f.members.retain(|m| *m != member);
-        if f.members.is_empty() {
-            self.flows.remove(&fid);
+        let empty = change(&mut self.index.flow_bytes, f, |f| {
+            f.members.retain(|m| *m != member);
+            f.members.is_empty()
+        });
+        if empty {
+            if let Some(f) = self.flows.remove(&fid) {
+                self.index.flow_bytes = self.index.flow_bytes.saturating_sub(f.mem_usage());
+            }
             self.index.flows.tallies.remove(&fid);
-            self.index.flow_bytes = self.index.flow_bytes.saturating_sub(before);
-        } else {
-            let after = f.mem_usage();
-            self.index.flow_bytes = self
-                .index
-                .flow_bytes
-                .saturating_sub(before)
-                .saturating_add(after);
         }
     }
 
