@@ -232,9 +232,10 @@ fn flow_workload(c: &mut redis::Connection, tag: &str) -> (Vec<String>, Vec<Stri
         .arg("cancel_all")
         .query(c)
         .unwrap();
+    let batch = flowfabric_core::partition::cascade::CASCADE_BUDGET as i64;
     assert_eq!(
         reply,
-        ("cancel_all".into(), 1, 1000, BIG_FLOW as i64 - 1000)
+        ("cancel_all".into(), 1, batch, BIG_FLOW as i64 - batch)
     );
     ids.extend(big.iter().step_by(250).cloned());
     ids.extend(big.last().cloned());

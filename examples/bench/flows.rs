@@ -24,6 +24,10 @@ pub struct Flows {
     pub complete_promoting_us: f64,
     /// The longest command of the flow phases (ms).
     pub max_command_ms: f64,
+    /// Cancelling a flow of 10,000 waiting members: the FF.CANCELFLOW
+    /// round trip, and until the timer's batches cancelled the last.
+    pub cancel10k_command_ms: f64,
+    pub cancel10k_all_ms: f64,
 }
 
 /// A caller-minted uuid, distinct per `n`.
@@ -292,6 +296,52 @@ fn quorum_cancel(o: &Opts, rounds: usize) -> Vec<f64> {
     lat
 }
 
+/// A flow of 10,000 waiting members cancelled: the command's round trip
+/// (its first 1,000 members), and until every member is cancelled.
+fn big_cancel(o: &Opts) -> (f64, f64) {
+    let mut c = conn(o.port);
+    let tag = "{fp:6}";
+    let fid = format!("{tag}:{}", uuid(40_000_000));
+    let _: redis::Value = redis::cmd("FF.FLOWCREATE").arg(&fid).query(&mut c).unwrap();
+    let mut p = redis::pipe();
+    for _ in 0..10_000 {
+        p.cmd("FF.SUBMIT")
+            .arg(tag)
+            .arg("bigc")
+            .arg("x")
+            .arg("FLOW")
+            .arg(&fid)
+            .ignore();
+    }
+    let _: () = p.query(&mut c).unwrap();
+    let t0 = Instant::now();
+    let (_, _, now, left): (String, i64, i64, i64) =
+        redis::cmd("FF.CANCELFLOW").arg(&fid).query(&mut c).unwrap();
+    let command = ms(t0.elapsed());
+    assert_eq!(now + left, 10_000);
+    loop {
+        let v: redis::Value = redis::cmd("FF.FLOWGET").arg(&fid).query(&mut c).unwrap();
+        let redis::Value::Array(f) = v else {
+            panic!("no flow")
+        };
+        let cascading = f
+            .chunks(2)
+            .find(|kv| {
+                redis::from_redis_value::<String>(&kv[0]).ok().as_deref() == Some("cascading")
+            })
+            .and_then(|kv| redis::from_redis_value::<i64>(&kv[1]).ok());
+        if cascading == Some(0) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "cancel backlog stuck"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    (command, ms(t0.elapsed()))
+}
+
 /// FF.COMPLETE's server time per call for `n` upstreams each releasing one
 /// dependent, and for `n` plain jobs (commandstats, completes pipelined).
 fn promotion(o: &Opts, n: usize) -> (f64, f64) {
@@ -351,6 +401,7 @@ pub fn flows(o: &Opts) -> Flows {
     let fanout_join_ms = fan_out(o);
     let mut q = quorum_cancel(o, 100);
     q.sort_by(f64::total_cmp);
+    let (cancel10k_command_ms, cancel10k_all_ms) = big_cancel(o);
     let (max_command_ms, name) = slowlog_max(&mut c);
     eprintln!("longest flow-phase command: {name} {max_command_ms:.3} ms");
     // The promotion pass measures with commandstats, not the slowlog.
@@ -365,5 +416,7 @@ pub fn flows(o: &Opts) -> Flows {
         complete_plain_us: plain,
         complete_promoting_us: promoting,
         max_command_ms,
+        cancel10k_command_ms,
+        cancel10k_all_ms,
     }
 }

@@ -105,7 +105,7 @@ fn opts() -> Opts {
 
 fn print_flows(f: &flows::Flows) {
     println!(
-        "flows: chain of 10 by blocked workers p50 {:.3} ms p99 {:.3} ms; 1,000-wide fan-out joined {:.3} ms after the last completion; quorum cancel-remaining over 100 p50 {:.3} ms p99 {:.3} ms; FF.COMPLETE {:.2} us plain, {:.2} us releasing a dependent ({:.2} us per promotion); longest command {:.3} ms",
+        "flows: chain of 10 by blocked workers p50 {:.3} ms p99 {:.3} ms; 1,000-wide fan-out joined {:.3} ms after the last completion; quorum cancel-remaining over 100 p50 {:.3} ms p99 {:.3} ms; FF.COMPLETE {:.2} us plain, {:.2} us releasing a dependent ({:.2} us per promotion); longest command {:.3} ms; a 10,000-member flow cancelled: command {:.3} ms, all {:.1} ms",
         f.chain_p50_ms,
         f.chain_p99_ms,
         f.fanout_join_ms,
@@ -114,7 +114,9 @@ fn print_flows(f: &flows::Flows) {
         f.complete_plain_us,
         f.complete_promoting_us,
         f.promotion_server_us,
-        f.max_command_ms
+        f.max_command_ms,
+        f.cancel10k_command_ms,
+        f.cancel10k_all_ms
     );
 }
 
@@ -414,6 +416,10 @@ fn main() {
             format!("{:.3}", fl.promotion_server_us),
         ),
         ("flow_max_command_ms", format!("{:.3}", fl.max_command_ms)),
+        (
+            "flow_cancel10k_all_ms",
+            format!("{:.1}", fl.cancel10k_all_ms),
+        ),
     ];
     let fields: Vec<String> = json.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
     println!("{{{}}}", fields.join(","));

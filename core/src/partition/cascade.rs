@@ -29,8 +29,13 @@ use crate::partition::records::Partition;
 pub type OnMove<'a> = dyn FnMut(&mut PartitionIndex, &Execution, Moved) + 'a;
 
 /// The units of flow work one command does before leaving the rest to
-/// the node timer.
-pub const CASCADE_BUDGET: usize = 1000;
+/// the node timer: a unit costs a few microseconds with its effects (the
+/// feed's entry, the claim board), so a command stays within a few ms.
+pub const CASCADE_BUDGET: usize = 500;
+
+/// The most units one work item does before the run looks at its time
+/// bound again (the same on every node: a replica is told the units).
+const CHUNK: usize = 128;
 
 /// Why siblings a fired group cancels end.
 const SIBLINGS_SATISFIED: &[u8] = b"sibling_quorum_satisfied";
@@ -88,7 +93,7 @@ impl Partition {
             let Some(&w) = self.index.flows.work.first() else {
                 break;
             };
-            let left = budget - done;
+            let left = (budget - done).min(CHUNK);
             let (used, finished) = match w {
                 Work::Resolve(seq) => self.resolve_ended(seq, env, left, on_move),
                 Work::CancelSiblings(seq) => self.cancel_siblings(seq, env, left, on_move),
