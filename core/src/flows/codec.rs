@@ -90,9 +90,15 @@ impl Flow {
         };
         for _ in 0..r.count(8)? {
             let (k, v) = (r.bytes()?, r.bytes()?);
-            if f.tags.insert(k.into(), v.into()).is_some() {
-                return Err(DecodeError("a flow tag appears twice"));
+            // Written in key order: anything else is not a flow this code
+            // wrote (and would not encode back to the same bytes).
+            if f.tags
+                .last_key_value()
+                .is_some_and(|(last, _)| **last >= *k)
+            {
+                return Err(DecodeError("flow tags out of order"));
             }
+            f.tags.insert(k.into(), v.into());
         }
         let members = r.count(16)?;
         if members > MEMBERS_MAX {
@@ -140,9 +146,13 @@ impl Flow {
             if g.resolved() > g.n || u64::from(g.n) > edges as u64 {
                 return Err(DecodeError("flow group counts exceed its edges"));
             }
-            if f.groups.insert(down, g).is_some() {
-                return Err(DecodeError("a flow group appears twice"));
+            if f.groups
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= down)
+            {
+                return Err(DecodeError("flow groups out of order"));
             }
+            f.groups.insert(down, g);
         }
         r.finish()?;
         f.index_edges();

@@ -122,8 +122,8 @@ impl Partition {
     }
 
     fn settle_round(&mut self, env: &Env, on_move: &mut OnMove) {
-        for seq in std::mem::take(&mut self.index.flows.revived) {
-            self.on_revived(seq, env, on_move);
+        for (seq, ended) in std::mem::take(&mut self.index.flows.revived) {
+            self.on_revived(seq, ended, env, on_move);
         }
         for seq in std::mem::take(&mut self.index.flows.recheck) {
             let Some(u) = self.at_seq(seq) else { continue };
@@ -161,7 +161,7 @@ impl Partition {
     /// resolved again from what those upstreams are now. As an upstream,
     /// the edges it resolved into groups that have not fired are taken
     /// back, to be resolved when it ends again.
-    fn on_revived(&mut self, seq: u64, env: &Env, on_move: &mut OnMove) {
+    fn on_revived(&mut self, seq: u64, ended: Bucket, env: &Env, on_move: &mut OnMove) {
         let Some((u, fid)) = self.member_at(seq) else {
             return;
         };
@@ -174,7 +174,7 @@ impl Partition {
         let Some(flow) = flows.get_mut(&fid) else {
             return;
         };
-        unresolve_out(flow, u);
+        settle_out(flow, u, ended, env.now);
         let into: SmallVec<[u32; 8]> = flow.into_of(u).iter().copied().collect();
         if into.is_empty() {
             return;
@@ -427,26 +427,35 @@ impl Partition {
     }
 }
 
-/// An upstream's resolved edges into groups that have not fired go back
-/// to pending.
-fn unresolve_out(flow: &mut Flow, up: Uuid) {
+/// A revived upstream's edges: those into groups that have fired keep
+/// (or, still pending from a cascade run in batches, get) the resolution
+/// of the end it left, which only counts; those into groups that have not
+/// fired go back to pending, to be resolved when it ends again. So a
+/// replay between two batches of a cascade ends the same as one after it,
+/// and a reloaded copy derives no work the live partition does not hold.
+fn settle_out(flow: &mut Flow, up: Uuid, ended: Bucket, now: u64) {
     let out: SmallVec<[u32; 8]> = flow.out_of(up).iter().copied().collect();
     for i in out {
         let Some(edge) = flow.edges.get_mut(i as usize) else {
             continue;
         };
-        let Some(b) = edge.state.bucket() else {
-            continue;
-        };
         let Some(g) = flow.groups.get_mut(&edge.down) else {
             continue;
         };
-        if g.is_fired() {
-            continue;
+        match (g.is_fired(), edge.state.bucket()) {
+            (true, Some(_)) => {}
+            (true, None) => {
+                g.resolve(ended, now);
+                edge.state = EdgeState::of(ended);
+                edge.resolved_at = Some(now);
+            }
+            (false, Some(b)) => {
+                g.unresolve(b);
+                edge.state = EdgeState::Pending;
+                edge.resolved_at = None;
+            }
+            (false, None) => {}
         }
-        g.unresolve(b);
-        edge.state = EdgeState::Pending;
-        edge.resolved_at = None;
     }
 }
 

@@ -10,6 +10,7 @@ use ahash::RandomState;
 
 use crate::base::ids::Uuid;
 use crate::base::state::{PublicState, StateCounts};
+use crate::flows::Bucket;
 
 /// A flow's members by public state, and whether it is cancelling them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub struct FlowIndex {
     /// while their group is pending: a retry, a delay, an unblock), since
     /// the last drain, by sequence: settled at once by the command or
     /// batch that moved them, never left for later.
-    pub revived: Vec<u64>,
+    pub revived: Vec<(u64, Bucket)>,
     pub recheck: Vec<u64>,
 }
 
@@ -89,7 +90,14 @@ impl FlowIndex {
             self.work.insert(Work::Resolve(seq));
         }
         if was && to.is_some() && !is {
-            self.revived.push(seq);
+            // How its end counted (its edges from that end may still be
+            // pending when a cascade runs in batches).
+            let ended = match from {
+                Some(PublicState::Completed) => Bucket::Succeeded,
+                Some(PublicState::Skipped) => Bucket::Skipped,
+                _ => Bucket::Failed,
+            };
+            self.revived.push((seq, ended));
         }
         let parked = from == Some(PublicState::Active) && to == Some(PublicState::WaitingChildren);
         let waiting = matches!(to, Some(PublicState::Waiting | PublicState::Delayed));
