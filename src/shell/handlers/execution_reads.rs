@@ -86,12 +86,6 @@ fn reply_execution(r: &Reply, e: &Execution, flow: Option<ExecId>) {
     let progress = e.extra.as_ref().and_then(|x| x.progress.as_ref());
     let p = Pairs::start(r, FIELDS);
     p.bulk("execution_id", e.id.key().as_bytes())
-        .bulk(
-            "flow_id",
-            flow.map(|f| f.text().as_bytes().to_vec())
-                .unwrap_or_default()
-                .as_slice(),
-        )
         .bulk("namespace", e.namespace())
         .bulk("lane", e.lane.as_bytes())
         .bulk("kind", e.kind())
@@ -169,6 +163,13 @@ fn reply_execution(r: &Reply, e: &Execution, flow: Option<ExecId>) {
         .bulk(
             "current_waitpoint_id",
             text(open.and_then(|s| s.waitpoints.first().copied())).as_bytes(),
+        )
+        // Last of the flat fields, so the earlier ones keep their places.
+        .bulk(
+            "flow_id",
+            flow.map(|f| f.text().as_bytes().to_vec())
+                .unwrap_or_default()
+                .as_slice(),
         );
     let r = p.key("tags");
     r.array(e.tags().len() * 2);
