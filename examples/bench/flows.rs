@@ -85,21 +85,26 @@ fn slowlog_on(c: &mut redis::Connection) {
 /// The longest command logged since `slowlog_on` (ms), and its name.
 fn slowlog_max(c: &mut redis::Connection) -> (f64, String) {
     let v: Vec<redis::Value> = redis::cmd("SLOWLOG").arg("GET").arg(-1).query(c).unwrap();
-    let mut best = (0.0, String::new());
+    let mut all: Vec<(f64, String)> = Vec::new();
     for e in v {
         let redis::Value::Array(f) = e else { continue };
         let us: i64 = redis::from_redis_value(&f[2]).unwrap_or(0);
         let name = match f.get(3) {
             Some(redis::Value::Array(a)) => a
-                .first()
-                .and_then(|x| redis::from_redis_value::<String>(x).ok())
-                .unwrap_or_default(),
+                .iter()
+                .take(2)
+                .filter_map(|x| redis::from_redis_value::<String>(x).ok())
+                .collect::<Vec<_>>()
+                .join(" "),
             _ => String::new(),
         };
-        if us as f64 / 1000.0 > best.0 {
-            best = (us as f64 / 1000.0, name);
-        }
+        all.push((us as f64 / 1000.0, name));
     }
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ms, name) in all.iter().take(5) {
+        eprintln!("  slow: {ms:.3} ms {name}");
+    }
+    let best = all.first().cloned().unwrap_or_default();
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
         .arg("slowlog-log-slower-than")
