@@ -12,6 +12,7 @@ pub mod aux;
 pub mod blocking;
 pub mod call;
 pub mod claiming;
+pub mod command_table;
 pub mod config;
 pub mod dispatch;
 pub mod due;
