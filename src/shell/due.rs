@@ -21,17 +21,23 @@ use crate::shell::{effects, feed, keys, schedule};
 ///
 /// The primary also passes the time its firing must end by; it stops early
 /// then and replicates the count it actually handled.
-pub fn run(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> usize {
+pub fn run(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> Ran {
     if until.is_some() && is_importing(b.partition) {
         // The source's timer runs an importing partition (its batches reach
         // this node as FF.DUE, with no deadline).
         schedule::forget(db, b.partition);
-        return 0;
+        return Ran {
+            n: 0,
+            flows_moved: false,
+        };
     }
     let mut key = keys::open_partition(ctx, b.partition);
     let Ok(Some(part)) = key.partition() else {
         schedule::forget(db, b.partition);
-        return 0;
+        return Ran {
+            n: 0,
+            flows_moved: false,
+        };
     };
     let env = Env {
         now: b.at,
@@ -71,11 +77,28 @@ pub fn run(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> us
     // (Members the batch moved that a flow holds or releases are settled
     // even with no count left.)
     let mut stop = || until.is_some_and(|t| Instant::now() >= t);
+    let mut flows_moved = false;
     n += part.run_flow_work(&env, b.count - n, &mut stop, &mut |idx, e, moved| {
+        flows_moved = true;
         effects::after_move(ctx, db, idx, e, moved)
     });
     schedule::note_due(ctx, db, &part.index);
-    n
+    Ran { n, flows_moved }
+}
+
+/// What a batch did: the count it handled (due entries and flow work
+/// units, what a replica is told), and whether flow work moved a record,
+/// which with a count of 0 (members settled outside the budget) must be
+/// replicated all the same.
+pub struct Ran {
+    pub n: usize,
+    pub flows_moved: bool,
+}
+
+impl Ran {
+    pub fn changed(&self) -> bool {
+        self.n > 0 || self.flows_moved
+    }
 }
 
 /// Replicates a batch the primary ran, its partition named by key so the

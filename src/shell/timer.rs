@@ -145,10 +145,10 @@ fn fire(ctx: &Context) {
             retention_ms: limits.retention_ms,
             max_reclaims: limits.max_reclaims,
         };
-        let n = due::run(ctx, db, &batch, Some(started + BUDGET));
-        budget = budget.saturating_sub(n);
-        if n > 0 {
-            batch.count = n;
+        let ran = due::run(ctx, db, &batch, Some(started + BUDGET));
+        budget = budget.saturating_sub(ran.n);
+        if ran.changed() {
+            batch.count = ran.n;
             due::replicate(ctx, &batch);
         }
         // Work the batch made claimable goes to blocked claimers now,

@@ -94,9 +94,9 @@ pub fn partition(call: &Call) -> CmdResult<()> {
 pub fn due(call: &Call) -> CmdResult<()> {
     internal_only(call.ctx, "FF.DUE")?;
     let batch = parse_due(call.args, &config::limits())?;
-    let n = due::run(call.ctx, db(call.ctx), &batch, None);
+    let ran = due::run(call.ctx, db(call.ctx), &batch, None);
     call.ctx.replicate_verbatim();
-    Reply(call.ctx.ctx).uint(n as u64);
+    Reply(call.ctx.ctx).uint(ran.n as u64);
     Ok(())
 }
 
