@@ -415,14 +415,8 @@ impl Partition {
                 work.insert(Work::CancelSiblings(e.queue_seq));
             }
         }
-        if let Some(c) = &flow.cancel {
-            if flow
-                .members
-                .iter()
-                .any(|m| records.get(m).is_some_and(|e| to_cancel(c.policy, e)))
-            {
-                work.insert(Work::CancelFlow(fid));
-            }
+        if self.members_to_cancel(fid) > 0 {
+            self.index.flows.work.insert(Work::CancelFlow(fid));
         }
     }
 }
