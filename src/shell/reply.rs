@@ -11,6 +11,11 @@ impl Reply {
     pub fn array(&self, n: usize) {
         raw::reply_with_array(self.0, c_long::try_from(n).unwrap_or(0));
     }
+    /// A map of `n` pairs: a RESP3 map to a RESP3 client, a flat array of
+    /// `2n` elements (like HGETALL) to a RESP2 one (the server decides).
+    pub fn map(&self, n: usize) {
+        raw::reply_with_map(self.0, c_long::try_from(n).unwrap_or(0));
+    }
     pub fn bulk(&self, b: &[u8]) {
         raw::reply_with_string_buffer(self.0, b.as_ptr().cast(), b.len());
     }
@@ -34,15 +39,15 @@ impl Reply {
     }
 }
 
-/// Field/value pairs replied as a flat array (like HGETALL), so RESP2 and
-/// RESP3 clients read them the same way.
+/// A record's field/value pairs: a map to a RESP3 client, a flat array
+/// (like HGETALL) to a RESP2 one.
 pub struct Pairs<'a> {
     r: &'a Reply,
 }
 
 impl<'a> Pairs<'a> {
     pub fn start(r: &'a Reply, n: usize) -> Pairs<'a> {
-        r.array(n * 2);
+        r.map(n);
         Pairs { r }
     }
     pub fn bulk(&self, k: &str, v: &[u8]) -> &Self {

@@ -60,7 +60,7 @@ pub fn get_tags(call: &Call) -> CmdResult<()> {
     let (_, e) = keys::exec_in(&mut key, &id)?;
     let r = Reply(call.ctx.ctx);
     if wanted.is_empty() {
-        r.array(e.tags().len() * 2);
+        r.map(e.tags().len());
         for (k, v) in e.tags() {
             r.bulk(k);
             r.bulk(v);
@@ -172,7 +172,7 @@ fn reply_execution(r: &Reply, e: &Execution, flow: Option<ExecId>) {
                 .as_slice(),
         );
     let r = p.key("tags");
-    r.array(e.tags().len() * 2);
+    r.map(e.tags().len());
     for (k, v) in e.tags() {
         r.bulk(k);
         r.bulk(v);

@@ -233,12 +233,12 @@ pub fn get(call: &Call) -> CmdResult<()> {
                 .collect()
         })
         .unwrap_or_default();
-    pairs.key("members").array(counts.len() * 2);
+    pairs.key("members").map(counts.len());
     for (i, n) in counts {
         r.bulk(flowfabric_core::base::state::PublicState::name_of(i).as_bytes());
         r.uint(n);
     }
-    pairs.key("tags").array(f.tags.len() * 2);
+    pairs.key("tags").map(f.tags.len());
     for (k, v) in &f.tags {
         r.bulk(k);
         r.bulk(v);

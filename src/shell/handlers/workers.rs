@@ -127,7 +127,7 @@ pub fn leases(call: &Call) -> CmdResult<()> {
         }
     });
     let r = Reply(call.ctx.ctx);
-    r.array(found.len() * 2);
+    r.map(found.len());
     for (id, expires) in &found {
         r.bulk(id.text().as_bytes());
         r.uint(*expires);
