@@ -63,10 +63,9 @@ pub fn run(ctx: &Context, db: c_int, b: &DueBatch, until: Option<Instant>) -> Ra
             DueEffect::Nothing => {}
             DueEffect::Changed(moved) => effects::after_move(ctx, db, idx, e, moved),
             DueEffect::Remove => {
-                part.settle_before_removal(uuid, &env, &mut |idx, e, moved| {
-                    effects::after_move(ctx, db, idx, e, moved)
-                });
-                if let Some(gone) = part.remove(uuid) {
+                let mut on_move =
+                    |idx: &mut _, e: &_, moved| effects::after_move(ctx, db, idx, e, moved);
+                if let Some(gone) = part.remove_finished(uuid, &env, &mut on_move) {
                     feed::drop_streams(ctx, &gone);
                 }
             }

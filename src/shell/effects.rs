@@ -372,22 +372,37 @@ pub fn replicate_with(call: &Call, name: &CStr, pins: &[(&CStr, u64)]) {
 /// dead worker's lease) as FF.REVOKE with the lease, time and reclaim limit
 /// pinned.
 pub fn replicate_revoke(ctx: &Context, id: &ExecId, lease: Uuid, env: &Env) {
-    let (text, lease) = (id.text(), lease.text());
-    let (at, max) = (env.now.to_string(), env.max_reclaims.to_string());
+    let lease = lease.text();
+    let args: [&[u8]; 2] = [b"LEASE", &lease];
+    replicate_on(ctx, "FF.REVOKE", id, &args, env.now, Some(env.max_reclaims));
+}
+
+/// Replicates a step the node took on one execution of its own accord (a
+/// revoke, one execution of a bulk operation) as the single command
+/// `name id args... AT now [MAX_RECLAIMS n] [FEED n]` (the pins last, in
+/// the order a replica's dispatch takes them off).
+pub fn replicate_on(
+    ctx: &Context,
+    name: &str,
+    id: &ExecId,
+    args: &[&[u8]],
+    now: u64,
+    max_reclaims: Option<u32>,
+) {
+    let (text, at) = (id.text(), now.to_string());
+    let max = max_reclaims.map(|m| m.to_string()).unwrap_or_default();
     let code = feed::pin(ctx).map(|c| c.to_string()).unwrap_or_default();
-    let args: [&[u8]; 9] = [
-        text.as_bytes(),
-        b"LEASE",
-        &lease,
-        b"AT",
-        at.as_bytes(),
-        b"MAX_RECLAIMS",
-        max.as_bytes(),
-        b"FEED",
-        code.as_bytes(),
-    ];
-    let n = if code.is_empty() { 7 } else { 9 };
-    ctx.replicate("FF.REVOKE", args.get(..n).unwrap_or(&args[..]));
+    let mut all: Vec<&[u8]> = Vec::with_capacity(args.len() + 7);
+    all.push(text.as_bytes());
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[b"AT", at.as_bytes()]);
+    if max_reclaims.is_some() {
+        all.extend_from_slice(&[b"MAX_RECLAIMS", max.as_bytes()]);
+    }
+    if !code.is_empty() {
+        all.extend_from_slice(&[b"FEED", code.as_bytes()]);
+    }
+    ctx.replicate(name, &all[..]);
 }
 
 // ---- one transition on one execution -------------------------------------

@@ -9,6 +9,7 @@ pub mod due_table;
 pub mod flow_index;
 pub mod flow_ops;
 pub mod index;
+pub mod listing;
 pub mod moves;
 pub mod queue;
 pub mod records;
@@ -16,6 +17,7 @@ pub mod requests;
 
 pub use due_table::DueTable;
 pub use index::PartitionIndex;
+pub use listing::{Filter, NodeCursor, Page};
 pub use moves::{DueEffect, Env, Moved};
 pub use queue::{Due, Head, QueueKey};
 pub use records::Partition;

@@ -14,11 +14,11 @@ use ahash::RandomState;
 
 use crate::base::codec::DecodeError;
 use crate::base::ids::Uuid;
-use crate::base::state::PublicState;
 use crate::execution::record::Execution;
 use crate::flows::Flow;
+use crate::partition::cascade::OnMove;
 use crate::partition::index::PartitionIndex;
-use crate::partition::moves::{self, Moved};
+use crate::partition::moves::{self, Env, Moved};
 
 #[derive(Clone, Debug, Default)]
 pub struct Partition {
@@ -113,6 +113,22 @@ impl Partition {
         Some(e)
     }
 
+    /// Removes a finished execution now, as retention would later (FF.DELETE
+    /// and the timer): its flow's pending edges on it resolve first. None,
+    /// and nothing changed, when it is not there or has not finished.
+    pub fn remove_finished(
+        &mut self,
+        uuid: Uuid,
+        env: &Env,
+        on_move: &mut OnMove,
+    ) -> Option<Box<Execution>> {
+        if !self.get(uuid)?.is_terminal() {
+            return None;
+        }
+        self.settle_before_removal(uuid, env, on_move);
+        self.remove(uuid)
+    }
+
     /// Adds one persisted record (after the header) and indexes it;
     /// returns the record.
     pub fn load_record(&mut self, buf: &[u8]) -> Result<&Execution, DecodeError> {
@@ -147,36 +163,6 @@ impl Partition {
         let e = v.insert(Box::new(e));
         moves::admit(&mut self.index, e);
         Ok(e)
-    }
-
-    /// One page of a listing in admission order: up to `count` matching
-    /// uuids from the sequence `from` on, reading at most 4×`count`
-    /// records when filtered, and where the next page starts (None at the
-    /// end).
-    pub fn list(
-        &self,
-        state: Option<PublicState>,
-        lane: Option<&str>,
-        from: u64,
-        count: usize,
-    ) -> (Vec<Uuid>, Option<u64>) {
-        let filtered = state.is_some() || lane.is_some();
-        let window = if filtered {
-            count.saturating_mul(4)
-        } else {
-            count
-        };
-        let mut ids = Vec::new();
-        for (seen, (seq, u)) in self.order.range(..=Reverse(from)).rev().enumerate() {
-            if seen == window || ids.len() == count {
-                return (ids, Some(seq.0));
-            }
-            let Some(e) = self.get(*u) else { continue };
-            if state.is_none_or(|s| e.public == s) && lane.is_none_or(|l| *e.lane == *l) {
-                ids.push(*u);
-            }
-        }
-        (ids, None)
     }
 
     /// Approximate heap footprint, for MEMORY USAGE: O(1), from running

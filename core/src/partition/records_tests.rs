@@ -175,28 +175,6 @@ fn a_record_of_another_partition_or_twice_is_refused() {
 }
 
 #[test]
-fn listing_pages_through_every_record_once() {
-    let mut p = Partition::new(1, 4);
-    for u in 1..=25 {
-        exec(&mut p, u, 0, (u % 5 == 0).then_some(900));
-    }
-    for (state, want) in [(None, 25), (Some(PublicState::Delayed), 5)] {
-        let (mut all, mut cursor) = (Vec::new(), 0);
-        loop {
-            let (ids, next) = p.list(state, Some("l"), cursor, 3);
-            all.extend(ids);
-            match next {
-                Some(c) => cursor = c,
-                None => break,
-            }
-        }
-        assert_eq!(all.len(), want);
-        assert!(all.windows(2).all(|w| w[0] < w[1]));
-    }
-    assert!(p.list(None, Some("other"), 0, 10).0.is_empty());
-}
-
-#[test]
 fn remove_drops_index_entries() {
     let mut p = sample();
     p.remove(Uuid(9));

@@ -6,56 +6,149 @@ use crate::base::errors::{CmdError, CmdResult};
 use crate::base::ids::SubmitTarget;
 use crate::base::limits::{Limits, LIST_COUNT_MAX, TIME_MAX_MS};
 use crate::base::state::PublicState;
+use crate::execution::requests::parse_reason;
+use crate::partition::listing::{Filter, NodeCursor};
 
 /// Where a listing resumes: the admission sequence of the next record to
 /// read (0, the start, for the first page).
 pub type ListCursor = u64;
 
+/// A listing's filter, cursor and page size.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct List<'a> {
-    pub partition: u16,
-    pub state: Option<PublicState>,
-    pub lane: Option<&'a str>,
-    pub cursor: ListCursor,
+pub struct Listing<'a> {
+    pub filter: Filter<'a>,
+    pub cursor: u64,
     pub count: usize,
 }
 
-/// `FF.LIST {fp:N} [STATE state] [LANE lane] [CURSOR cursor] [COUNT n]`.
+/// `FF.LIST {fp:N} [listing options]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct List<'a> {
+    pub partition: u16,
+    pub listing: Listing<'a>,
+}
+
+/// Reads `[STATE state] [LANE lane] [RECLAIMABLE] [CURSOR cursor] [COUNT
+/// n]` (COUNT from 1 to `max`, 100 by default), handing other options to
+/// `more`.
+fn listing_options<'a>(
+    a: &mut Args<'a>,
+    max: u64,
+    at: &mut Option<u64>,
+    origin: Origin,
+    mut more: impl FnMut(&[u8], &mut Args<'a>) -> CmdResult<bool>,
+) -> CmdResult<Listing<'a>> {
+    let mut l = Listing {
+        filter: Filter::default(),
+        cursor: 0,
+        count: usize::try_from(max.min(100)).unwrap_or(100),
+    };
+    options(a, origin, at, |k, a| {
+        match k {
+            b"STATE" => {
+                let s = PublicState::parse(a.next("STATE")?);
+                l.filter.state = Some(s.ok_or_else(|| CmdError::syntax("unknown STATE"))?);
+            }
+            b"LANE" => l.filter.lane = Some(lane_str(a.next("LANE")?)?),
+            b"RECLAIMABLE" => l.filter.reclaimable = true,
+            b"CURSOR" => l.cursor = a.next_u64("CURSOR", u64::MAX)?,
+            b"COUNT" => {
+                let n = a.next_u64("COUNT", max)?;
+                if n == 0 {
+                    return Err(CmdError::syntax(format!("COUNT must be from 1 to {max}")));
+                }
+                l.count = usize::try_from(n).unwrap_or(100);
+            }
+            _ => return more(k, a),
+        }
+        Ok(true)
+    })?;
+    Ok(l)
+}
+
+/// `FF.LIST {fp:N} [STATE state] [LANE lane] [RECLAIMABLE] [CURSOR cursor]
+/// [COUNT n]`.
 pub fn parse_list<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<List<'a>> {
     let mut a = Args::new(args);
     let partition = match SubmitTarget::parse(a.next("partition")?, limits.partitions) {
         Some(SubmitTarget::Partition(p)) => p,
         _ => return Err(CmdError::syntax("partition must be {fp:N}")),
     };
-    let mut l = List {
-        partition,
-        state: None,
-        lane: None,
-        cursor: 0,
-        count: 100,
-    };
     // A listing is a read: no pinned values.
     let mut never = None;
-    options(&mut a, Origin::Client, &mut never, |k, a| {
-        match k {
-            b"STATE" => {
-                let s = PublicState::parse(a.next("STATE")?);
-                l.state = Some(s.ok_or_else(|| CmdError::syntax("unknown STATE"))?);
-            }
-            b"LANE" => l.lane = Some(lane_str(a.next("LANE")?)?),
-            b"CURSOR" => l.cursor = a.next_u64("CURSOR", u64::MAX)?,
-            b"COUNT" => {
-                let n = a.next_u64("COUNT", LIST_COUNT_MAX)?;
-                if n == 0 {
-                    return Err(CmdError::syntax("COUNT must be from 1 to 10000"));
-                }
-                l.count = usize::try_from(n).unwrap_or(100);
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    })?;
+    let listing = listing_options(
+        &mut a,
+        LIST_COUNT_MAX,
+        &mut never,
+        Origin::Client,
+        |_, _| Ok(false),
+    )?;
+    Ok(List { partition, listing })
+}
+
+/// `FF.SCAN [STATE state] [LANE lane] [RECLAIMABLE] [CURSOR cursor] [COUNT
+/// n]`: a node-wide listing, its cursor a `NodeCursor`.
+pub fn parse_scan<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Listing<'a>> {
+    let mut a = Args::new(args);
+    let mut never = None;
+    let l = listing_options(
+        &mut a,
+        LIST_COUNT_MAX,
+        &mut never,
+        Origin::Client,
+        |_, _| Ok(false),
+    )?;
+    node_cursor(l.cursor, limits)?;
     Ok(l)
+}
+
+fn node_cursor(n: u64, limits: &Limits) -> CmdResult<NodeCursor> {
+    NodeCursor::decode(n, limits.partitions)
+        .ok_or_else(|| CmdError::syntax("CURSOR is not one this node handed out"))
+}
+
+/// The most executions one bulk call acts on: each is a transition (and a
+/// replicated command), so a call stays within milliseconds.
+pub const BULK_COUNT_MAX: u64 = 1000;
+
+/// `FF.BULKCANCEL` / `FF.BULKREPLAY STATE state [LANE lane] [RECLAIMABLE]
+/// [CURSOR cursor] [COUNT n] [REASON text]`: a node-wide page of matches,
+/// each cancelled or replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bulk<'a> {
+    pub listing: Listing<'a>,
+    pub cursor: NodeCursor,
+    pub reason: Option<Box<[u8]>>,
+}
+
+pub fn parse_bulk<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Bulk<'a>> {
+    let mut a = Args::new(args);
+    let mut reason = None;
+    // Never replicated itself: each execution it acts on is, as the
+    // single command, with its own pinned time.
+    let mut never = None;
+    let listing = listing_options(
+        &mut a,
+        BULK_COUNT_MAX,
+        &mut never,
+        Origin::Client,
+        |k, a| {
+            if k != b"REASON" {
+                return Ok(false);
+            }
+            reason = Some(parse_reason(a, limits)?);
+            Ok(true)
+        },
+    )?;
+    if listing.filter.state.is_none() {
+        return Err(CmdError::syntax("a bulk operation needs STATE"));
+    }
+    let cursor = node_cursor(listing.cursor, limits)?;
+    Ok(Bulk {
+        listing,
+        cursor,
+        reason,
+    })
 }
 
 /// One batch of the node timer, with every setting it depends on pinned.
@@ -141,12 +234,48 @@ mod tests {
     fn list_options() {
         let words = split("{fp:3} STATE delayed LANE q CURSOR 9 COUNT 5");
         let l = parse_list(&words, &L).unwrap();
+        let (f, c) = (&l.listing.filter, &l.listing);
         assert_eq!(
-            (l.partition, l.lane, l.cursor, l.count),
-            (3, Some("q"), 9, 5)
+            (l.partition, f.lane, f.reclaimable, c.cursor, c.count),
+            (3, Some("q"), false, 9, 5)
         );
+        let words = split("{fp:3} RECLAIMABLE");
+        let l = parse_list(&words, &L).unwrap();
+        assert!(l.listing.filter.reclaimable && l.listing.filter.is_filtered());
         for bad in ["{fp:3} COUNT 0", "{fp:3} STATE nope", "q", "{fp:3} AT 5"] {
             assert!(parse_list(&split(bad), &L).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scan_and_bulk_options() {
+        let words = split("STATE failed LANE q COUNT 7");
+        let s = parse_scan(&words, &L).unwrap();
+        assert_eq!(
+            (s.filter.state, s.filter.lane, s.count),
+            (Some(PublicState::Failed), Some("q"), 7)
+        );
+        assert_eq!(parse_scan(&[], &L).unwrap().count, 100);
+        // A cursor naming a partition beyond the node's count.
+        let far = (300u64 << 48).to_string();
+        for bad in ["COUNT 0", "COUNT 10001", "STATE nope", "AT 5", "x"] {
+            assert!(parse_scan(&split(bad), &L).is_err(), "{bad}");
+        }
+        assert!(parse_scan(&split(&format!("CURSOR {far}")), &L).is_err());
+        let words = split("STATE failed COUNT 1000 REASON r");
+        let b = parse_bulk(&words, &L).unwrap();
+        assert_eq!(
+            (b.listing.count, b.reason.as_deref()),
+            (1000, Some(&b"r"[..]))
+        );
+        assert_eq!(b.cursor, NodeCursor::default());
+        for bad in [
+            "LANE q",
+            "STATE failed COUNT 1001",
+            "STATE failed AT 5",
+            "STATE failed REASON",
+        ] {
+            assert!(parse_bulk(&split(bad), &L).is_err(), "{bad}");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! replies.
 
 pub mod claims;
+pub mod dead_letter;
 pub mod execution;
 pub mod execution_reads;
 pub mod flows;

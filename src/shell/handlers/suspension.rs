@@ -19,6 +19,7 @@ use flowfabric_core::execution::requests::{
 use flowfabric_core::execution::suspend::Delivered;
 use flowfabric_core::partition::moves;
 use flowfabric_core::partition::requests::parse_list;
+use flowfabric_core::partition::Filter;
 use flowfabric_core::suspension::token::message;
 use flowfabric_core::suspension::{Rotated, WaitError, WaitpointState, Waits};
 
@@ -366,7 +367,7 @@ pub fn signals(call: &Call) -> CmdResult<()> {
 /// page at a time, with when and why they suspended.
 pub fn suspended(call: &Call) -> CmdResult<()> {
     let l = parse_list(call.args, &config::limits())?;
-    if l.state.is_some() || l.lane.is_some() {
+    if l.listing.filter.is_filtered() {
         return Err(CmdError::syntax("FF.SUSPENDED takes CURSOR and COUNT only"));
     }
     let mut key = keys::open_partition(call.ctx, l.partition);
@@ -377,7 +378,11 @@ pub fn suspended(call: &Call) -> CmdResult<()> {
         r.array(0);
         return Ok(());
     };
-    let (ids, next) = p.list(Some(PublicState::Suspended), None, l.cursor, l.count);
+    let suspended = Filter {
+        state: Some(PublicState::Suspended),
+        ..Filter::default()
+    };
+    let (ids, next) = p.list(&suspended, l.listing.cursor, l.listing.count);
     r.array(2);
     r.bulk(next.unwrap_or(0).to_string().as_bytes());
     r.array(ids.len());

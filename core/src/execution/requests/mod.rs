@@ -58,7 +58,7 @@ fn exec_and_fence<'a>(
     Ok((a, id, fence))
 }
 
-fn parse_reason(a: &mut Args, limits: &Limits) -> CmdResult<Box<[u8]>> {
+pub(crate) fn parse_reason(a: &mut Args, limits: &Limits) -> CmdResult<Box<[u8]>> {
     let r = a.next("REASON")?;
     if r.len() > TAG_VALUE_MAX_BYTES.min(limits.max_payload_bytes.max(1)) {
         return Err(CmdError::syntax(format!(
