@@ -63,6 +63,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     node::init_strings(config::partitions(), shell::feed::names());
     node::init_cluster_mode(ctx);
     shell::events::init(ctx);
+    shell::info::init(ctx);
     shell::migration::init(ctx);
     config::init_databases(ctx);
     schedule::init(timer::on_timer);
@@ -79,7 +80,7 @@ redis_module! {
         i64: [
             ["partitions", &config::PARTITIONS, 256, 1, 16384, ConfigurationFlags::IMMUTABLE, None],
             ["lease-ms", &config::LEASE_MS, 30_000, 1, 604_800_000, ConfigurationFlags::DEFAULT, None],
-            ["retention-ms", &config::RETENTION_MS, 86_400_000, 0, i64::MAX, ConfigurationFlags::DEFAULT, None],
+            ["retention-ms", &config::RETENTION_MS, 86_400_000, 0, i64::MAX, ConfigurationFlags::DEFAULT, Some(Box::new(config::on_retention_changed))],
             ["max-reclaims", &config::MAX_RECLAIMS, 100, 0, 1_000_000, ConfigurationFlags::DEFAULT, None],
             ["max-payload-bytes", &config::MAX_PAYLOAD_BYTES, 16_777_216, 0, 536_870_912, ConfigurationFlags::MEMORY, None],
             ["events-maxlen", &config::EVENTS_MAXLEN, config::EVENTS_MAXLEN_DEFAULT, 1, 100_000_000, ConfigurationFlags::DEFAULT, None],

@@ -9,7 +9,8 @@ use std::os::raw::c_int;
 
 use crate::shell::dispatch;
 use crate::shell::handlers::{
-    claims, execution, execution_reads, flows, node, partition, streams, suspension, workers,
+    claims, dead_letter, execution, execution_reads, flows, node, partition, streams, suspension,
+    workers,
 };
 
 /// The server's entry point of a command.
@@ -256,6 +257,14 @@ pub static COMMANDS: &[CommandEntry] = &[
     entry!("ff.resume.json", node::resume, &[&[C::Err]]),
     entry!("ff.paused.json", node::paused, &[]),
     entry!("ff.list.json", partition::list, &[&[C::Err, C::WrongType]]),
+    entry!("ff.scan.json", dead_letter::scan, &[&[C::Err]]),
+    entry!("ff.bulkcancel.json", dead_letter::bulk_cancel, &[&[C::Err]]),
+    entry!("ff.bulkreplay.json", dead_letter::bulk_replay, &[&[C::Err]]),
+    entry!(
+        "ff.delete.json",
+        dead_letter::delete,
+        &[OPEN, &[C::ExecutionNotTerminal]]
+    ),
     entry!("ff.lanes.json", partition::lanes, &[&[C::Err]]),
     entry!("ff.leases.json", workers::leases, &[&[C::Err]]),
     entry!(

@@ -54,6 +54,15 @@ pub fn init_databases(ctx: &redis_module::Context) {
     }
 }
 
+/// Set when `flowfabric.retention-ms` changes: the executions already
+/// finished fall due by the new setting, so the next cron tick records
+/// every partition's due time again (see `schedule::rearm`).
+pub static RETENTION_CHANGED: AtomicBool = AtomicBool::new(false);
+
+pub fn on_retention_changed(_: &ConfigurationContext, _: &str, _: &'static AtomicI64) {
+    RETENTION_CHANGED.store(true, Ordering::Relaxed);
+}
+
 pub fn retention_ms() -> u64 {
     u64::try_from(RETENTION_MS.load(Ordering::Relaxed)).unwrap_or(0)
 }

@@ -22,7 +22,7 @@ use smallvec::SmallVec;
 
 use crate::shell::call::replicated;
 use crate::shell::config;
-use crate::shell::node::{events_key_string, name_string};
+use crate::shell::node::{self, events_key_string, name_string};
 use crate::shell::streams::{self, Field};
 
 /// Declares the cached field names: `Name::X` indexes `NAMES`, and the
@@ -195,6 +195,7 @@ pub fn after_transition(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, 
 /// Appends `ev` for `e` to its partition's feed with the event's own
 /// fields after the common ones, and notifies keyspace subscribers.
 pub fn raise(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, ev: Event, extra: Vec<Field>) {
+    node::count_event(ev);
     let cfg = effective(ctx);
     if !cfg.on || (ev == Event::Renewed && !cfg.renewals) {
         return;

@@ -10,6 +10,7 @@ use flowfabric_core::execution::Execution;
 use flowfabric_core::partition::{Partition, PartitionIndex};
 use redis_module::{raw, Context, RedisString};
 
+use crate::shell::config;
 use crate::shell::node::{self, partition_type};
 
 pub fn wrongtype() -> CmdError {
@@ -112,6 +113,25 @@ impl Key {
         // this module boxed; it stays valid while the key is open and the
         // borrow of `self` ends first.
         Ok(unsafe { get_value(self.0).cast::<Partition>().as_mut() })
+    }
+}
+
+/// Each partition this node holds in the selected db (but not those still
+/// arriving by slot migration), opened for reading: the node-wide reads
+/// (FF.VERSION, FF.LANES, INFO, a retention change) cost O(partitions),
+/// never O(executions).
+pub fn each_partition(ctx: &Context, mut f: impl FnMut(&Partition)) {
+    for p in (0..config::partitions()).filter(|&p| !node::is_importing(p)) {
+        let mut key = match node::index_key_string(p) {
+            Some(s) => open_arg_read(ctx, s),
+            None => {
+                let s: RedisString = ctx.create_string(index_key(p).as_bytes());
+                open_arg_read(ctx, s.inner)
+            }
+        };
+        if let Ok(Some(part)) = key.partition() {
+            f(part);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! uses, and the command handlers, one file per domain.
 //!
 //! Imports go one way, from the top: `registration` (the command table)
+//! and `info` (the INFO section)
 //! → `dispatch`, `timer` and the handlers → `blocking` (claims that wait)
 //! → `claiming`, `revocations`, `due`, `persistence`, `migration`,
 //! `events` → `effects` (what follows every transition) → `schedule` (due
@@ -22,6 +23,7 @@ pub mod feed;
 pub mod guard;
 pub mod handlers;
 pub mod held;
+pub mod info;
 pub mod keys;
 pub mod migration;
 pub mod node;

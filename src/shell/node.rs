@@ -7,8 +7,10 @@
 
 use std::cell::UnsafeCell;
 use std::collections::{BTreeSet, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+
+use flowfabric_core::streams::Event;
 
 use ahash::RandomState;
 use flowfabric_core::base::caps::{CapSet, CapsError};
@@ -365,4 +367,16 @@ pub fn set_importing(parts: &[u16], on: bool) {
         }
         ANY_IMPORTING.store(v.iter().any(|&x| x), Ordering::Relaxed);
     });
+}
+
+/// Events raised on this node since it started, by kind (whether or not
+/// the feed records them), at the event's place in `Event::NAMES`: INFO's
+/// counters.
+pub static EVENTS_RAISED: [AtomicU64; 32] = [const { AtomicU64::new(0) }; 32];
+
+/// Counts an event of `ev`'s kind (every transition that raises one).
+pub fn count_event(ev: Event) {
+    if let Some(c) = EVENTS_RAISED.get(ev as usize) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
 }

@@ -11,8 +11,9 @@ use std::sync::OnceLock;
 use flowfabric_core::partition::{DueTable, Env, PartitionIndex};
 use redis_module::{raw, Context};
 
-use crate::shell::config;
+use crate::shell::call::select_db;
 use crate::shell::node::{is_importing, now_ms, with_registry, SpinLock};
+use crate::shell::{config, keys};
 
 struct State {
     /// Earliest due time per (db, partition), the earliest at hand.
@@ -105,9 +106,10 @@ pub fn request_soon() {
     NEED_REARM.store(true, Ordering::Relaxed);
 }
 
-/// Whether a firing was asked for since the last look (cron).
+/// Whether a firing was asked for since the last look (cron), or the
+/// retention changed.
 pub fn take_request() -> bool {
-    NEED_REARM.swap(false, Ordering::Relaxed)
+    NEED_REARM.swap(false, Ordering::Relaxed) || config::RETENTION_CHANGED.load(Ordering::Relaxed)
 }
 
 /// Arms the timer to fire about now: hand-offs left over from a command,
@@ -121,10 +123,26 @@ pub fn soon(ctx: &Context) {
 /// lapse (after a load, whose callbacks record due times but cannot arm a
 /// timer, or a role change).
 pub fn rearm(ctx: &Context) {
+    if config::RETENTION_CHANGED.swap(false, Ordering::Relaxed) {
+        record_all(ctx);
+    }
     if let Some((d, _, _)) = first() {
         arm(ctx, d);
     }
     note_workers_due(ctx);
+}
+
+/// Records every partition's due time again (after a retention change:
+/// O(partitions) per db holding data, once per change).
+fn record_all(ctx: &Context) {
+    for db in 0..config::databases() {
+        if select_db(ctx, db) {
+            keys::each_partition(ctx, |p| {
+                record_due(db, &p.index);
+            });
+        }
+    }
+    select_db(ctx, 0);
 }
 
 /// Arms the timer for the earliest lapse of a worker's heartbeat.

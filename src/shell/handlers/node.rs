@@ -9,7 +9,7 @@ use flowfabric_core::base::state::{PublicState, StateCounts};
 use redis_module::Context;
 
 use crate::shell::call::{lane_arg, Call};
-use crate::shell::node::{is_importing, paused_lanes, set_paused};
+use crate::shell::node::{paused_lanes, set_paused};
 use crate::shell::persistence::ENCVER;
 use crate::shell::reply::{Pairs, Reply};
 use crate::shell::{blocking, config, keys, schedule};
@@ -73,15 +73,12 @@ pub fn version(call: &Call) -> CmdResult<()> {
 /// Executions per public state over the partitions this node holds (in
 /// the current db): each partition keeps its counts, so one pass over the
 /// partitions, not over the executions.
-fn node_counts(ctx: &Context) -> StateCounts {
+pub fn node_counts(ctx: &Context) -> StateCounts {
     let mut total = [0u64; PublicState::COUNT];
-    for p in (0..config::partitions()).filter(|&p| !is_importing(p)) {
-        let mut key = keys::open_partition(ctx, p);
-        if let Ok(Some(part)) = key.partition() {
-            for (t, n) in total.iter_mut().zip(part.index.counts) {
-                *t = t.saturating_add(n);
-            }
+    keys::each_partition(ctx, |part| {
+        for (t, n) in total.iter_mut().zip(part.index.counts) {
+            *t = t.saturating_add(n);
         }
-    }
+    });
     total
 }

@@ -15,7 +15,6 @@ use flowfabric_core::partition::requests::{parse_due, parse_list};
 use flowfabric_core::partition::Partition;
 
 use crate::shell::call::{db, internal_only, lane_arg, Call};
-use crate::shell::node::is_importing;
 use crate::shell::reply::Reply;
 use crate::shell::{config, due, effects, keys, schedule};
 
@@ -23,9 +22,8 @@ use crate::shell::{config, due, effects, keys, schedule};
 pub fn list(call: &Call) -> CmdResult<()> {
     let l = parse_list(call.args, &config::limits())?;
     let mut key = keys::open_partition(call.ctx, l.partition);
-    let page = key
-        .partition()?
-        .map(|p| p.list(l.state, l.lane, l.cursor, l.count));
+    let (f, c) = (&l.listing, l.listing.cursor);
+    let page = key.partition()?.map(|p| p.list(&f.filter, c, f.count));
     let (ids, next) = page.unwrap_or_default();
     let r = Reply(call.ctx.ctx);
     r.array(2);
@@ -49,21 +47,18 @@ pub fn lanes(call: &Call) -> CmdResult<()> {
         return Err(CmdError::syntax("wrong number of arguments"));
     }
     let mut totals: BTreeMap<Arc<str>, StateCounts> = BTreeMap::new();
-    for p in (0..config::partitions()).filter(|&p| !is_importing(p)) {
-        let mut key = keys::open_partition(call.ctx, p);
-        if let Ok(Some(part)) = key.partition() {
-            for (lane, counts) in part.index.lanes.iter().map(|(n, l)| (n, &l.counts)) {
-                let t = totals
-                    .entry(lane.clone())
-                    .or_insert([0; PublicState::COUNT]);
-                for (a, b) in t.iter_mut().zip(counts) {
-                    *a = a.saturating_add(*b);
-                }
+    keys::each_partition(call.ctx, |part| {
+        for (lane, counts) in part.index.lanes.iter().map(|(n, l)| (n, &l.counts)) {
+            let t = totals
+                .entry(lane.clone())
+                .or_insert([0; PublicState::COUNT]);
+            for (a, b) in t.iter_mut().zip(counts) {
+                *a = a.saturating_add(*b);
             }
         }
-    }
+    });
     let r = Reply(call.ctx.ctx);
-    r.array(totals.len() * 2);
+    r.map(totals.len());
     for (lane, counts) in &totals {
         r.bulk(lane.as_bytes());
         let nonzero: Vec<(usize, u64)> = counts
@@ -72,7 +67,7 @@ pub fn lanes(call: &Call) -> CmdResult<()> {
             .enumerate()
             .filter(|(_, c)| *c > 0)
             .collect();
-        r.array(nonzero.len() * 2);
+        r.map(nonzero.len());
         for (i, c) in nonzero {
             r.bulk(PublicState::name_of(i).as_bytes());
             r.uint(c);
