@@ -24,7 +24,7 @@ fn failed_job(c: &mut redis::Connection, p: u16, lane: &str) -> String {
         .unwrap();
     let j = claim(c, "w", &[lane], &[]).expect("a job to claim");
     assert_eq!(j.id, id);
-    let _: String = fenced("FF.FAIL", &j).query(c).unwrap();
+    let _: Value = fenced("FF.FAIL", &j).query(c).unwrap();
     id
 }
 
@@ -145,9 +145,18 @@ fn bulk_replay_and_cancel_replicate_and_persist_exactly() {
     let (mut c, mut r) = (srv.conn(), replica.conn());
     let mut failed = Vec::new();
     for i in 0..12u16 {
-        failed.push(failed_job(&mut c, i * 20, if i % 3 == 0 { "b" } else { "a" }));
+        failed.push(failed_job(
+            &mut c,
+            i * 20,
+            if i % 3 == 0 { "b" } else { "a" },
+        ));
     }
-    let (acted, refused) = bulk_all(&mut c, "FF.BULKREPLAY", &["STATE", "failed", "LANE", "a"], 3);
+    let (acted, refused) = bulk_all(
+        &mut c,
+        "FF.BULKREPLAY",
+        &["STATE", "failed", "LANE", "a"],
+        3,
+    );
     assert_eq!((acted, refused), (8, 0));
     for id in &failed {
         let state = s(&get(&mut c, id), "public_state");
@@ -165,7 +174,10 @@ fn bulk_replay_and_cancel_replicate_and_persist_exactly() {
     assert_eq!(scan_all(&mut c, &["STATE", "cancelled"], 100).len(), 8);
     // Cancelling what has ended is refused, one by one, changing nothing.
     let before = digest(&mut c);
-    assert_eq!(bulk_all(&mut c, "FF.BULKCANCEL", &["STATE", "failed"], 100), (0, 4));
+    assert_eq!(
+        bulk_all(&mut c, "FF.BULKCANCEL", &["STATE", "failed"], 100),
+        (0, 4)
+    );
     assert_eq!(digest(&mut c), before);
     let _: i64 = redis::cmd("WAIT").arg(1).arg(5000).query(&mut c).unwrap();
     wait_until(
@@ -270,12 +282,17 @@ fn info_reports_the_node_in_numbers() {
     let srv = Server::start(&[]);
     let mut c = srv.conn();
     for i in 0..5 {
-        submit(&mut c, if i < 3 { "a" } else { "b" }, "x", &["MAX_RETRIES", "0"]);
+        submit(
+            &mut c,
+            if i < 3 { "a" } else { "b" },
+            "x",
+            &["MAX_RETRIES", "0"],
+        );
     }
     let done = claim(&mut c, "w", &["a"], &[]).unwrap();
     complete(&mut c, &done, None).unwrap();
     let bad = claim(&mut c, "w", &["a"], &[]).unwrap();
-    let _: String = fenced("FF.FAIL", &bad).query(&mut c).unwrap();
+    let _: Value = fenced("FF.FAIL", &bad).query(&mut c).unwrap();
     let _held = claim(&mut c, "w", &["b"], &[]).unwrap();
     let _: Value = redis::cmd("FF.REGISTER")
         .arg("inst-1")
@@ -302,7 +319,9 @@ fn info_reports_the_node_in_numbers() {
         Duration::from_secs(5),
         "the claim to block",
     );
-    let f = |c: &mut redis::Connection, k: &str| info_field(c, "flowfabric", &format!("flowfabric_{k}"));
+    let f = |c: &mut redis::Connection, k: &str| {
+        info_field(c, "flowfabric", &format!("flowfabric_{k}"))
+    };
     assert_eq!(f(&mut c, "executions"), 5);
     assert_eq!(f(&mut c, "executions_waiting"), 2);
     assert_eq!(f(&mut c, "executions_active"), 1);
@@ -361,7 +380,9 @@ fn records_are_maps_to_a_resp3_client() {
     let get: Value = redis::cmd("FF.GET").arg(&id).query(&mut c3).unwrap();
     let keys = map_keys(&get);
     assert!(keys.contains(&"public_state".to_string()) && keys.contains(&"tags".to_string()));
-    let Value::Map(items) = &get else { unreachable!() };
+    let Value::Map(items) = &get else {
+        unreachable!()
+    };
     let tags = items
         .iter()
         .find(|(k, _)| redis::from_redis_value::<String>(k).unwrap() == "tags")

@@ -11,8 +11,9 @@
 //! replica and the AOF take exactly the steps the primary took.
 
 use flowfabric_core::base::errors::{CmdError, CmdResult, Code};
-use flowfabric_core::base::ids::ExecId;
+use flowfabric_core::base::ids::{idempotency_key, ExecId};
 use flowfabric_core::base::limits::MAX_REPLAYS;
+use flowfabric_core::execution::Execution;
 
 use flowfabric_core::execution::requests::parse_simple;
 use flowfabric_core::partition::moves::{self, Op};
@@ -178,7 +179,7 @@ fn act(
 }
 
 /// `FF.DELETE id`: removes a finished execution (its record, its output
-/// streams, its idempotency key) now; its flow's pending edges on it
+/// streams, its idempotency key if it still names it) now; its flow's pending edges on it
 /// resolve first, as when retention removes it.
 pub fn delete(call: &Call) -> CmdResult<()> {
     let req = parse_simple(call.args, &config::limits(), call.origin(), false)?;
@@ -200,8 +201,23 @@ pub fn delete(call: &Call) -> CmdResult<()> {
             )
         })?;
     feed::drop_streams(ctx, &gone);
+    drop_idempotency(ctx, &gone);
     effects::drain_flows(ctx, p, &env);
     effects::replicate_with(call, c"FF.DELETE", &effects::pins(req.at, now, &[]));
     Reply(ctx.ctx).ok();
     Ok(())
+}
+
+/// Deletes the idempotency key that still names a deleted execution, so a
+/// submit with that key makes a new one rather than answer with an id
+/// that no longer exists.
+fn drop_idempotency(ctx: &Context, gone: &Execution) {
+    let Some(k) = gone.idempotency() else {
+        return;
+    };
+    let name = idempotency_key(gone.id.partition, gone.namespace(), k);
+    let text = gone.id.text();
+    if keys::read_string(ctx, &name).as_deref() == Some(text.as_bytes()) {
+        keys::open(ctx, &name).delete();
+    }
 }
