@@ -74,9 +74,9 @@ pub fn wake_latency(o: &Opts) -> Wake {
                     let s = |i: usize| -> String { redis::from_redis_value(&f[i]).unwrap() };
                     let _: redis::Value = redis::cmd("FF.COMPLETE")
                         .arg(s(0))
-                        .arg(s(4))
-                        .arg(s(5))
+                        .arg(s(2))
                         .arg(s(3))
+                        .arg(s(4))
                         .query(&mut c)
                         .unwrap();
                 }

@@ -61,7 +61,7 @@ fn claim(c: &mut redis::Connection, lane: &str, block_ms: u64) -> Option<[String
             x => redis::from_redis_value(x).unwrap(),
         }
     };
-    Some([s(0), s(4), s(5), s(3)])
+    Some([s(0), s(2), s(3), s(4)])
 }
 
 fn complete_cmd(j: &[String; 4]) -> redis::Cmd {

@@ -84,8 +84,8 @@ fn claim(
     if let Some(ms) = block {
         cmd.arg("BLOCK").arg(ms);
     }
-    // Positional: id, payload, attempt index, attempt id, lease id, lease
-    // epoch, lease expiry.
+    // Positional: id, payload, lease id, lease epoch, attempt id (the
+    // fence), attempt index, lease expiry, resumed.
     let redis::Value::Array(f) = cmd.query(c).unwrap() else {
         return None;
     };
@@ -103,7 +103,7 @@ fn claim(
 /// A holder's fenced call on a claim reply: id, lease id, epoch, attempt id.
 pub fn fenced(name: &str, f: &[String]) -> redis::Cmd {
     let mut cmd = redis::cmd(name);
-    cmd.arg(&f[0]).arg(&f[4]).arg(&f[5]).arg(&f[3]);
+    cmd.arg(&f[0]).arg(&f[2]).arg(&f[3]).arg(&f[4]);
     cmd
 }
 
@@ -226,7 +226,7 @@ pub fn retry_run(o: &Opts) -> f64 {
     let done = workers(o, |w, c| {
         let mut done = 0usize;
         while let Some(f) = claim(c, w, "retry", Some(200)) {
-            let cmd = if f[2] == "0" {
+            let cmd = if f[5] == "0" {
                 "FF.FAIL"
             } else {
                 "FF.COMPLETE"

@@ -41,7 +41,7 @@ fn claimed(c: &mut redis::Connection, lane: &str) -> [String; 4] {
         redis::Value::Int(n) => n.to_string(),
         x => redis::from_redis_value(x).unwrap(),
     };
-    [s(0), s(4), s(5), s(3)]
+    [s(0), s(2), s(3), s(4)]
 }
 
 fn append(f: &[String; 4], payload: &str, mode: &str) -> redis::Cmd {

@@ -63,9 +63,9 @@ fn loaded_cycle_us(o: &Opts, workers: usize) -> f64 {
 fn suspend(c: &mut redis::Connection, f: &[String]) -> (String, String) {
     let v: Vec<redis::Value> = redis::cmd("FF.SUSPEND")
         .arg(&f[0])
-        .arg(&f[4])
-        .arg(&f[5])
+        .arg(&f[2])
         .arg(&f[3])
+        .arg(&f[4])
         .arg("CONDITION")
         .arg("SIGNAL")
         .arg("go")
@@ -92,9 +92,9 @@ fn signal(c: &mut redis::Connection, id: &str, wp: &str, token: &str) {
 fn complete(c: &mut redis::Connection, f: &[String]) {
     let _: redis::Value = redis::cmd("FF.COMPLETE")
         .arg(&f[0])
-        .arg(&f[4])
-        .arg(&f[5])
+        .arg(&f[2])
         .arg(&f[3])
+        .arg(&f[4])
         .query(c)
         .unwrap();
 }

@@ -22,16 +22,17 @@ use crate::shell::{effects, keys};
 
 /// A claim's reply, positional like BLPOP's so the hot path writes few
 /// elements (each costs the server a few hundred instructions): execution
-/// id, payload, attempt index, attempt id, lease id, lease epoch, lease
-/// expiry (ms). The attempt's type is in FF.GET; index 0 is the first.
+/// id, payload, then the fence (lease id, lease epoch, attempt id) in the
+/// order fenced commands take it, attempt index, lease expiry (ms), resumed.
+/// The attempt's type is in FF.GET; index 0 is the first.
 pub fn reply_grant(r: &Reply, id: &[u8], payload: &[u8], g: &Grant) {
     r.array(8);
     r.bulk(id);
     r.bulk(payload);
-    r.uint(u64::from(g.attempt_index));
-    r.bulk(&g.attempt_id.text());
     r.bulk(&g.lease_id.text());
     r.uint(g.lease_epoch);
+    r.bulk(&g.attempt_id.text());
+    r.uint(u64::from(g.attempt_index));
     r.uint(g.lease_expires_at);
     r.uint(u64::from(g.resumed));
 }

@@ -310,10 +310,10 @@ pub fn pairs(v: redis::Value) -> Fields {
 pub const CLAIM_FIELDS: [&str; 8] = [
     "execution_id",
     "payload",
-    "attempt_index",
-    "attempt_id",
     "lease_id",
     "lease_epoch",
+    "attempt_id",
+    "attempt_index",
     "lease_expires_at",
     "resumed",
 ];
