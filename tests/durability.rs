@@ -348,6 +348,49 @@ fn workload(srv: &Server, tag: &str) -> Vec<String> {
         .arg("x")
         .query(&mut c)
         .unwrap();
+    // Classified failures: a permanent one and one marked non-retryable
+    // end with retries left (the primary pins RETRY_AT 0); a transient one
+    // retries.
+    let mut classified = Vec::new();
+    for opts in [
+        &["CATEGORY", "permanent"][..],
+        &["CATEGORY", "bad_input", "NON_RETRYABLE"],
+        &["CATEGORY", "transient"],
+    ] {
+        let id = submit(
+            &mut c,
+            &lf,
+            "c",
+            &["MAX_RETRIES", "3", "BACKOFF", "FIXED", "600000"],
+        );
+        let j = claim(&mut c, "w", &[lf.as_str()], &[]).unwrap();
+        assert_eq!(j.id, id);
+        let mut cmd = fenced("FF.FAIL", &j);
+        cmd.arg("REASON").arg("classified");
+        for o in opts {
+            cmd.arg(*o);
+        }
+        let _: redis::Value = cmd.query(&mut c).unwrap();
+        classified.push(id);
+    }
+    ids.extend(classified);
+    // Relative times: a delay and a deadline counted from the submit's
+    // pinned time, and a holder's delay FOR a span.
+    ids.push(submit(
+        &mut c,
+        &ld,
+        "rel",
+        &["DELAY", "3600000", "DEADLINE_IN", "7200000"],
+    ));
+    let parked_for = submit(&mut c, &lf, "pf", &[]);
+    let j = claim(&mut c, "w", &[lf.as_str()], &[]).unwrap();
+    assert_eq!(j.id, parked_for);
+    let _: String = fenced("FF.DELAY", &j)
+        .arg("FOR")
+        .arg(3_600_000)
+        .query(&mut c)
+        .unwrap();
+    ids.push(parked_for);
     let cancelled = submit(&mut c, &lf, "h", &[]);
     let _: String = redis::cmd("FF.CANCEL")
         .arg(&cancelled)

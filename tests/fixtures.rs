@@ -189,6 +189,29 @@ fn workload(c: &mut redis::Connection) -> Vec<String> {
             complete(c, &j, None).unwrap();
         }
     }
+    // Classified failures (record encoding 6, tail flag 4): a permanent
+    // one and an application's category made non-retryable end with
+    // retries left; a transient one is retried.
+    for (n, opts) in [
+        (40u32, &["CATEGORY", "permanent"][..]),
+        (41, &["CATEGORY", "bad_input", "NON_RETRYABLE"]),
+        (42, &["CATEGORY", "transient"]),
+    ] {
+        let lane = format!("classified-{n}");
+        add(
+            c,
+            n,
+            &lane,
+            &["MAX_RETRIES", "3", "BACKOFF", "FIXED", "600000000"],
+        );
+        let j = claim(c, "w", &[lane.as_str()], &["LEASE", "600000000"]).unwrap();
+        let mut cmd = fenced("FF.FAIL", &j);
+        cmd.arg("REASON").arg("classified");
+        for o in opts {
+            cmd.arg(*o);
+        }
+        let _: redis::Value = cmd.query(c).unwrap();
+    }
     let _: i64 = redis::cmd("FF.PAUSE").arg("paused-lane").query(c).unwrap();
     let _: () = redis::cmd("FF.REGISTER")
         .arg("inst-1")

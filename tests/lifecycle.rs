@@ -183,7 +183,7 @@ fn delayed_is_not_claimable_yet() {
     assert_eq!(s(&f, "delay_until"), far);
     assert!(claim(&mut c, "w", &["q"], &[]).is_none());
     // A delay in the past is no delay.
-    let now = submit(&mut c, "q", "now", &["DELAY_UNTIL", "1"]);
+    let now = submit(&mut c, "q", "now", &["DELAY_UNTIL", "1600000000000"]);
     assert_eq!(claim(&mut c, "w", &["q"], &[]).unwrap().id, now);
 }
 

@@ -453,7 +453,18 @@ fn composite_conditions_and_the_reference_defects() {
         bad(&mut c, &["CONDITION", "TIMEOUT_ONLY"]),
         "TIMEOUT_ONLY_WITHOUT_DEADLINE"
     );
-    assert_eq!(bad(&mut c, &["TIMEOUT_AT", "1000"]), "TIMEOUT_AT_IN_PAST");
+    // An hour ago is past the 10 minutes of tolerance; 1000 would be
+    // refused earlier, as seconds where unix ms belong.
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 3_600_000;
+    assert_eq!(
+        bad(&mut c, &["TIMEOUT_AT", &hour_ago.to_string()]),
+        "TIMEOUT_AT_IN_PAST"
+    );
+    assert_eq!(bad(&mut c, &["TIMEOUT_AT", "1000"]), "ERR");
     let deep = [
         "WAITPOINT",
         "k",

@@ -18,7 +18,7 @@ use flowfabric_core::base::ids::{ExecId, SubmitTarget, Uuid};
 use flowfabric_core::base::limits::Limits;
 use flowfabric_core::claims::requests::parse_claim_with;
 use flowfabric_core::execution::requests::{self as ex, Acquire};
-use flowfabric_core::execution::{Execution, Fence, Grant};
+use flowfabric_core::execution::{Execution, Failure, Fence, Grant};
 use flowfabric_core::flows::requests as fr;
 use flowfabric_core::flows::{DependencyKind, EdgeState, Flow, GroupState};
 use flowfabric_core::partition::cascade::CASCADE_BUDGET;
@@ -32,6 +32,9 @@ use flowfabric_core::suspension::WaitpointState;
 use flowfabric_core::workers::requests::{parse_register, split_pinned_at};
 use flowfabric_core::workers::{NodeState, Registry, Worker};
 use proptest::prelude::*;
+
+/// When histories start: 2023-11-14, in unix ms.
+const T0: u64 = 1_700_000_000_000;
 
 const LIMITS: Limits = Limits {
     partitions: 8,
@@ -61,7 +64,15 @@ const WORDS: &[&str] = &[
     "COUNT",
     "CURSOR",
     "DEADLINE",
+    "DEADLINE_IN",
+    "DELAY",
     "DELAY_UNTIL",
+    "FOR",
+    "TIMEOUT_AT",
+    "EXPIRES_AT",
+    "CATEGORY",
+    "NON_RETRYABLE",
+    "permanent",
     "EXPONENTIAL",
     "FENCE",
     "FIXED",
@@ -95,6 +106,9 @@ const WORDS: &[&str] = &[
     "18446744073709551615",
     "18446744073709551616",
     "9223372036854775807",
+    "99999999999",
+    "100000000000",
+    "1700000000000",
     "-9223372036854775808",
     "99999999999999999999999",
     "1e3",
@@ -181,9 +195,9 @@ const SEEDS: &[&[&str]] = &[
         "a.b",
         "v",
         "DELAY_UNTIL",
-        "10",
+        "1700000000010",
         "DEADLINE",
-        "20",
+        "1700000000020",
         "ATTEMPT_TIMEOUT",
         "5",
         "IDEMPOTENCY",
@@ -199,6 +213,21 @@ const SEEDS: &[&[&str]] = &[
         "JITTER",
     ],
     &["*", "q", "p", "BACKOFF", "FIXED", "50", "AT", "7"],
+    &["*", "q", "p", "DELAY", "10", "DEADLINE_IN", "20", "AT", "7"],
+    &["{fp:3}", UUID, UUID, "1", UUID, "FOR", "5", "AT", "9"],
+    &["{fp:3}", UUID, UUID, "1", UUID, "1700000000000"],
+    &[
+        "{fp:3}",
+        UUID,
+        UUID,
+        "1",
+        UUID,
+        "REASON",
+        "r",
+        "CATEGORY",
+        "permanent",
+        "NON_RETRYABLE",
+    ],
     &["{fp:3}", UUID, UUID, "1", UUID, "LEASE", "500", "AT", "9"],
     &[
         "{fp:3}", UUID, UUID, "1", UUID, "RESULT", "done", "REASON", "r", "RETRY_AT", "4",
@@ -461,7 +490,10 @@ enum Step {
     Claim(u8),
     Renew(u8),
     Complete(u8, bool),
-    Fail(u8, Option<u64>),
+    /// A failure retried after a delay or not, classified: 0 not, 1
+    /// transient, 2 permanent, 3 an application's category made
+    /// non-retryable.
+    Fail(u8, Option<u64>, u8),
     Cancel(u8),
     Delay(u8, u64),
     Revoke(u8),
@@ -518,9 +550,11 @@ fn submit_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
         Just(vec!["NAMESPACE", "default"]),
         Just(vec!["CAPS", "gpu,cuda"]),
         Just(vec!["TAG", "a.b", "v"]),
-        Just(vec!["DELAY_UNTIL", "50"]),
-        Just(vec!["DELAY_UNTIL", "0"]),
-        Just(vec!["DEADLINE", "400"]),
+        Just(vec!["DELAY_UNTIL", "1700000000050"]),
+        Just(vec!["DELAY", "50"]),
+        Just(vec!["DELAY", "0"]),
+        Just(vec!["DEADLINE", "1700000000400"]),
+        Just(vec!["DEADLINE_IN", "40"]),
         Just(vec!["ATTEMPT_TIMEOUT", "30"]),
         Just(vec!["IDEMPOTENCY", "k", "100"]),
         Just(vec!["MAX_RETRIES", "2", "BACKOFF", "FIXED", "5"]),
@@ -555,7 +589,8 @@ fn execution_step() -> impl Strategy<Value = Step> {
         3 => any::<u8>().prop_map(Step::Claim),
         1 => any::<u8>().prop_map(Step::Renew),
         2 => (any::<u8>(), any::<bool>()).prop_map(|(i, r)| Step::Complete(i, r)),
-        2 => (any::<u8>(), proptest::option::of(0..500u64)).prop_map(|(i, r)| Step::Fail(i, r)),
+        2 => (any::<u8>(), proptest::option::of(0..500u64), 0..4u8)
+            .prop_map(|(i, r, c)| Step::Fail(i, r, c)),
         1 => any::<u8>().prop_map(Step::Cancel),
         1 => (any::<u8>(), 0..500u64).prop_map(|(i, t)| Step::Delay(i, t)),
         1 => any::<u8>().prop_map(Step::Revoke),
@@ -685,7 +720,7 @@ fn submit_into(
         a.extend([b"AFTER".to_vec(), id_text(*m)]);
     }
     let a: Vec<&[u8]> = a.iter().map(Vec::as_slice).collect();
-    let Ok(req) = ex::parse_submit_keeping(
+    let Ok(mut req) = ex::parse_submit_keeping(
         &a,
         &LIMITS,
         Origin::Client,
@@ -694,6 +729,9 @@ fn submit_into(
     ) else {
         return false;
     };
+    if req.resolve_times(now, Origin::Client).is_err() {
+        return false;
+    }
     let (Some(flow), SubmitTarget::Partition(3)) = (req.flow, req.target) else {
         panic!("a submit into a flow of partition 3 targets partition 3");
     };
@@ -777,7 +815,9 @@ fn build_seen(steps: &[Step], seen: &mut dyn FnMut(&Partition, u64)) -> (Partiti
     let mut reg = Registry::default();
     let mut ids: Vec<Uuid> = Vec::new();
     let mut flows: Vec<Uuid> = Vec::new();
-    let mut now = 1u64;
+    // A realistic clock: a client's absolute times must look like unix
+    // ms, so the histories' submits name them from here.
+    let mut now = T0;
     let mut minted = 1u128;
     let mut mint = || {
         minted += 1;
@@ -800,7 +840,7 @@ fn build_seen(steps: &[Step], seen: &mut dyn FnMut(&Partition, u64)) -> (Partiti
             match s {
                 Step::Submit(v) => {
                     let a: Vec<&[u8]> = v.iter().map(Vec::as_slice).collect();
-                    let Ok(req) = ex::parse_submit_keeping(
+                    let Ok(mut req) = ex::parse_submit_keeping(
                         &a,
                         &LIMITS,
                         Origin::Client,
@@ -809,6 +849,9 @@ fn build_seen(steps: &[Step], seen: &mut dyn FnMut(&Partition, u64)) -> (Partiti
                     ) else {
                         break 'step;
                     };
+                    if req.resolve_times(now, Origin::Client).is_err() {
+                        break 'step;
+                    }
                     let uuid = mint();
                     let id = ExecId { partition: 3, uuid };
                     if p.admit_new(uuid, |seq| Execution::new(id, req.spec, seq, now))
@@ -990,7 +1033,7 @@ fn build_seen(steps: &[Step], seen: &mut dyn FnMut(&Partition, u64)) -> (Partiti
                     }
                     let Some(f) = fence_of(e) else { break 'step };
                     if *outcome == 2 {
-                        let _ = moves::fail(idx, e, &f, Some(b"boom"[..].into()), None, &env);
+                        let _ = moves::fail(idx, e, &f, Some(b"boom"[..].into()), None, None, &env);
                     } else {
                         let result = (*outcome == 0).then(|| Blob::copy(b"out"));
                         let _ = moves::complete(idx, e, &f, result, &env);
@@ -1019,7 +1062,7 @@ fn build_seen(steps: &[Step], seen: &mut dyn FnMut(&Partition, u64)) -> (Partiti
                         Step::Claim(i)
                         | Step::Renew(i)
                         | Step::Complete(i, _)
-                        | Step::Fail(i, _)
+                        | Step::Fail(i, ..)
                         | Step::Cancel(i)
                         | Step::Delay(i, _)
                         | Step::Revoke(i)
@@ -1077,9 +1120,18 @@ fn build_seen(steps: &[Step], seen: &mut dyn FnMut(&Partition, u64)) -> (Partiti
                             let result = r.then(|| Blob::copy(b"out"));
                             let _ = moves::complete(idx, e, &f, result, &env);
                         }
-                        (Step::Fail(_, r), Some(f)) => {
-                            let at = r.map(|d| now + d);
-                            let _ = moves::fail(idx, e, &f, Some(b"boom"[..].into()), at, &env);
+                        (Step::Fail(_, r, class), Some(f)) => {
+                            let failure = match class {
+                                1 => Failure::classify(Some(b"transient"), false),
+                                2 => Failure::classify(Some(b"permanent"), false),
+                                3 => Failure::classify(Some(b"validation"), true),
+                                _ => None,
+                            };
+                            let at = r
+                                .filter(|_| !failure.as_ref().is_some_and(|f| f.non_retryable))
+                                .map(|d| now + d);
+                            let reason = Some(b"boom"[..].into());
+                            let _ = moves::fail(idx, e, &f, reason, failure, at, &env);
                         }
                         (Step::Cancel(_), f) => {
                             let _ = moves::cancel(idx, e, f.as_ref(), Some(b"no"[..].into()), &env);
@@ -1522,7 +1574,8 @@ fn histories_reach_every_kind_of_record() {
     let (mut summaries, mut closed) = (false, false);
     let (mut edges, mut data, mut satisfied, mut impossible) = (false, false, false, false);
     let (mut cancelled, mut cancel_remaining, mut left_over) = (false, false, false);
-    for _ in 0..300 {
+    let mut classified = false;
+    for _ in 0..500 {
         let steps = history().new_tree(&mut runner).unwrap().current();
         let (p, _) = build(&steps);
         left_over |= p.index.flows.has_work();
@@ -1540,6 +1593,7 @@ fn histories_reach_every_kind_of_record() {
         for e in p.iter() {
             seen.insert(e.public.as_str());
             progress |= e.extra.as_ref().is_some_and(|x| x.progress.is_some());
+            classified |= e.failure().is_some();
             tags |= !e.tags().is_empty();
             leased |= e.lease.is_some();
             results |= e.result.is_some();
@@ -1572,6 +1626,7 @@ fn histories_reach_every_kind_of_record() {
         );
     }
     assert!(progress && tags && leased && results);
+    assert!(classified, "no classified failure");
     assert!(signals && pending, "no signals or pending waitpoints");
     assert!(summaries && closed, "no summaries or closed output streams");
     assert!(edges && data, "no flows with edges, or no data handed on");

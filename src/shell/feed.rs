@@ -58,6 +58,7 @@ names! {
     Closed => "closed",
     Frames => "frames",
     Suspended => "suspended",
+    Category => "category",
 }
 
 /// Attempt indexes cached as strings.
@@ -231,6 +232,13 @@ pub fn raise(ctx: &Context, idx: &mut PartitionIndex, e: &Execution, ev: Event, 
     f.push(name(ctx, Name::Detail));
     f.push(detail.unwrap_or_else(|| name(ctx, Name::Empty)));
     f.extend(extra);
+    // A failure the holder classified names its category.
+    if let (Event::Failed | Event::RetryScheduled, Some(x)) = (ev, e.failure()) {
+        if !x.category.is_empty() {
+            f.push(name(ctx, Name::Category));
+            f.push(Field::copy(ctx, &x.category));
+        }
+    }
     // A key of another type under the feed's name: the event is dropped
     // on every node alike (the transition itself stands).
     let _ = streams::add(

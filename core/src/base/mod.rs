@@ -1,6 +1,6 @@
 //! What every domain shares: the argument reader and its one options loop,
-//! codec primitives, ids, capability sets, state enums, limits and the
-//! error codes.
+//! codec primitives, ids, capability sets, state enums, limits, the
+//! error codes, and times in requests (absolute or relative).
 
 pub mod args;
 pub mod blob;
@@ -12,3 +12,4 @@ pub mod limits;
 pub mod state;
 #[cfg(test)]
 pub mod testing;
+pub mod time;

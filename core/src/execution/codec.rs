@@ -11,6 +11,7 @@ use crate::base::state::{
     OwnershipState, PublicState, TerminalOutcome,
 };
 use crate::execution::attempt::{Attempt, Lease, WorkerName};
+use crate::execution::failure::Failure;
 use crate::execution::record::Spec;
 use crate::execution::record::{Execution, Extra, Progress};
 use crate::execution::retry::{Backoff, RetryPolicy};
@@ -26,12 +27,16 @@ const ENCODING: u8 = 4;
 /// signals): written only for records that have them, so a plain job's
 /// record is unchanged.
 const ENCODING_WAITS: u8 = 5;
-/// Version 4 followed by a flags byte saying which of the waits (1) and
-/// the attempts' output streams (2) follow: written only for records with
-/// output streams, so every other record keeps its version 4 or 5 bytes.
+/// Version 4 followed by a flags byte saying which of the waits (1), the
+/// attempts' output streams (2) and the failure's classification (4)
+/// follow, in that order: written only for records with output streams or
+/// a classified failure, so every other record keeps its version 4 or 5
+/// bytes. (Builds before the failure classification read flags 2 and 3
+/// only, and refuse a record with 4.)
 const ENCODING_TAIL: u8 = 6;
 const TAIL_WAITS: u8 = 1;
 const TAIL_OUTPUTS: u8 = 2;
+const TAIL_FAILURE: u8 = 4;
 
 fn put_str(w: &mut Writer, s: &[u8]) {
     w.bytes(s);
@@ -41,11 +46,18 @@ impl Execution {
     pub fn encode(&self, w: &mut Writer) {
         let waits = self.waits().filter(|x| !x.is_empty());
         let outputs = self.outputs();
-        w.u8(match (waits.is_some(), outputs.is_empty()) {
-            (_, false) => ENCODING_TAIL,
-            (true, true) => ENCODING_WAITS,
-            (false, true) => ENCODING,
-        });
+        let failure = self.failure();
+        let tail = if waits.is_some() { TAIL_WAITS } else { 0 }
+            | if outputs.is_empty() { 0 } else { TAIL_OUTPUTS }
+            | if failure.is_some() { TAIL_FAILURE } else { 0 };
+        let version = if tail & (TAIL_OUTPUTS | TAIL_FAILURE) != 0 {
+            ENCODING_TAIL
+        } else if waits.is_some() {
+            ENCODING_WAITS
+        } else {
+            ENCODING
+        };
+        w.u8(version);
         w.u16(self.id.partition);
         w.u128(self.id.uuid.0);
         put_str(w, self.lane.as_bytes());
@@ -146,14 +158,18 @@ impl Execution {
             }
         }
         w.opt_u64(self.extra.as_ref().and_then(|x| x.attempt_timeout_ms));
-        if !outputs.is_empty() {
-            w.u8(TAIL_OUTPUTS | if waits.is_some() { TAIL_WAITS } else { 0 });
+        if version == ENCODING_TAIL {
+            w.u8(tail);
         }
         if let Some(x) = waits {
             x.encode(w);
         }
         if !outputs.is_empty() {
             streams::codec::encode(outputs, w);
+        }
+        if let Some(f) = failure {
+            w.bytes(&f.category);
+            w.u8(u8::from(f.non_retryable));
         }
     }
 
@@ -311,7 +327,11 @@ impl Execution {
         let tail = match version {
             ENCODING_WAITS => TAIL_WAITS,
             ENCODING_TAIL => match r.u8()? {
-                f @ (TAIL_OUTPUTS | 3) => f,
+                f if f & !(TAIL_WAITS | TAIL_OUTPUTS | TAIL_FAILURE) == 0
+                    && f & (TAIL_OUTPUTS | TAIL_FAILURE) != 0 =>
+                {
+                    f
+                }
                 _ => return Err(DecodeError("bad record tail flags")),
             },
             _ => 0,
@@ -326,6 +346,13 @@ impl Execution {
                 return Err(DecodeError("an output tail with no outputs"));
             }
             e.extra.get_or_insert_with(Box::default).outputs = outputs;
+        }
+        if tail & TAIL_FAILURE != 0 {
+            let failure = Failure {
+                category: r.bytes()?.into_boxed_slice(),
+                non_retryable: r.bool()?,
+            };
+            e.extra.get_or_insert_with(Box::default).failure = Some(failure);
         }
         r.finish()?;
         Ok(e)

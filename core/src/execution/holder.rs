@@ -9,6 +9,7 @@ use crate::base::state::{
 };
 use crate::execution::attempt::Fence;
 use crate::execution::errors::LeaseError;
+use crate::execution::failure::Failure;
 use crate::execution::record::{Execution, Progress};
 
 impl Execution {
@@ -48,9 +49,14 @@ impl Execution {
         Ok(())
     }
 
-    /// The delay before the next retry, if the retry policy allows one.
-    /// `jitter` is a random number the caller draws (and replicates).
-    pub fn retry_delay(&self, jitter: u64) -> Option<u64> {
+    /// The delay before the next retry, if the retry policy allows one
+    /// after a failure classified as `failure` (a non-retryable one never
+    /// retries). `jitter` is a random number the caller draws (and
+    /// replicates).
+    pub fn retry_delay(&self, failure: Option<&Failure>, jitter: u64) -> Option<u64> {
+        if failure.is_some_and(|f| f.non_retryable) {
+            return None;
+        }
         let policy = self.retry()?;
         if self.retry_count >= policy.max_retries {
             return None;
@@ -62,15 +68,28 @@ impl Execution {
         ))
     }
 
-    /// Fails the current attempt: a retry at `retry_at`, or terminal failure.
+    /// Fails the current attempt: a retry at `retry_at`, or terminal
+    /// failure. The reason and its classification are kept either way.
     pub fn fail(
         &mut self,
         fence: &Fence,
         reason: Option<Box<[u8]>>,
+        failure: Option<Failure>,
         retry_at: Option<u64>,
         now: u64,
     ) -> Result<Option<u64>, (LeaseError, bool)> {
         self.check_fence(fence, now)?;
+        let out = self.fail_checked(reason, retry_at, now);
+        self.set_failure(failure);
+        Ok(out)
+    }
+
+    fn fail_checked(
+        &mut self,
+        reason: Option<Box<[u8]>>,
+        retry_at: Option<u64>,
+        now: u64,
+    ) -> Option<u64> {
         match retry_at {
             Some(at) => {
                 if let Some(a) = self.attempts.last_mut() {
@@ -89,7 +108,7 @@ impl Execution {
                 self.lease = None;
                 self.last_transition_at = now;
                 self.last_mutation_at = now;
-                Ok(Some(at))
+                Some(at)
             }
             None => {
                 self.end(
@@ -98,7 +117,7 @@ impl Execution {
                     reason,
                     now,
                 );
-                Ok(None)
+                None
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::base::state::{
     TerminalOutcome,
 };
 use crate::execution::attempt::{Attempt, Lease};
+use crate::execution::failure::Failure;
 use crate::execution::retry::RetryPolicy;
 use crate::streams::Output;
 use crate::suspension::record::Waits;
@@ -64,6 +65,9 @@ pub struct Extra {
     pub attempt_timeout_ms: Option<u64>,
     /// Why the execution failed, was cancelled, expired or was blocked.
     pub reason: Option<Box<[u8]>>,
+    /// How the holder classified the failure the reason is of (FF.FAIL's
+    /// `CATEGORY`, `NON_RETRYABLE`); cleared with the reason.
+    pub failure: Option<Failure>,
     /// Its waitpoints, suspension and signals, once it has had any.
     pub waits: Option<Box<Waits>>,
     /// Its attempts' output streams, for attempts that appended frames.
@@ -85,6 +89,7 @@ impl Extra {
             && self.progress.is_none()
             && self.attempt_timeout_ms.is_none()
             && self.reason.is_none()
+            && self.failure.is_none()
             && self.waits.is_none()
             && self.outputs.is_empty()
     }
@@ -141,6 +146,7 @@ impl Execution {
             progress: None,
             attempt_timeout_ms: spec.attempt_timeout_ms,
             reason: None,
+            failure: None,
             waits: None,
             outputs: Vec::new(),
         };
@@ -251,11 +257,35 @@ impl Execution {
         self.extra.as_ref().and_then(|x| x.reason.as_deref())
     }
 
+    /// Sets (or clears) the reason; the failure classification, which
+    /// describes a failure's reason, goes with the reason it described.
     pub(crate) fn set_reason(&mut self, reason: Option<Box<[u8]>>) {
         match (reason, self.extra.as_mut()) {
             (None, None) => {}
-            (None, Some(x)) => x.reason = None,
-            (r, _) => self.extra.get_or_insert_with(Box::default).reason = r,
+            (None, Some(x)) => {
+                x.reason = None;
+                x.failure = None;
+            }
+            (r, _) => {
+                let x = self.extra.get_or_insert_with(Box::default);
+                x.reason = r;
+                x.failure = None;
+            }
+        }
+    }
+
+    /// How the holder classified the failure the reason is of.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.extra.as_ref().and_then(|x| x.failure.as_ref())
+    }
+
+    /// Sets the classification of the failure just recorded (after its
+    /// reason: `set_reason` clears it).
+    pub(crate) fn set_failure(&mut self, failure: Option<Failure>) {
+        match (failure, self.extra.as_mut()) {
+            (None, None) => {}
+            (None, Some(x)) => x.failure = None,
+            (f, _) => self.extra.get_or_insert_with(Box::default).failure = f,
         }
     }
 
@@ -322,6 +352,7 @@ impl Execution {
                         .iter()
                         .map(|(k, v)| k.len() + v.len() + 32)
                         .sum::<usize>()
+                    + x.failure.as_ref().map_or(0, Failure::heap_bytes)
                     + x.waits.as_ref().map_or(0, |w| w.heap_bytes())
                     + x.outputs.iter().map(Output::mem_usage).sum::<usize>()
             })

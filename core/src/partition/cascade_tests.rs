@@ -123,7 +123,7 @@ fn complete_claimed(p: &mut Partition, n: u128, f: &Fence, result: &[u8]) {
 fn fail(p: &mut Partition, n: u128) {
     let f = claim(p, n);
     let (idx, e) = p.record_mut(u(n)).unwrap();
-    let r = moves::fail(idx, e, &f, Some(b"boom"[..].into()), None, &env(NOW));
+    let r = moves::fail(idx, e, &f, Some(b"boom"[..].into()), None, None, &env(NOW));
     assert_eq!(r.0, Ok(None));
 }
 
@@ -1067,7 +1067,7 @@ fn an_upstream_retrying_leaves_its_edge_pending() {
     edge(&mut p, 1, 2);
     let f = claim(&mut p, 1);
     let (idx, e) = p.record_mut(u(1)).unwrap();
-    moves::fail(idx, e, &f, None, Some(NOW + 10), &env(NOW))
+    moves::fail(idx, e, &f, None, None, Some(NOW + 10), &env(NOW))
         .0
         .unwrap();
     drain(&mut p);
@@ -1110,7 +1110,7 @@ fn a_retried_downstream_is_held_by_its_pending_edges() {
     let f = claim(&mut p, 2);
     edge(&mut p, 1, 2);
     let (idx, e) = p.record_mut(u(2)).unwrap();
-    moves::fail(idx, e, &f, None, Some(NOW + 10), &env(NOW))
+    moves::fail(idx, e, &f, None, None, Some(NOW + 10), &env(NOW))
         .0
         .unwrap();
     drain(&mut p);

@@ -11,7 +11,8 @@ use crate::execution::feed::Snapshot;
 use crate::execution::requests::{Acquire, Append, CreateWaitpoint, SignalIn, Suspend};
 use crate::execution::suspend::{Delivered, SuspendError, Suspended, WaitpointMade};
 use crate::execution::{
-    ClaimError, Execution, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError, Tags,
+    ClaimError, Execution, Failure, Fence, Grant, LeaseError, LeaseOutcome, OpError, RevokeError,
+    Tags,
 };
 use crate::partition::index::{PartitionIndex, QueueOp};
 use crate::partition::queue::{Due, Head, QueueKey};
@@ -268,10 +269,13 @@ pub fn fail(
     e: &mut Execution,
     fence: &Fence,
     reason: Option<Box<[u8]>>,
+    failure: Option<Failure>,
     retry_at: Option<u64>,
     env: &Env,
 ) -> (Result<Option<u64>, (LeaseError, bool)>, Moved) {
-    fenced(idx, e, env, |e| e.fail(fence, reason, retry_at, env.now))
+    fenced(idx, e, env, |e| {
+        e.fail(fence, reason, failure, retry_at, env.now)
+    })
 }
 
 pub fn cancel(

@@ -225,10 +225,10 @@ fn fail_retries_with_backoff_then_fails() {
     }
     .0
     .unwrap();
-    let at = e.retry_delay(0).map(|d| 10 + d);
+    let at = e.retry_delay(None, 0).map(|d| 10 + d);
     assert_eq!(at, Some(60));
     assert_eq!(
-        fail(&mut idx, &mut e, &fence(&g), None, at, &env(10)).0,
+        fail(&mut idx, &mut e, &fence(&g), None, None, at, &env(10)).0,
         Ok(Some(60))
     );
     assert_eq!(e.public, PublicState::Delayed);
@@ -243,13 +243,14 @@ fn fail_retries_with_backoff_then_fails() {
     .0
     .unwrap();
     assert_eq!(g.attempt_type, AttemptType::Retry);
-    assert_eq!(e.retry_delay(0), None, "retries used up");
+    assert_eq!(e.retry_delay(None, 0), None, "retries used up");
     assert_eq!(
         fail(
             &mut idx,
             &mut e,
             &fence(&g),
             Some(b"boom"[..].into()),
+            None,
             None,
             &env(80)
         )
@@ -258,6 +259,65 @@ fn fail_retries_with_backoff_then_fails() {
     );
     assert_eq!(e.public, PublicState::Failed);
     assert_eq!(idx.counts[PublicState::Failed as usize], 1);
+}
+
+#[test]
+fn a_non_retryable_failure_ends_with_retries_left() {
+    use crate::execution::Failure;
+    let spec = Spec {
+        lane: "l".into(),
+        retry: Some(RetryPolicy {
+            max_retries: 5,
+            backoff: Backoff::Fixed { delay_ms: 50 },
+        }),
+        ..Spec::default()
+    };
+    for (category, flag, retries) in [
+        (&b"transient"[..], false, true),
+        (b"app_error", false, true),
+        (b"permanent", false, false),
+        (b"timeout", false, false),
+        (b"app_error", true, false),
+    ] {
+        let mut idx = PartitionIndex::new(0, 1);
+        let mut e = new_exec(&mut idx, spec.clone(), 0);
+        let a = acq(&e, 2, 3, 0);
+        let g = acquire(&mut idx, &mut e, &a).0.unwrap();
+        let failure = Failure::classify(Some(category), flag);
+        let at = e.retry_delay(failure.as_ref(), 0).map(|d| 10 + d);
+        assert_eq!(at.is_some(), retries, "{category:?} {flag}");
+        let r = fail(
+            &mut idx,
+            &mut e,
+            &fence(&g),
+            Some(b"bad input"[..].into()),
+            failure.clone(),
+            at,
+            &env(10),
+        );
+        assert_eq!(r.0, Ok(at));
+        let want = if retries {
+            PublicState::Delayed
+        } else {
+            PublicState::Failed
+        };
+        assert_eq!(e.public, want);
+        assert_eq!(e.retry_count, u32::from(retries));
+        assert_eq!(e.failure(), failure.as_ref());
+        assert_eq!(e.reason(), Some(&b"bad input"[..]));
+        if retries {
+            // The classification goes with the reason: the next attempt's
+            // success clears both.
+            let (kind, _, _) = idx.pop_due(60, 1000).unwrap();
+            on_due(&mut idx, &mut e, kind, &env(60));
+            let a = acq(&e, 4, 5, 70);
+            let g = acquire(&mut idx, &mut e, &a).0.unwrap();
+            complete(&mut idx, &mut e, &fence(&g), None, &env(80))
+                .0
+                .unwrap();
+            assert_eq!((e.reason(), e.failure()), (None, None));
+        }
+    }
 }
 
 #[test]

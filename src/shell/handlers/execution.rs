@@ -31,7 +31,7 @@ use crate::shell::{config, effects, feed, held, keys};
 pub fn submit(call: &Call) -> CmdResult<()> {
     let ctx = call.ctx;
     let limits = config::limits();
-    let req = requests::parse_submit_keeping(
+    let mut req = requests::parse_submit_keeping(
         call.args,
         &limits,
         call.origin(),
@@ -39,6 +39,7 @@ pub fn submit(call: &Call) -> CmdResult<()> {
         lane_name,
     )?;
     let now = req.at.unwrap_or_else(now_ms);
+    req.resolve_times(now, call.origin())?;
     let partition = match req.target {
         SubmitTarget::Auto => {
             if cluster_mode() {
@@ -160,8 +161,9 @@ pub fn complete(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
-/// `FF.FAIL`: the primary draws the retry time (backoff with its jitter)
-/// once; replicas get it pinned as `RETRY_AT`.
+/// `FF.FAIL`: the primary decides whether the failure retries (its
+/// classification, then the policy) and draws the retry time (backoff with
+/// its jitter) once; replicas get it pinned as `RETRY_AT` (0: no retry).
 pub fn fail(call: &Call) -> CmdResult<()> {
     let req = requests::parse_fail(call.args, &config::limits(), call.origin())?;
     let now = req.at.unwrap_or_else(now_ms);
@@ -171,11 +173,11 @@ pub fn fail(call: &Call) -> CmdResult<()> {
         Some(0) => None,
         Some(at) => Some(at),
         None => e
-            .retry_delay(with_minter(|m| m.uuid().0 as u64))
+            .retry_delay(req.failure.as_ref(), with_minter(|m| m.uuid().0 as u64))
             .map(|d| now.saturating_add(d)),
     };
     let env = env_for(call, now);
-    let (r, moved) = moves::fail(idx, e, &req.fence, req.reason, retry_at, &env);
+    let (r, moved) = moves::fail(idx, e, &req.fence, req.reason, req.failure, retry_at, &env);
     let changed = r.as_ref().map_or_else(Refusal::changed, |_| true);
     let extra = [(c"RETRY_AT", retry_at.unwrap_or(0))];
     let pinned_extra: &[(&CStr, u64)] = if req.retry_at.is_some() { &[] } else { &extra };
@@ -212,10 +214,12 @@ pub fn cancel(call: &Call) -> CmdResult<()> {
     Ok(())
 }
 
+/// `FF.DELAY`: until a time, or `FOR` a span from the command's (pinned)
+/// time.
 pub fn delay(call: &Call) -> CmdResult<()> {
     let req = requests::parse_delay(call.args, &config::limits(), call.origin())?;
     transition_cmd(call, c"FF.DELAY", &req.id, req.at, false, |idx, e, env| {
-        moves::delay(idx, e, &req.fence, req.until, env)
+        moves::delay(idx, e, &req.fence, req.until.resolve(env.now), env)
     })?;
     Reply(call.ctx.ctx).ok();
     Ok(())

@@ -78,7 +78,7 @@ pub fn get_tags(call: &Call) -> CmdResult<()> {
 }
 
 /// FF.GET's reply.
-const FIELDS: usize = 45;
+const FIELDS: usize = 47;
 
 fn reply_execution(r: &Reply, e: &Execution, flow: Option<ExecId>) {
     let attempt = e.current_attempt();
@@ -164,12 +164,20 @@ fn reply_execution(r: &Reply, e: &Execution, flow: Option<ExecId>) {
             "current_waitpoint_id",
             text(open.and_then(|s| s.waitpoints.first().copied())).as_bytes(),
         )
-        // Last of the flat fields, so the earlier ones keep their places.
         .bulk(
             "flow_id",
             flow.map(|f| f.text().as_bytes().to_vec())
                 .unwrap_or_default()
                 .as_slice(),
+        )
+        // New flat fields go last, so the earlier ones keep their places.
+        .bulk(
+            "failure_category",
+            e.failure().map_or(&b""[..], |f| &f.category),
+        )
+        .uint(
+            "non_retryable",
+            u64::from(e.failure().is_some_and(|f| f.non_retryable)),
         );
     let r = p.key("tags");
     r.map(e.tags().len());

@@ -2,12 +2,16 @@
 //! FF.COMPLETE, FF.FAIL, FF.CANCEL, FF.DELAY, FF.PROGRESS.
 
 use super::{exec_and_fence, parse_fence, parse_lease, parse_reason};
-use crate::base::args::{options, parse_exec_id, pinned, Args, Origin};
+use crate::base::args::{
+    check_worker, keyword, options, parse_exec_id, parse_u64, pinned, Args, Origin,
+};
 use crate::base::blob::Blob;
 use crate::base::errors::{CmdError, CmdResult};
 use crate::base::ids::ExecId;
 use crate::base::limits::{Limits, TIME_MAX_MS};
+use crate::base::time::{check_absolute, span, When};
 use crate::execution::attempt::Fence;
+use crate::execution::failure::Failure;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Renew {
@@ -91,18 +95,24 @@ pub struct Fail {
     pub id: ExecId,
     pub fence: Fence,
     pub reason: Option<Box<[u8]>>,
+    /// `CATEGORY` and `NON_RETRYABLE`, when either was given.
+    pub failure: Option<Failure>,
     pub at: Option<u64>,
     /// Pinned by the primary: `Some(0)` means no retry.
     pub retry_at: Option<u64>,
 }
 
-/// `FF.FAIL id lease_id lease_epoch attempt_id [REASON text]`.
+/// `FF.FAIL id lease_id lease_epoch attempt_id [REASON text]
+/// [CATEGORY name] [NON_RETRYABLE]`.
 pub fn parse_fail(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Fail> {
     let (mut a, id, fence) = exec_and_fence(args, limits)?;
     let (mut reason, mut at, mut retry_at) = (None, None, None);
+    let (mut category, mut non_retryable) = (None, false);
     options(&mut a, origin, &mut at, |k, a| {
         match k {
             b"REASON" => reason = Some(parse_reason(a, limits)?),
+            b"CATEGORY" => category = Some(check_worker(a.next("CATEGORY")?, "CATEGORY")?),
+            b"NON_RETRYABLE" => non_retryable = true,
             b"RETRY_AT" => pinned(a, origin, "RETRY_AT", &mut retry_at)?,
             _ => return Ok(false),
         }
@@ -112,6 +122,7 @@ pub fn parse_fail(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<
         id,
         fence,
         reason,
+        failure: Failure::classify(category, non_retryable),
         at,
         retry_at,
     })
@@ -150,14 +161,24 @@ pub fn parse_cancel(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResul
 pub struct Delay {
     pub id: ExecId,
     pub fence: Fence,
-    pub until: u64,
+    /// Until when: absolute, or from the command's (pinned) time.
+    pub until: When,
     pub at: Option<u64>,
 }
 
-/// `FF.DELAY id lease_id lease_epoch attempt_id until_ms`.
+/// `FF.DELAY id lease_id lease_epoch attempt_id until_ms` or
+/// `FF.DELAY id lease_id lease_epoch attempt_id FOR ms`.
 pub fn parse_delay(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResult<Delay> {
     let (mut a, id, fence) = exec_and_fence(args, limits)?;
-    let until = a.next_u64("until", TIME_MAX_MS)?;
+    let first = a.next("until")?;
+    let until = if keyword(first).is_some_and(|k| &*k == b"FOR") {
+        When::In(span(&mut a, "FOR")?)
+    } else {
+        let t = parse_u64(first, "until", TIME_MAX_MS)
+            .map_err(|_| CmdError::syntax("until must be a time in unix ms, or FOR ms"))?;
+        check_absolute(t, origin, "until")?;
+        When::At(t)
+    };
     let mut at = None;
     options(&mut a, origin, &mut at, |_, _| Ok(false))?;
     Ok(Delay {

@@ -11,8 +11,9 @@ use crate::base::errors::{CmdError, CmdResult, Code};
 use crate::base::ids::{ExecId, SubmitTarget, Uuid};
 use crate::base::limits::{
     Limits, MAX_RETRIES_MAX, NAME_MAX_BYTES, PRIORITY_MAX, TAGS_MAX, TAG_VALUE_MAX_BYTES,
-    TIME_MAX_MS, TTL_MAX_MS,
+    TTL_MAX_MS,
 };
+use crate::base::time::{pair, When};
 use crate::execution::record::{Spec, Tags};
 use crate::execution::retry::{Backoff, RetryPolicy};
 
@@ -25,7 +26,33 @@ pub struct Submit {
     pub flow: Option<ExecId>,
     /// Members of that flow it depends on: edges added with it.
     pub after: Vec<Uuid>,
+    /// `DELAY_UNTIL` or `DELAY`, and `DEADLINE` or `DEADLINE_IN`: made
+    /// absolute into the spec by `resolve_times`.
+    pub delay: Option<When>,
+    pub deadline: Option<When>,
     pub at: Option<u64>,
+}
+
+impl Submit {
+    /// Turns the delay and deadline into the spec's absolute times from
+    /// `now`, the command's (pinned) time. A client's deadline must be in
+    /// the future; the primary's stream and the AOF carry what the primary
+    /// accepted (and files from before this check), so they are not held
+    /// to it. A delay already past makes the execution claimable at once.
+    pub fn resolve_times(&mut self, now: u64, origin: Origin) -> CmdResult<()> {
+        let deadline = self.deadline.map(|d| d.resolve(now));
+        if let Some(d) = deadline {
+            if d <= now && !origin.is_replicated() {
+                return Err(CmdError::new(
+                    Code::InvalidInput,
+                    format!("the deadline {d} is not after the submit's time {now}: it has passed"),
+                ));
+            }
+        }
+        self.spec.deadline_at = deadline;
+        self.spec.delay_until = self.delay.map(|d| d.resolve(now));
+        Ok(())
+    }
 }
 
 /// `FF.SUBMIT target lane payload [options]`, copying the payload (tests).
@@ -146,9 +173,18 @@ pub fn parse_submit_keeping(
         ..Spec::default()
     };
     let (mut ttl, mut at, mut flow) = (None, None, None);
+    let (mut delay, mut deadline) = (None, None);
     let mut after = Vec::new();
     let mut retry = RetryOptions::default();
     options(&mut a, origin, &mut at, |k, a| {
+        if pair(k, a, origin, ("DELAY_UNTIL", "DELAY"), &mut delay)?
+            || pair(k, a, origin, ("DEADLINE", "DEADLINE_IN"), &mut deadline)?
+        {
+            if deadline == Some(When::In(0)) {
+                return Err(CmdError::syntax("DEADLINE_IN must be at least 1 ms"));
+            }
+            return Ok(true);
+        }
         match k {
             b"NAMESPACE" => {
                 spec.namespace = check_name(a.next("NAMESPACE")?, "namespace")?;
@@ -161,8 +197,6 @@ pub fn parse_submit_keeping(
                 let p = parse_i64(a.next("PRIORITY")?, "PRIORITY")?;
                 spec.priority = u16::try_from(p.clamp(0, PRIORITY_MAX)).unwrap_or(0);
             }
-            b"DELAY_UNTIL" => spec.delay_until = Some(a.next_u64("DELAY_UNTIL", TIME_MAX_MS)?),
-            b"DEADLINE" => spec.deadline_at = Some(a.next_u64("DEADLINE", TIME_MAX_MS)?),
             b"ATTEMPT_TIMEOUT" => {
                 let t = a.next_u64("ATTEMPT_TIMEOUT", TTL_MAX_MS)?;
                 if t == 0 {
@@ -257,6 +291,8 @@ pub fn parse_submit_keeping(
         idempotency_ttl_ms: ttl,
         flow,
         after,
+        delay,
+        deadline,
         at,
     })
 }

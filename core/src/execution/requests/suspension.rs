@@ -6,10 +6,11 @@ use super::exec_and_fence;
 use crate::base::args::{options, parse_exec_id, parse_uuid, Args, Origin};
 use crate::base::errors::{CmdError, CmdResult, Code};
 use crate::base::ids::{ExecId, Uuid};
-use crate::base::limits::{Limits, NAME_MAX_BYTES, TIME_MAX_MS, TTL_MAX_MS};
+use crate::base::limits::{Limits, NAME_MAX_BYTES, TTL_MAX_MS};
 pub use crate::base::limits::{
     DEDUP_TTL_MS, PENDING_TTL_MS, SIGNALS_MAX, SIGNAL_PAYLOAD_MAX, WAITPOINTS_MAX,
 };
+use crate::base::time::pair;
 use crate::execution::attempt::Fence;
 use crate::suspension::condition::{parse_condition, Condition};
 use crate::suspension::record::TimeoutBehavior;
@@ -34,11 +35,7 @@ pub enum WaitpointSpec {
 }
 
 /// When the timeout falls: absolute, or after the suspend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timeout {
-    At(u64),
-    In(u64),
-}
+pub use crate::base::time::When as Timeout;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Suspend {
@@ -78,6 +75,9 @@ pub fn parse_suspend(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResu
     };
     let mut at = None;
     options(&mut a, origin, &mut at, |k, a| {
+        if pair(k, a, origin, ("TIMEOUT_AT", "TIMEOUT"), &mut r.timeout)? {
+            return Ok(true);
+        }
         match k {
             b"REASON" => r.reason = name(a, "REASON", false)?,
             b"WAITPOINT" => {
@@ -89,8 +89,6 @@ pub fn parse_suspend(args: &[&[u8]], limits: &Limits, origin: Origin) -> CmdResu
                 "PENDING",
             )?)),
             b"CONDITION" => r.condition = Some(parse_condition(a, b"")?),
-            b"TIMEOUT" => r.timeout = Some(Timeout::In(a.next_u64("TIMEOUT", TTL_MAX_MS)?)),
-            b"TIMEOUT_AT" => r.timeout = Some(Timeout::At(a.next_u64("TIMEOUT_AT", TIME_MAX_MS)?)),
             b"ON_TIMEOUT" => {
                 r.behavior = TimeoutBehavior::from_arg(a.next("ON_TIMEOUT")?).ok_or_else(|| {
                     CmdError::syntax("ON_TIMEOUT is fail, cancel, expire, auto_resume or escalate")
@@ -141,12 +139,13 @@ pub fn parse_create_waitpoint(
         expires: Timeout::In(PENDING_TTL_MS),
         at: None,
     };
-    let mut at = None;
+    let (mut at, mut expires) = (None, None);
     options(&mut a, origin, &mut at, |k, a| {
+        if pair(k, a, origin, ("EXPIRES_AT", "EXPIRES_IN"), &mut expires)? {
+            return Ok(true);
+        }
         match k {
             b"KEY" => r.key = Some(name(a, "KEY", false)?),
-            b"EXPIRES_IN" => r.expires = Timeout::In(a.next_u64("EXPIRES_IN", TTL_MAX_MS)?),
-            b"EXPIRES_AT" => r.expires = Timeout::At(a.next_u64("EXPIRES_AT", TIME_MAX_MS)?),
             b"WAITPOINT_ID" => {
                 r.waitpoint_id = Some(parse_uuid(a.next("WAITPOINT_ID")?, "WAITPOINT_ID")?)
             }
@@ -155,6 +154,9 @@ pub fn parse_create_waitpoint(
         Ok(true)
     })?;
     r.at = at;
+    if let Some(e) = expires {
+        r.expires = e;
+    }
     Ok(r)
 }
 
