@@ -143,6 +143,20 @@ fn server_sees_what_the_specs_say() {
             let want = format!("@{}", cat.as_str().unwrap().to_lowercase());
             assert!(cats.contains(&want), "{name} ACL {want} in {cats:?}");
         }
+        // Tips, as cluster clients read them to fan node-local commands out.
+        let tips: Vec<String> = match &entry[7] {
+            Value::Array(f) => f.iter().map(text).collect(),
+            Value::Set(f) => f.iter().map(text).collect(),
+            other => panic!("{other:?}"),
+        };
+        let want_tips: Vec<String> = spec
+            .get("command_tips")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+            .map(|t| t.as_str().unwrap().to_lowercase())
+            .collect();
+        assert_eq!(tips, want_tips, "{name} tips");
         let Value::Array(ks) = &entry[8] else {
             panic!("{name} key specs")
         };
