@@ -100,7 +100,9 @@ pub fn try_claim<T>(
 ) -> CmdResult<Option<T>> {
     let db = db(ctx);
     for _ in 0..MAX_PROBES {
-        let Some(cand) = with_board(|h| h.best(db, c.lanes.iter().copied(), &c.caps)) else {
+        let Some(cand) =
+            with_board(|h| h.best(db, c.lanes.iter().copied(), &c.caps, &mut |_| true))
+        else {
             return Ok(None);
         };
         let drop_hint = |head| {
