@@ -63,6 +63,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     node::set_partition_type(partition_type.unwrap_or(std::ptr::null_mut()));
     node::init_strings(config::partitions(), shell::feed::names());
     node::init_cluster_mode(ctx);
+    shell::access::init();
     shell::events::init(ctx);
     shell::migration::init(ctx);
     config::init_databases(ctx);

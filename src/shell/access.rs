@@ -14,6 +14,7 @@
 //! checked: they already decided.
 
 use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use redis_module::{raw, Context};
 use smallvec::SmallVec;
@@ -207,12 +208,28 @@ fn lookup(name: Name) -> Who {
     Who::User { user, name }
 }
 
+/// Whether GetCurrentUserName answers null for a client without a user
+/// (valkey-io/valkey#1885; seen on 9.1.2 from a timer's client) instead of
+/// dereferencing it. Set at load from the server version.
+static CURRENT_USER_IS_SAFE: AtomicBool = AtomicBool::new(false);
+
+/// At load: Valkey 9 on has the fix. Older servers take the longer way
+/// (`caller_name`), which costs a client lookup per claim.
+pub fn init() {
+    // SAFETY: a function pointer the server filled in at load.
+    let version = unsafe { raw::RedisModule_GetServerVersion.map_or(0, |f| f()) };
+    CURRENT_USER_IS_SAFE.store(version >= 0x09_00_00, Ordering::Relaxed);
+}
+
 /// The ACL user name of the client running the command in `ctx`; `None`
 /// when it is not to be checked (the primary's stream, the AOF, a client
 /// without a user).
 fn caller_name(ctx: *mut raw::RedisModuleCtx) -> Option<Name> {
     if replicated(&Context::new(ctx)) {
         return None;
+    }
+    if CURRENT_USER_IS_SAFE.load(Ordering::Relaxed) {
+        return current_user_name(ctx);
     }
     // SAFETY: function pointers the server filled in at load.
     let (Some(id), Some(by_id)) = (unsafe { raw::RedisModule_GetClientId }, unsafe {
@@ -224,25 +241,31 @@ fn caller_name(ctx: *mut raw::RedisModuleCtx) -> Option<Name> {
             ctx,
         });
     };
-    // By id first: unlike GetCurrentUserName on servers without
-    // valkey-io/valkey#1885 (2025), it never dereferences a missing user.
+    // By id: unlike GetCurrentUserName there, it never dereferences a
+    // missing user.
     // SAFETY: `ctx` is the live context of the current command.
     let s = unsafe { by_id(ctx, id(ctx)) };
     if !s.is_null() {
         return Some(Name { s, ctx });
     }
-    match std::io::Error::last_os_error().kind() {
-        // ENOENT: not a connection (a script's client, or a module's
-        // call); a script's client carries its caller's user.
-        std::io::ErrorKind::NotFound => current_user_name(ctx),
-        // ENOTSUP: a client without an ACL user, which may do anything.
-        _ => None,
+    // Null: not a connection (ENOENT), or a client without an ACL user
+    // (ENOTSUP), which may do anything. Of the clients that are not
+    // connections a script's carries its caller's user; a module's call
+    // (which the server does not check either) may have none, and there
+    // GetCurrentUserName would crash.
+    let not_found = std::io::Error::last_os_error().kind() == std::io::ErrorKind::NotFound;
+    // SAFETY: a function pointer the server filled in at load.
+    let flags = unsafe { raw::RedisModule_GetContextFlags.map_or(0, |f| f(ctx)) };
+    let script = (flags as u32) & raw::REDISMODULE_CTX_FLAGS_LUA != 0;
+    if not_found && script {
+        current_user_name(ctx)
+    } else {
+        None
     }
 }
 
-/// GetCurrentUserName, for clients that are not connections; a server
-/// with valkey-io/valkey#1885 answers null when the client has no user
-/// (nothing to check).
+/// GetCurrentUserName: null when the client has no user (nothing to
+/// check), on a server that has the fix.
 fn current_user_name(ctx: *mut raw::RedisModuleCtx) -> Option<Name> {
     // SAFETY: a function pointer the server filled in at load; `ctx` is
     // the live context of the current command.
