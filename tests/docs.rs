@@ -165,6 +165,30 @@ fn server_sees_what_the_specs_say() {
             spec["key_specs"].as_array().unwrap().len(),
             "{name} key spec count"
         );
+        // What each key spec says is opened, and how.
+        for (got, want) in ks.iter().zip(spec["key_specs"].as_array().unwrap()) {
+            let notes = field(got, "notes").map(|v| text(&v)).unwrap_or_default();
+            assert_eq!(
+                notes,
+                want["notes"].as_str().unwrap_or_default(),
+                "{name} key spec notes"
+            );
+            let mut flags: Vec<String> = match field(got, "flags") {
+                // The server spells RW upper-case, access/update lower-case.
+                Some(Value::Array(f)) => f.iter().map(|x| text(x).to_uppercase()).collect(),
+                Some(Value::Set(f)) => f.iter().map(|x| text(x).to_uppercase()).collect(),
+                other => panic!("{name} key spec flags: {other:?}"),
+            };
+            let mut want_flags: Vec<String> = want["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_string())
+                .collect();
+            flags.sort();
+            want_flags.sort();
+            assert_eq!(flags, want_flags, "{name} key spec flags");
+        }
 
         let docs: Value = redis::cmd("COMMAND")
             .arg("DOCS")

@@ -121,6 +121,13 @@ fn key_spec_flags(ks: &Value) -> Result<u64, String> {
             other => return Err(format!("unknown key spec flag {other}")),
         };
     }
+    // The server refuses the whole module otherwise (moduleValidateCommandInfo).
+    if (bits & 0b1111).count_ones() != 1 {
+        return Err("a key spec needs exactly one of RO, RW, OW, RM".into());
+    }
+    if (bits & 0b1110_0000).count_ones() > 1 {
+        return Err("a key spec's INSERT, UPDATE and DELETE are mutually exclusive".into());
+    }
     Ok(bits)
 }
 
