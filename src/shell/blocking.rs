@@ -169,6 +169,10 @@ pub fn flush(ctx: &Context) {
             break;
         }
         if refusals == 0 {
+            // This work waits; other noted work is for the timer.
+            if effects::wanted_pending() {
+                schedule::soon(ctx);
+            }
             break;
         }
     }
