@@ -9,9 +9,9 @@
 //! The user is looked up at most once per claim, and only when there is
 //! a candidate to check; answers are kept for the rest of the claim. A
 //! blocked claimer's user name is recorded when it blocks and looked up
-//! again at hand-off, so the rules in force then apply. Calls from the
-//! primary's stream or the AOF (and clients without an ACL user) are not
-//! checked: they already decided.
+//! again at hand-off, so the rules in force then apply. Not checked: the
+//! primary's stream and the AOF (the primary decided those claims) and
+//! clients without an ACL user (which may do anything).
 
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
