@@ -22,7 +22,8 @@
 pub mod shell;
 
 use redis_module::configuration::ConfigurationFlags;
-use redis_module::{redis_module, Context, RedisString, Status};
+// `AclCategory` is named (unqualified) inside `redis_module!`.
+use redis_module::{redis_module, AclCategory, Context, RedisString, Status};
 
 use shell::persistence::PARTITION_TYPE;
 use shell::{config, guard, node, registration, schedule, timer};
@@ -62,6 +63,7 @@ fn init(ctx: &Context, _args: &[RedisString]) -> Status {
     node::set_partition_type(partition_type.unwrap_or(std::ptr::null_mut()));
     node::init_strings(config::partitions(), shell::feed::names());
     node::init_cluster_mode(ctx);
+    shell::access::init();
     shell::events::init(ctx);
     shell::info::init(ctx);
     shell::migration::init(ctx);
@@ -75,6 +77,9 @@ redis_module! {
     version: 1,
     allocator: (Allocator, ALLOCATOR),
     data_types: [PARTITION_TYPE],
+    // Every FF.* command is in `@flowfabric` (its spec lists it), so one
+    // ACL rule grants or denies the whole module.
+    acl_categories: ["flowfabric",],
     init: init,
     configurations: [
         i64: [

@@ -143,6 +143,20 @@ fn server_sees_what_the_specs_say() {
             let want = format!("@{}", cat.as_str().unwrap().to_lowercase());
             assert!(cats.contains(&want), "{name} ACL {want} in {cats:?}");
         }
+        // Tips, as cluster clients read them to fan node-local commands out.
+        let tips: Vec<String> = match &entry[7] {
+            Value::Array(f) => f.iter().map(text).collect(),
+            Value::Set(f) => f.iter().map(text).collect(),
+            other => panic!("{other:?}"),
+        };
+        let want_tips: Vec<String> = spec
+            .get("command_tips")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+            .map(|t| t.as_str().unwrap().to_lowercase())
+            .collect();
+        assert_eq!(tips, want_tips, "{name} tips");
         let Value::Array(ks) = &entry[8] else {
             panic!("{name} key specs")
         };
@@ -151,6 +165,30 @@ fn server_sees_what_the_specs_say() {
             spec["key_specs"].as_array().unwrap().len(),
             "{name} key spec count"
         );
+        // What each key spec says is opened, and how.
+        for (got, want) in ks.iter().zip(spec["key_specs"].as_array().unwrap()) {
+            let notes = field(got, "notes").map(|v| text(&v)).unwrap_or_default();
+            assert_eq!(
+                notes,
+                want["notes"].as_str().unwrap_or_default(),
+                "{name} key spec notes"
+            );
+            let mut flags: Vec<String> = match field(got, "flags") {
+                // The server spells RW upper-case, access/update lower-case.
+                Some(Value::Array(f)) => f.iter().map(|x| text(x).to_uppercase()).collect(),
+                Some(Value::Set(f)) => f.iter().map(|x| text(x).to_uppercase()).collect(),
+                other => panic!("{name} key spec flags: {other:?}"),
+            };
+            let mut want_flags: Vec<String> = want["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_string())
+                .collect();
+            flags.sort();
+            want_flags.sort();
+            assert_eq!(flags, want_flags, "{name} key spec flags");
+        }
 
         let docs: Value = redis::cmd("COMMAND")
             .arg("DOCS")

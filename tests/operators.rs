@@ -327,7 +327,7 @@ fn info_reports_the_node_in_numbers() {
     assert_eq!(f(&mut c, "executions_active"), 1);
     assert_eq!(f(&mut c, "executions_completed"), 1);
     assert_eq!(f(&mut c, "executions_failed"), 1);
-    assert_eq!(f(&mut c, "lanes"), 2);
+    assert_eq!(f(&mut c, "partition_lanes"), 2);
     assert_eq!(f(&mut c, "leases_live"), 1);
     assert_eq!(f(&mut c, "blocked_claimers"), 1);
     assert_eq!(f(&mut c, "workers_live"), 1);

@@ -19,11 +19,13 @@ use std::os::raw::{c_int, c_void};
 
 use flowfabric_core::base::ids::{ExecId, Uuid};
 use flowfabric_core::claims::requests::Claim;
+use flowfabric_core::claims::Waiter;
 use flowfabric_core::execution::{Execution, Grant};
 use flowfabric_core::partition::moves;
 use redis_module::{raw, Context};
 use smallvec::SmallVec;
 
+use crate::shell::access::Access;
 use crate::shell::call::{db, select_db};
 use crate::shell::claiming::{reply_grant, try_claim};
 use crate::shell::guard::guard;
@@ -61,8 +63,15 @@ pub fn allowed(ctx: &Context) -> bool {
 
 /// Blocks the calling client until work for `c` arrives on `lanes` (all
 /// the lanes it asked for, paused ones included) or `timeout_ms` passes
-/// (0: no timeout).
-pub fn block_claim(ctx: &Context, c: &Claim, lanes: &[&str], timeout_ms: u64) {
+/// (0: no timeout). `user` is its ACL user, whose key permissions decide
+/// what it may be handed (`None`: anything).
+pub fn block_claim(
+    ctx: &Context,
+    c: &Claim,
+    lanes: &[&str],
+    timeout_ms: u64,
+    user: Option<Box<[u8]>>,
+) {
     // SAFETY: function pointers the server filled in at load.
     let (Some(block), Some(on_disconnect_set)) =
         (unsafe { raw::RedisModule_BlockClient }, unsafe {
@@ -93,6 +102,7 @@ pub fn block_claim(ctx: &Context, c: &Claim, lanes: &[&str], timeout_ms: u64) {
     let handle = Handle(bc);
     let blocked = Blocked {
         handle,
+        user,
         worker_id: c.worker_id.into(),
         worker_instance_id: c.worker_instance_id.into(),
         lease_ms: c.lease_ms,
@@ -110,12 +120,16 @@ pub fn note_lane(lane: &str) {
 }
 
 /// Hands noted work to blocked claimers, longest-waiting first, at most
-/// `HANDOFFS_PER_FLUSH` of them; the rest is left for the timer.
+/// `HANDOFFS_PER_FLUSH` of them; the rest is left for the timer. A claimer
+/// whose ACL allows none of the work stays blocked and the next one is
+/// tried (at most `HANDOFFS_PER_FLUSH` refusals, after which the work
+/// waits for a claim or a later change rather than the timer).
 pub fn flush(ctx: &Context) {
     if !effects::wanted_pending() {
         return;
     }
     let mut budget = HANDOFFS_PER_FLUSH;
+    let mut refusals = HANDOFFS_PER_FLUSH;
     let home = db(ctx);
     while let Some((wdb, lane, caps)) = effects::next_wanted() {
         if is_paused(&lane) {
@@ -124,14 +138,27 @@ pub fn flush(ctx: &Context) {
         if wdb != home {
             select_db(ctx, wdb);
         }
+        // Refused claimers, off the board until this work is handed out.
+        let mut aside: SmallVec<[(u64, Waiter<Blocked>); 4]> = SmallVec::new();
         while budget > 0 {
             let Some(id) = with_board(|b| b.waiter_for(wdb, &lane, &caps)) else {
                 break;
             };
-            budget -= 1;
-            if !serve(ctx, id) {
-                break;
+            match serve(ctx, id) {
+                Served::Yes => budget -= 1,
+                Served::Nothing => break,
+                Served::Refused(w) => {
+                    aside.push((id, w));
+                    refusals = refusals.saturating_sub(1);
+                    if refusals == 0 {
+                        break;
+                    }
+                }
             }
+        }
+        // Back in their places (their ids keep their turn).
+        for (id, w) in aside {
+            with_board(|b| b.restore_waiter(id, w));
         }
         if wdb != home {
             select_db(ctx, home);
@@ -141,7 +168,25 @@ pub fn flush(ctx: &Context) {
             schedule::soon(ctx);
             break;
         }
+        if refusals == 0 {
+            // This work waits; other noted work is for the timer.
+            if effects::wanted_pending() {
+                schedule::soon(ctx);
+            }
+            break;
+        }
     }
+}
+
+/// What serving a blocked claimer came to.
+enum Served {
+    /// It was handed work and woken.
+    Yes,
+    /// There was nothing to claim after all; it keeps its place.
+    Nothing,
+    /// Its ACL allows none of the work there is: still blocked, but off
+    /// the board for the caller to put back, so the next claimer is tried.
+    Refused(Waiter<Blocked>),
 }
 
 /// What a woken claimer is sent.
@@ -154,12 +199,13 @@ struct Outcome {
     delivered: bool,
 }
 
-/// Claims for waiter `id` and wakes it with the grant; false (and the
-/// waiter keeps its place) when there was nothing to claim after all.
-fn serve(ctx: &Context, id: u64) -> bool {
+/// Claims for waiter `id`, within its user's key permissions, and wakes
+/// it with the grant.
+fn serve(ctx: &Context, id: u64) -> Served {
     let Some(w) = with_board(|b| b.remove_waiter(id)) else {
-        return false;
+        return Served::Nothing;
     };
+    let mut access = Access::named(w.data.user.as_deref());
     let claimed = {
         let lanes: SmallVec<[&str; 4]> = w
             .lanes
@@ -183,7 +229,7 @@ fn serve(ctx: &Context, id: u64) -> bool {
             exec: e.id,
             delivered: false,
         };
-        try_claim(ctx, &c, now_ms(), granted)
+        try_claim(ctx, &c, now_ms(), &mut access, granted)
     };
     match claimed {
         Ok(Some(outcome)) => {
@@ -197,11 +243,12 @@ fn serve(ctx: &Context, id: u64) -> bool {
                 // `on_free`, which takes it back.
                 unsafe { unblock(handle.0, data.cast()) };
             }
-            true
+            Served::Yes
         }
+        _ if access.refused() => Served::Refused(w),
         _ => {
             with_board(|b| b.restore_waiter(id, w));
-            false
+            Served::Nothing
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Claiming: the best claimable execution for a worker, found through the
 //! claim board, checked against its partition's real index (a stale hint
 //! is dropped, never trusted), and started under a new lease; the decided
-//! claim is replicated as FF.ACQUIRE with its values pinned. Used by
+//! claim is replicated as FF.ACQUIRE with its values pinned. Only
+//! partitions the claimer's ACL key patterns allow are considered
+//! (`access`). Used by
 //! FF.CLAIM and by the hand-off to a blocked claimer.
 
 use flowfabric_core::base::errors::{CmdError, CmdResult};
@@ -12,6 +14,7 @@ use flowfabric_core::execution::{Execution, Grant};
 use flowfabric_core::partition::{moves, PartitionIndex};
 use redis_module::{raw, Context};
 
+use crate::shell::access::Access;
 use crate::shell::call::db;
 use crate::shell::node::{with_board, with_minter};
 use crate::shell::reply::Reply;
@@ -92,16 +95,20 @@ pub fn acquire(
 /// before giving up; each is removed, so the work is amortised.
 const MAX_PROBES: usize = 64;
 
-/// Claims the best matching execution at `now`; `None` when there is none.
+/// Claims the best matching execution at `now` in a partition `access`
+/// allows; `None` when there is none.
 pub fn try_claim<T>(
     ctx: &Context,
     c: &Claim,
     now: u64,
+    access: &mut Access,
     granted: impl FnOnce(&[u8], &Execution, &Grant) -> T,
 ) -> CmdResult<Option<T>> {
     let db = db(ctx);
+    let mut allowed = |p| access.allows(p);
     for _ in 0..MAX_PROBES {
-        let Some(cand) = with_board(|h| h.best(db, c.lanes.iter().copied(), &c.caps)) else {
+        let Some(cand) = with_board(|h| h.best(db, c.lanes.iter().copied(), &c.caps, &mut allowed))
+        else {
             return Ok(None);
         };
         let drop_hint = |head| {

@@ -4,11 +4,12 @@
 //! Imports go one way, from the top: `registration` (the command table)
 //! and `info` (the INFO section)
 //! → `dispatch`, `timer` and the handlers → `blocking` (claims that wait)
-//! → `claiming`, `revocations`, `due`, `persistence`, `migration`,
+//! → `claiming` (→ `access`, a claim's key permissions), `revocations`, `due`, `persistence`, `migration`,
 //! `events` → `effects` (what follows every transition) → `schedule` (due
 //! times, the armed timer), `keys`, `aux` → `node` (process-wide state) →
 //! `call`, `guard`, `config`, `reply`, `held`.
 
+pub mod access;
 pub mod aux;
 pub mod blocking;
 pub mod call;

@@ -14,7 +14,7 @@ use flowfabric_core::streams::Event;
 
 use ahash::RandomState;
 use flowfabric_core::base::caps::{CapSet, CapsError};
-use flowfabric_core::base::ids::{index_key, Minter};
+use flowfabric_core::base::ids::{acl_name, index_key, Minter};
 use flowfabric_core::claims::ClaimBoard;
 use flowfabric_core::streams::keys::events_key;
 use flowfabric_core::suspension::Keyring;
@@ -76,6 +76,9 @@ unsafe impl Send for Handle {}
 /// (which the board keeps): its client and what its claim will be.
 pub struct Blocked {
     pub handle: Handle,
+    /// Its ACL user, for the key permissions of a hand-off (`None`:
+    /// unchecked, as for the primary's stream).
+    pub user: Option<Box<[u8]>>,
     pub worker_id: Box<[u8]>,
     pub worker_instance_id: Box<[u8]>,
     pub lease_ms: u64,
@@ -149,7 +152,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// Strings the module makes once at load and never frees: the partition
-/// index and events key names (the partition count cannot change after),
+/// index and events key names, the partitions' ACL names (the partition count cannot change after),
 /// and the stream field names, so hot paths use them without building
 /// them. Set once, then only read, so reading takes no lock.
 pub struct Strings(Vec<*mut raw::RedisModuleString>);
@@ -188,6 +191,7 @@ impl Strings {
 static INDEX_KEYS: OnceLock<Strings> = OnceLock::new();
 static EVENTS_KEYS: OnceLock<Strings> = OnceLock::new();
 static NAMES: OnceLock<Strings> = OnceLock::new();
+static ACL_NAMES: OnceLock<Strings> = OnceLock::new();
 
 /// Makes the cached strings; `names` are the stream field names.
 pub fn init_strings(partitions: u16, names: impl Iterator<Item = String>) {
@@ -195,6 +199,12 @@ pub fn init_strings(partitions: u16, names: impl Iterator<Item = String>) {
     let _ = INDEX_KEYS.set(Strings::make((0..partitions).map(index_key)));
     let _ = EVENTS_KEYS.set(Strings::make((0..partitions).map(events_key)));
     let _ = NAMES.set(Strings::make(names));
+    let _ = ACL_NAMES.set(Strings::make((0..partitions).map(acl_name)));
+}
+
+/// The cached ACL name of partition `p` (`{fp:N}:`, see `access`).
+pub fn acl_name_string(p: u16) -> Option<*mut raw::RedisModuleString> {
+    Strings::get(&ACL_NAMES, usize::from(p))
 }
 
 /// The cached key name of partition `p`'s index, if the cache covers it.

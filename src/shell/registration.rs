@@ -1,5 +1,5 @@
 //! Registers every command from its `commands/<name>.json`: the same file
-//! gives the server its flags, arity, key specs, arguments and ACL
+//! gives the server its flags, arity, key specs, arguments, tips and ACL
 //! categories (so COMMAND DOCS and cluster routing come from it), and the
 //! README table is generated from it.
 
@@ -59,6 +59,45 @@ fn command_flags(spec: &Value) -> Result<String, String> {
     Ok(out.join(" "))
 }
 
+/// The tips Valkey's own command files use (see the command-tips page);
+/// a spec naming another is refused at load, like an unknown flag.
+const KNOWN_TIPS: &[&str] = &[
+    "NONDETERMINISTIC_OUTPUT",
+    "NONDETERMINISTIC_OUTPUT_ORDER",
+    "REQUEST_POLICY:ALL_NODES",
+    "REQUEST_POLICY:ALL_SHARDS",
+    "REQUEST_POLICY:MULTI_SHARD",
+    "REQUEST_POLICY:SPECIAL",
+    "RESPONSE_POLICY:ONE_SUCCEEDED",
+    "RESPONSE_POLICY:ALL_SUCCEEDED",
+    "RESPONSE_POLICY:AGG_LOGICAL_AND",
+    "RESPONSE_POLICY:AGG_LOGICAL_OR",
+    "RESPONSE_POLICY:AGG_MIN",
+    "RESPONSE_POLICY:AGG_MAX",
+    "RESPONSE_POLICY:AGG_SUM",
+    "RESPONSE_POLICY:SPECIAL",
+];
+
+/// The spec's `command_tips` as the server takes them: lowercase and
+/// space-separated (`request_policy:all_shards ...`), so cluster clients
+/// reading COMMAND INFO know to fan a node-local command out.
+fn command_tips(spec: &Value) -> Result<String, String> {
+    let mut out = Vec::new();
+    for tip in spec
+        .get("command_tips")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let tip = tip.as_str().unwrap_or_default();
+        if !KNOWN_TIPS.contains(&tip) {
+            return Err(format!("unknown command tip {tip}"));
+        }
+        out.push(tip.to_ascii_lowercase());
+    }
+    Ok(out.join(" "))
+}
+
 fn key_spec_flags(ks: &Value) -> Result<u64, String> {
     let mut bits = 0u64;
     for f in ks
@@ -81,6 +120,13 @@ fn key_spec_flags(ks: &Value) -> Result<u64, String> {
             "VARIABLE_FLAGS" => 1 << 10,
             other => return Err(format!("unknown key spec flag {other}")),
         };
+    }
+    // The server refuses the whole module otherwise (moduleValidateCommandInfo).
+    if (bits & 0b1111).count_ones() != 1 {
+        return Err("a key spec needs exactly one of RO, RW, OW, RM".into());
+    }
+    if (bits & 0b1110_0000).count_ones() > 1 {
+        return Err("a key spec's INSERT, UPDATE and DELETE are mutually exclusive".into());
     }
     Ok(bits)
 }
@@ -207,13 +253,18 @@ fn register_one(ctx: &Context, e: &CommandEntry) -> Result<(), String> {
         return Err(format!("could not get {name}"));
     }
     let no_args = Vec::new();
+    let tips = command_tips(&spec)?;
     let info = Box::leak(Box::new(raw::RedisModuleCommandInfo {
         version: &INFO_VERSION,
         summary: opt_cstr(&spec, "summary"),
         complexity: opt_cstr(&spec, "complexity"),
         since: opt_cstr(&spec, "since"),
         history: std::ptr::null_mut(),
-        tips: std::ptr::null(),
+        tips: if tips.is_empty() {
+            std::ptr::null()
+        } else {
+            cstr(&tips)
+        },
         arity: int(&spec, &["arity"]),
         key_specs: key_specs(&spec)?,
         args: args(
@@ -307,11 +358,39 @@ mod tests {
             let (name, spec) = parse(e.json).unwrap();
             assert!(name.starts_with("FF."), "{name}");
             command_flags(&spec).unwrap();
+            command_tips(&spec).unwrap();
             for ks in spec["key_specs"].as_array().unwrap() {
                 key_spec_flags(ks).unwrap();
             }
             assert!(spec["arity"].is_i64());
             assert!(spec["summary"].is_string());
+        }
+    }
+
+    /// One ACL rule (`+@flowfabric` / `-@flowfabric`) covers the module.
+    #[test]
+    fn every_command_is_in_the_module_category() {
+        for e in COMMANDS {
+            let (name, spec) = parse(e.json).unwrap();
+            let cats = spec["acl_categories"].as_array().unwrap();
+            assert!(cats.iter().any(|c| c == "FLOWFABRIC"), "{name}");
+        }
+    }
+
+    /// A keyless command acts on the node it reaches, so its spec says how a
+    /// cluster client routes it: to every primary, or (FF.CLAIM: a worker
+    /// claims on each primary itself; FF.PARTITION: any node answers the
+    /// same) nowhere in particular.
+    #[test]
+    fn keyless_commands_say_how_to_route_them() {
+        for e in COMMANDS {
+            let (name, spec) = parse(e.json).unwrap();
+            let keyless = spec["key_specs"].as_array().unwrap().is_empty();
+            if !keyless || matches!(name.as_str(), "FF.CLAIM" | "FF.PARTITION") {
+                continue;
+            }
+            let tips = command_tips(&spec).unwrap();
+            assert!(tips.contains("request_policy:all_shards"), "{name}: {tips}");
         }
     }
 }

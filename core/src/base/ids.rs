@@ -275,6 +275,15 @@ pub fn index_key(partition: u16) -> String {
     format!("ff:idx:{{fp:{partition}}}")
 }
 
+/// The name a claim checks the caller's ACL key permissions on for a
+/// partition: `{fp:N}:`, the prefix of every execution id in it (the
+/// argument keyed commands declare), so one pattern (`~{fp:1}*`) governs
+/// claims and keyed commands alike. The closing brace keeps `{fp:1}*`
+/// from matching partition 10.
+pub fn acl_name(partition: u16) -> String {
+    format!("{{fp:{partition}}}:")
+}
+
 /// The key of an idempotency record, in the execution's partition.
 pub fn idempotency_key(partition: u16, namespace: &[u8], key: &[u8]) -> Vec<u8> {
     let mut k = format!("ff:idem:{{fp:{partition}}}:").into_bytes();

@@ -211,6 +211,33 @@ impl Board {
         None
     }
 
+    /// The best head of view `vid` in a partition `allowed` accepts that is
+    /// better than `bound`. The view's entries are, in order, lower bounds
+    /// of their sets' heads, so the walk ends at the first entry at or past
+    /// the best found: sets past it cannot beat it.
+    fn view_best_where(
+        &self,
+        vid: Id,
+        bound: Option<(QueueKey, u16)>,
+        allowed: &mut impl FnMut(u16) -> bool,
+    ) -> Option<(QueueKey, u16, Id)> {
+        let v = self.views.get(vid)?;
+        let mut found: Option<(QueueKey, u16, Id)> = None;
+        for &(k, p, sid) in &v.order {
+            let limit = found.map(|(fk, fp, _)| (fk, fp)).or(bound);
+            if limit.is_some_and(|l| (k, p) >= l) {
+                break;
+            }
+            let Some(s) = self.sets.get(sid) else {
+                continue;
+            };
+            if let Some((hk, hp)) = s.heads.best_where(limit, allowed) {
+                found = Some((hk, hp, sid));
+            }
+        }
+        found
+    }
+
     /// The longest-waiting claimer among the views that hold set `sid`.
     fn first_waiter(&self, sid: Id) -> Option<u64> {
         let s = self.sets.get(sid)?;
@@ -357,8 +384,52 @@ impl<T> ClaimBoard<T> {
     }
 
     /// The best head over `lanes` whose capability set the worker
-    /// satisfies.
-    pub fn best<'a>(
+    /// satisfies, in a partition `allowed` accepts (the caller's ACL key
+    /// permissions). `allowed` is asked about the best head first; only
+    /// when it refuses that one does the search go on, partition by
+    /// partition, for the best head it accepts. So a caller allowed
+    /// everywhere pays one question per claim, and a refused partition
+    /// never hides work in an allowed one.
+    pub fn best<'a, L>(
+        &mut self,
+        db: i32,
+        lanes: L,
+        worker: &CapSet,
+        allowed: &mut impl FnMut(u16) -> bool,
+    ) -> Option<Candidate<'a>>
+    where
+        L: Iterator<Item = &'a str> + Clone,
+    {
+        let first = self.best_anywhere(db, lanes.clone(), worker)?;
+        if allowed(first.partition) {
+            return Some(first);
+        }
+        let mut best: Option<(QueueKey, u16, &'a str, Id)> = None;
+        for lane in lanes {
+            let Some(board) = self.board(db, lane) else {
+                continue;
+            };
+            let Some(&vid) = board.view_ids.get(worker) else {
+                continue;
+            };
+            let bound = best.map(|(k, p, _, _)| (k, p));
+            if let Some((k, p, sid)) = board.view_best_where(vid, bound, allowed) {
+                best = Some((k, p, lane, sid));
+            }
+        }
+        let (key, partition, lane, sid) = best?;
+        let caps = self.board(db, lane)?.sets.get(sid)?.caps.clone();
+        Some(Candidate {
+            lane,
+            caps,
+            partition,
+            key,
+        })
+    }
+
+    /// The best head over `lanes` whose capability set the worker
+    /// satisfies, in any partition.
+    fn best_anywhere<'a>(
         &mut self,
         db: i32,
         lanes: impl Iterator<Item = &'a str>,

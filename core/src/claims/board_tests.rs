@@ -18,19 +18,21 @@ fn best_respects_caps_priority_and_lanes() {
     h.set_head(0, "a", &none, 2, Some(k(10, 3)));
     h.set_head(0, "a", &gpu, 3, Some(k(1, 1)));
     h.set_head(0, "b", &none, 4, Some(k(0, 0)));
-    let c = h.best(0, ["a"].into_iter(), &none).unwrap();
+    let c = h.best(0, ["a"].into_iter(), &none, &mut |_| true).unwrap();
     assert_eq!((c.partition, c.key), (2, k(10, 3)));
-    let c = h.best(0, ["a"].into_iter(), &gpu).unwrap();
+    let c = h.best(0, ["a"].into_iter(), &gpu, &mut |_| true).unwrap();
     assert_eq!(c.partition, 3);
-    let c = h.best(0, ["a", "b"].into_iter(), &none).unwrap();
+    let c = h
+        .best(0, ["a", "b"].into_iter(), &none, &mut |_| true)
+        .unwrap();
     assert_eq!(c.partition, 4);
-    assert!(h.best(1, ["a"].into_iter(), &none).is_none());
+    assert!(h.best(1, ["a"].into_iter(), &none, &mut |_| true).is_none());
     h.set_head(0, "a", &none, 2, None);
     h.set_head(0, "a", &none, 1, Some(k(10, 9)));
-    let c = h.best(0, ["a"].into_iter(), &none).unwrap();
+    let c = h.best(0, ["a"].into_iter(), &none, &mut |_| true).unwrap();
     assert_eq!((c.partition, c.key), (1, k(10, 9)));
     h.set_head(0, "a", &none, 1, None);
-    assert!(h.best(0, ["a"].into_iter(), &none).is_none());
+    assert!(h.best(0, ["a"].into_iter(), &none, &mut |_| true).is_none());
     assert_eq!(h.partitions_with(0, "a"), vec![3]);
 }
 
@@ -83,13 +85,39 @@ fn the_board_agrees_with_a_scan_of_everything() {
                     _ => vec![0, 1],
                 };
                 let names: Vec<&str> = ls.iter().map(|&l| lanes[l]).collect();
-                let got = board.best(0, names.iter().copied(), &sets[w]);
+                // Half the claims may use every partition, half only some
+                // (as a user whose ACL allows a few partitions).
+                let mask = if rnd(2) == 0 { 0b11111 } else { rnd(32) };
+                let mut asked = 0;
+                let got = board.best(0, names.iter().copied(), &sets[w], &mut |p| {
+                    asked += 1;
+                    mask & (1 << p) != 0
+                });
                 let want = model
                     .iter()
                     .filter(|((l, s, _), _)| ls.contains(l) && sets[*s].is_subset_of(&sets[w]))
+                    .filter(|((_, _, p), _)| mask & (1 << p) != 0)
                     .map(|((_, _, p), h)| (*h, *p))
                     .min();
-                assert_eq!(got.map(|c| (c.key, c.partition)), want, "step {step}: best");
+                assert_eq!(
+                    got.as_ref().map(|c| (c.key, c.partition)),
+                    want,
+                    "step {step}: best"
+                );
+                if mask == 0b11111 {
+                    assert!(
+                        asked <= 1,
+                        "step {step}: an unrestricted claim asked {asked}"
+                    );
+                }
+                if let Some(c) = got {
+                    let real = model.get(&(
+                        lanes.iter().position(|l| *l == c.lane).unwrap(),
+                        sets.iter().position(|s| *s == c.caps).unwrap(),
+                        c.partition,
+                    ));
+                    assert_eq!(real, Some(&c.key), "step {step}: the candidate's set");
+                }
             }
             8 => {
                 let w = rnd(16) as usize;
@@ -141,7 +169,9 @@ fn idle_views_are_capped_and_waited_views_kept() {
     board.add_waiter(0, &["l"], &waited, ());
     for i in 0..IDLE_VIEWS_MAX + 50 {
         let c = caps(&format!("t{i}"));
-        assert!(board.best(0, ["l"].into_iter(), &c).is_some());
+        assert!(board
+            .best(0, ["l"].into_iter(), &c, &mut |_| true)
+            .is_some());
     }
     let b = board.board(0, "l").unwrap();
     assert_eq!(

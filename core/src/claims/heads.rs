@@ -117,6 +117,45 @@ impl Heads {
         }
     }
 
+    /// The best head in a partition `allowed` accepts that is better than
+    /// `bound`. Walks the heap from the top and stops under any entry at or
+    /// past the best found so far (nothing below it can beat it), so
+    /// `allowed` is asked only about heads that would be the answer; no
+    /// allocation, and the recursion is as deep as the heap (at most 15
+    /// levels for 16,384 partitions).
+    pub fn best_where(
+        &self,
+        bound: Option<(QueueKey, u16)>,
+        allowed: &mut impl FnMut(u16) -> bool,
+    ) -> Option<(QueueKey, u16)> {
+        let mut found = None;
+        self.search(0, bound, &mut found, allowed);
+        found
+    }
+
+    fn search(
+        &self,
+        i: usize,
+        bound: Option<(QueueKey, u16)>,
+        found: &mut Option<(QueueKey, u16)>,
+        allowed: &mut impl FnMut(u16) -> bool,
+    ) {
+        let Some(&e) = self.heap.get(i) else {
+            return;
+        };
+        // `found` is only ever set below `bound`, so it is the tighter limit.
+        if found.or(bound).is_some_and(|limit| e >= limit) {
+            return;
+        }
+        if allowed(e.1) {
+            *found = Some(e);
+            return;
+        }
+        let left = i.saturating_mul(2).saturating_add(1);
+        self.search(left, bound, found, allowed);
+        self.search(left.saturating_add(1), bound, found, allowed);
+    }
+
     pub fn partitions(&self) -> impl Iterator<Item = u16> + '_ {
         self.heap.iter().map(|&(_, p)| p)
     }
@@ -126,6 +165,46 @@ impl Heads {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    /// `best_where` is the best head a filter lets through, below a bound.
+    #[test]
+    fn best_where_agrees_with_a_filtered_scan() {
+        let mut heads = Heads::default();
+        let mut model: BTreeMap<u16, QueueKey> = BTreeMap::new();
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for step in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let p = (x % 41) as u16;
+            let key = QueueKey::new((x >> 16) as u16 % 3, (x >> 24) % 50, 0);
+            if (x >> 8) % 5 == 0 {
+                heads.update(p, None);
+                model.remove(&p);
+            } else {
+                heads.update(p, Some(key));
+                model.insert(p, key);
+            }
+            let modulus = 1 + (x >> 40) % 4;
+            let bound = ((x >> 32) % 3 == 0).then(|| (QueueKey::new(1, 25, 0), 20u16));
+            let mut asked = 0;
+            let got = heads.best_where(bound, &mut |p| {
+                asked += 1;
+                u64::from(p) % modulus == 0
+            });
+            let want = model
+                .iter()
+                .map(|(&p, &k)| (k, p))
+                .filter(|&(_, p)| u64::from(p) % modulus == 0)
+                .filter(|&e| bound.is_none_or(|b| e < b))
+                .min();
+            assert_eq!(got, want, "step {step}");
+            if modulus == 1 && bound.is_none() {
+                // Everything allowed: only the top is asked about.
+                assert!(asked <= 1, "step {step}: asked {asked}");
+            }
+        }
+    }
 
     #[test]
     fn heads_agree_with_an_ordered_set() {

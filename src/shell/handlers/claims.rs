@@ -7,6 +7,7 @@ use flowfabric_core::claims::requests::parse_claim_with;
 use flowfabric_core::execution::requests::parse_acquire;
 use flowfabric_core::execution::{Execution, Grant};
 
+use crate::shell::access::Access;
 use crate::shell::call::{internal_only, Call};
 use crate::shell::claiming::{acquire as apply_acquire, reply_grant, try_claim};
 use crate::shell::node::{is_paused, now_ms, worker_caps};
@@ -20,12 +21,17 @@ pub fn claim(call: &Call) -> CmdResult<()> {
     c.lanes.retain(|l| !is_paused(l));
     let r = Reply(ctx.ctx);
     let granted = |id: &[u8], e: &Execution, g: &Grant| reply_grant(&r, id, &e.payload, g);
-    if try_claim(ctx, &c, now_ms(), granted)?.is_some() {
+    // Only partitions the caller's ACL key patterns allow: the command
+    // names no key, so the server cannot check them itself.
+    let mut access = Access::caller(ctx);
+    if try_claim(ctx, &c, now_ms(), &mut access, granted)?.is_some() {
         return Ok(());
     }
     match c.block_ms {
         // A paused lane is waited on too: FF.RESUME hands its work out.
-        Some(ms) if blocking::allowed(ctx) => blocking::block_claim(ctx, &c, &asked, ms),
+        Some(ms) if blocking::allowed(ctx) => {
+            blocking::block_claim(ctx, &c, &asked, ms, access.user_name());
+        }
         _ => r.null(),
     }
     Ok(())

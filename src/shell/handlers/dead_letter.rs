@@ -21,6 +21,7 @@ use flowfabric_core::partition::requests::{parse_bulk, parse_scan};
 use flowfabric_core::partition::{Env, Filter, NodeCursor, Partition};
 use redis_module::Context;
 
+use crate::shell::access::Access;
 use crate::shell::call::{db, Call};
 use crate::shell::effects::{self, Refusal};
 use crate::shell::node::{is_importing, now_ms};
@@ -28,7 +29,8 @@ use crate::shell::reply::Reply;
 use crate::shell::{config, feed, keys};
 
 /// Walks this node's partitions from `from`, handing each that may hold a
-/// match (and is not arriving by slot migration) to `visit`, which pages
+/// match (and is not arriving by slot migration, and the caller's ACL key
+/// patterns allow: see `access`) to `visit`, which pages
 /// it from a sequence and says where its page ended and whether the call
 /// is done. Returns the cursor to resume at, 0 when every partition is
 /// done.
@@ -36,6 +38,7 @@ fn walk(
     ctx: &Context,
     filter: &Filter,
     from: NodeCursor,
+    access: &mut Access,
     mut visit: impl FnMut(&mut Partition, u64) -> (Option<u64>, bool),
 ) -> u64 {
     let partitions = config::partitions();
@@ -43,7 +46,11 @@ fn walk(
     loop {
         let mut key = keys::open_partition(ctx, at.partition);
         let (next, full) = match key.partition() {
-            Ok(Some(p)) if !is_importing(at.partition) && filter.may_match(&p.index) => {
+            Ok(Some(p))
+                if !is_importing(at.partition)
+                    && filter.may_match(&p.index)
+                    && access.allows(at.partition) =>
+            {
                 visit(p, at.seq)
             }
             _ => (None, false),
@@ -64,7 +71,8 @@ pub fn scan(call: &Call) -> CmdResult<()> {
     let from = NodeCursor::decode(l.cursor, limits.partitions).unwrap_or_default();
     let window = l.filter.window(l.count);
     let (mut ids, mut read) = (Vec::new(), 0usize);
-    let cursor = walk(call.ctx, &l.filter, from, |p, seq| {
+    let mut access = Access::caller(call.ctx).reading().walking();
+    let cursor = walk(call.ctx, &l.filter, from, &mut access, |p, seq| {
         let left = l.count.saturating_sub(ids.len());
         let page = p.scan(&l.filter, seq, left, window.saturating_sub(read));
         read = read.saturating_add(page.read);
@@ -107,7 +115,8 @@ fn bulk(call: &Call, op: BulkOp) -> CmdResult<()> {
     let now = now_ms();
     let env = effects::env_for(call, now);
     let (mut acted, mut refused, mut read) = (0usize, 0usize, 0usize);
-    let cursor = walk(call.ctx, filter, b.cursor, |p, seq| {
+    let mut access = Access::caller(call.ctx).walking();
+    let cursor = walk(call.ctx, filter, b.cursor, &mut access, |p, seq| {
         let left = count.saturating_sub(acted + refused);
         let page = p.scan(filter, seq, left, window.saturating_sub(read));
         read = read.saturating_add(page.read);
