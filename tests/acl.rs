@@ -287,3 +287,55 @@ fn a_blocked_claim_is_handed_only_allowed_work() {
     assert_eq!(blocked_clients(&mut admin), 0);
     assert_eq!(state(&mut admin, &queued), "waiting");
 }
+
+#[test]
+fn node_wide_listings_and_bulk_calls_stay_inside_allowed_partitions() {
+    let srv = Server::start(&[]);
+    let mut admin = srv.conn();
+    acl(
+        &mut admin,
+        "ops1",
+        "~{fp:1}* -@all +ff.scan +ff.bulkcancel +ff.bulkreplay",
+    );
+    acl(
+        &mut admin,
+        "reader1",
+        "%R~{fp:1}* -@all +ff.scan +ff.bulkcancel",
+    );
+    let mine = submit_to(&mut admin, "{fp:1}", "q", 0);
+    let other = submit_to(&mut admin, "{fp:8}", "q", 0);
+    let scan = |c: &mut redis::Connection| -> Vec<String> {
+        let (_, ids): (String, Vec<String>) = redis::cmd("FF.SCAN")
+            .arg("STATE")
+            .arg("waiting")
+            .arg("COUNT")
+            .arg(100)
+            .query(c)
+            .unwrap();
+        ids
+    };
+    let mut ops = as_user(&srv, "ops1");
+    assert_eq!(scan(&mut ops), vec![mine.clone()]);
+    let mut reader = as_user(&srv, "reader1");
+    assert_eq!(
+        scan(&mut reader),
+        vec![mine.clone()],
+        "reading is enough to list"
+    );
+    // A bulk call writes: a read-only user acts on nothing.
+    let (_, acted, _): (String, i64, i64) = redis::cmd("FF.BULKCANCEL")
+        .arg("STATE")
+        .arg("waiting")
+        .query(&mut reader)
+        .unwrap();
+    assert_eq!(acted, 0);
+    let (_, acted, _): (String, i64, i64) = redis::cmd("FF.BULKCANCEL")
+        .arg("STATE")
+        .arg("waiting")
+        .query(&mut ops)
+        .unwrap();
+    assert_eq!(acted, 1);
+    assert_eq!(state(&mut admin, &mine), "cancelled");
+    assert_eq!(state(&mut admin, &other), "waiting");
+    assert_eq!(scan(&mut admin), vec![other]);
+}
