@@ -1,9 +1,9 @@
 //! Benchmark: FlowFabric's lifecycle against a plain list queue on the same
-//! server, in one run, plus blocking claims, capability routing and the
-//! node timer. Server cost comes from INFO commandstats (usec per call) and
-//! from the server main thread's CPU time (/proc schedstat), which also
-//! counts the argument and reply work a command does outside its own
-//! timing. Run through scripts/bench, which starts the server with the
+//! server, in one run, plus blocking claims, capability routing, the node
+//! timer and the operator tools on a big node. Server cost comes from INFO
+//! commandstats (usec per call) and from the server main thread's CPU time
+//! (/proc schedstat), which also counts the argument and reply work a
+//! command does outside its own timing. Run through scripts/bench, which starts the server with the
 //! durable configuration valkey.conf.example ships (AOF, fsync every
 //! second).
 //!
@@ -12,6 +12,7 @@
 mod claims;
 mod flows;
 mod lifecycle;
+mod operators;
 mod server;
 mod streams;
 mod suspension;
@@ -37,6 +38,8 @@ pub struct Opts {
     cycles: usize,
     /// Frames appended per mode.
     frames: usize,
+    /// Executions on the node the operator tools run against.
+    operator_jobs: usize,
     /// Which phases run: `all`, `lifecycle` (scripts/profile: the
     /// instruction counts then cover exactly what the ratio compares) or
     /// one other phase by name, for profiling it alone.
@@ -58,6 +61,7 @@ fn opts() -> Opts {
         phases: "all".into(),
         cycles: 10_000,
         frames: 40_000,
+        operator_jobs: 200_000,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -77,6 +81,7 @@ fn opts() -> Opts {
             "--frames" => o.frames = n().max(4),
             "--capsets" => o.capsets = n().min(19_900),
             "--lease-jobs" => o.lease_jobs = n().max(10_000),
+            "--operator-jobs" => o.operator_jobs = n().max(1000),
             "--phases" => {
                 assert!(
                     [
@@ -89,10 +94,11 @@ fn opts() -> Opts {
                         "suspend",
                         "frames",
                         "feed",
-                        "flows"
+                        "flows",
+                        "operators"
                     ]
                     .contains(&v.as_str()),
-                    "--phases is all, lifecycle, wake, capsets, leases, stall, suspend, frames, feed or flows, not {v}"
+                    "--phases is all, lifecycle, wake, capsets, leases, stall, suspend, frames, feed, flows or operators, not {v}"
                 );
                 o.phases = v.clone();
             }
@@ -118,6 +124,80 @@ fn print_flows(f: &flows::Flows) {
         f.cancel10k_command_ms,
         f.cancel10k_all_ms
     );
+}
+
+fn print_operators(p: &operators::Operators) {
+    println!(
+        "operators on {} executions ({} failed, {} completed), round trips (server per call mean / max): INFO flowfabric median {:.0} us, max {:.0} us ({:.1} / {} us); FF.SCAN STATE failed COUNT 100 to cursor 0: {} calls, p50 {:.0} us, max {:.0} us ({:.1} / {} us); FF.DELETE {:.0} us ({:.2} / {} us); FF.BULKREPLAY COUNT 1000 of {}: {} calls, p50 {} us, max {} us ({:.0} / {} us), {:.2} us server ({:.2} us CPU) per execution; FF.BULKCANCEL LANE COUNT 1000 of {}: {} calls, p50 {} us, max {} us ({:.0} / {} us), {:.2} us server ({:.2} us CPU) per execution; worst PING meanwhile {:.2} ms (idle {:.2} ms); node built in {:.1} s",
+        p.executions,
+        p.failed,
+        p.completed,
+        p.info_us,
+        p.info_max_us,
+        p.info_server_us,
+        p.info_server_max_us,
+        p.scan_calls,
+        p.scan_p50_us,
+        p.scan_max_us,
+        p.scan_server_us,
+        p.scan_server_max_us,
+        p.delete_rtt_us,
+        p.delete_us,
+        p.delete_server_max_us,
+        p.replay.acted,
+        p.replay.calls,
+        p.replay.p50_us,
+        p.replay.max_us,
+        p.replay.server_us_per_call,
+        p.replay.server_max_us,
+        p.replay.per_exec_us,
+        p.replay.cpu_per_exec_us,
+        p.cancel.acted,
+        p.cancel.calls,
+        p.cancel.p50_us,
+        p.cancel.max_us,
+        p.cancel.server_us_per_call,
+        p.cancel.server_max_us,
+        p.cancel.per_exec_us,
+        p.cancel.cpu_per_exec_us,
+        p.worst_ping_ms,
+        p.idle_ping_ms,
+        p.build_s
+    );
+}
+
+/// The operators phase's keys of the final JSON line.
+fn operators_json(p: &operators::Operators) -> Vec<(&'static str, String)> {
+    vec![
+        ("info_us", format!("{:.0}", p.info_us)),
+        ("info_max_us", format!("{:.0}", p.info_max_us)),
+        ("info_server_us", format!("{:.2}", p.info_server_us)),
+        ("info_server_max_us", p.info_server_max_us.to_string()),
+        ("scan_calls", p.scan_calls.to_string()),
+        ("scan_p50_us", format!("{:.0}", p.scan_p50_us)),
+        ("scan_max_us", format!("{:.0}", p.scan_max_us)),
+        ("scan_server_us", format!("{:.2}", p.scan_server_us)),
+        ("scan_server_max_us", p.scan_server_max_us.to_string()),
+        (
+            "bulk_replay_max_ms",
+            format!("{:.3}", p.replay.max_us as f64 / 1000.0),
+        ),
+        (
+            "bulk_cancel_max_ms",
+            format!("{:.3}", p.cancel.max_us as f64 / 1000.0),
+        ),
+        (
+            "bulk_replay_server_max_ms",
+            format!("{:.3}", p.replay.server_max_us as f64 / 1000.0),
+        ),
+        (
+            "bulk_cancel_server_max_ms",
+            format!("{:.3}", p.cancel.server_max_us as f64 / 1000.0),
+        ),
+        ("bulk_per_exec_us", format!("{:.3}", p.bulk_per_exec_us)),
+        ("delete_us", format!("{:.2}", p.delete_us)),
+        ("operators_worst_ping_ms", format!("{:.3}", p.worst_ping_ms)),
+    ]
 }
 
 fn main() {
@@ -151,6 +231,16 @@ fn main() {
         "flows" => {
             let f = flows::flows(&o);
             print_flows(&f);
+            return;
+        }
+        "operators" => {
+            let p = operators::operators(&o);
+            print_operators(&p);
+            let fields: Vec<String> = operators_json(&p)
+                .iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
+            println!("{{{}}}", fields.join(","));
             return;
         }
         "frames" => {
@@ -291,7 +381,9 @@ fn main() {
     );
     let fl = flows::flows(&o);
     print_flows(&fl);
-    let json = [
+    let op = operators::operators(&o);
+    print_operators(&op);
+    let mut json = vec![
         (
             "ff_server_us_per_job",
             format!("{:.3}", ff.server_us_per_job),
@@ -421,6 +513,7 @@ fn main() {
             format!("{:.1}", fl.cancel10k_all_ms),
         ),
     ];
+    json.extend(operators_json(&op));
     let fields: Vec<String> = json.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
     println!("{{{}}}", fields.join(","));
 }
