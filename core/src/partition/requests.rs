@@ -30,20 +30,20 @@ pub struct List<'a> {
 
 /// Reads `[STATE state] [LANE lane] [RECLAIMABLE] [CURSOR cursor] [COUNT
 /// n]` (COUNT from 1 to `max`, 100 by default), handing other options to
-/// `more`.
+/// `more`. Listings and bulk calls are never replicated themselves: no
+/// pinned values.
 fn listing_options<'a>(
     a: &mut Args<'a>,
     max: u64,
-    at: &mut Option<u64>,
-    origin: Origin,
     mut more: impl FnMut(&[u8], &mut Args<'a>) -> CmdResult<bool>,
 ) -> CmdResult<Listing<'a>> {
+    let mut never = None;
     let mut l = Listing {
         filter: Filter::default(),
         cursor: 0,
         count: usize::try_from(max.min(100)).unwrap_or(100),
     };
-    options(a, origin, at, |k, a| {
+    options(a, Origin::Client, &mut never, |k, a| {
         match k {
             b"STATE" => {
                 let s = PublicState::parse(a.next("STATE")?);
@@ -74,30 +74,14 @@ pub fn parse_list<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<List<'
         Some(SubmitTarget::Partition(p)) => p,
         _ => return Err(CmdError::syntax("partition must be {fp:N}")),
     };
-    // A listing is a read: no pinned values.
-    let mut never = None;
-    let listing = listing_options(
-        &mut a,
-        LIST_COUNT_MAX,
-        &mut never,
-        Origin::Client,
-        |_, _| Ok(false),
-    )?;
+    let listing = listing_options(&mut a, LIST_COUNT_MAX, |_, _| Ok(false))?;
     Ok(List { partition, listing })
 }
 
 /// `FF.SCAN [STATE state] [LANE lane] [RECLAIMABLE] [CURSOR cursor] [COUNT
 /// n]`: a node-wide listing, its cursor a `NodeCursor`.
 pub fn parse_scan<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Listing<'a>> {
-    let mut a = Args::new(args);
-    let mut never = None;
-    let l = listing_options(
-        &mut a,
-        LIST_COUNT_MAX,
-        &mut never,
-        Origin::Client,
-        |_, _| Ok(false),
-    )?;
+    let l = listing_options(&mut Args::new(args), LIST_COUNT_MAX, |_, _| Ok(false))?;
     node_cursor(l.cursor, limits)?;
     Ok(l)
 }
@@ -126,20 +110,13 @@ pub fn parse_bulk<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Bulk<'
     let mut reason = None;
     // Never replicated itself: each execution it acts on is, as the
     // single command, with its own pinned time.
-    let mut never = None;
-    let listing = listing_options(
-        &mut a,
-        BULK_COUNT_MAX,
-        &mut never,
-        Origin::Client,
-        |k, a| {
-            if k != b"REASON" {
-                return Ok(false);
-            }
-            reason = Some(parse_reason(a, limits)?);
-            Ok(true)
-        },
-    )?;
+    let listing = listing_options(&mut a, BULK_COUNT_MAX, |k, a| {
+        if k != b"REASON" {
+            return Ok(false);
+        }
+        reason = Some(parse_reason(a, limits)?);
+        Ok(true)
+    })?;
     if listing.filter.state.is_none() {
         return Err(CmdError::syntax("a bulk operation needs STATE"));
     }
