@@ -21,12 +21,8 @@ use crate::execution::record::Execution;
 use crate::flows::{bucket_of, Bucket, CancelPolicy, EdgeState, Flow, GroupState};
 use crate::partition::flow_index::Work;
 use crate::partition::index::PartitionIndex;
-use crate::partition::moves::{self, Env, FlowStep, Moved};
+use crate::partition::moves::{self, Env, FlowStep, OnMove};
 use crate::partition::records::Partition;
-
-/// Called for each record flow work moved: the shell settles it as it
-/// settles any transition.
-pub type OnMove<'a> = dyn FnMut(&mut PartitionIndex, &Execution, Moved) + 'a;
 
 /// The units of flow work one command does before leaving the rest to
 /// the node timer: a unit costs a few microseconds with its effects (the

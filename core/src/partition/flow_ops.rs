@@ -10,9 +10,8 @@ use crate::flows::{
     CancelPolicy, Cancellation, DependencyKind, Edge, EdgeState, Flow, FlowError, Group, Policy,
     EDGES_MAX, MEMBERS_MAX,
 };
-use crate::partition::cascade::OnMove;
 use crate::partition::flow_index::{is_terminal, Tally, Work};
-use crate::partition::moves::{self, Env, FlowStep};
+use crate::partition::moves::{self, Env, FlowStep, OnMove};
 use crate::partition::records::Partition;
 
 /// An edge a command asks for.

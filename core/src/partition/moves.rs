@@ -65,6 +65,11 @@ fn placement(e: &Execution) -> Placement {
     }
 }
 
+/// Called for each record a step moved beyond the one a command names
+/// (flow work, a removal's resolved edges): the shell settles it as it
+/// settles any transition.
+pub type OnMove<'a> = dyn FnMut(&mut PartitionIndex, &Execution, Moved) + 'a;
+
 /// What a transition did to the queues, for claim hints and waiters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Moved {

@@ -16,9 +16,8 @@ use crate::base::codec::DecodeError;
 use crate::base::ids::Uuid;
 use crate::execution::record::Execution;
 use crate::flows::Flow;
-use crate::partition::cascade::OnMove;
 use crate::partition::index::PartitionIndex;
-use crate::partition::moves::{self, Env, Moved};
+use crate::partition::moves::{self, Env, Moved, OnMove};
 
 #[derive(Clone, Debug, Default)]
 pub struct Partition {
