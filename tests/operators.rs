@@ -402,3 +402,50 @@ fn records_are_maps_to_a_resp3_client() {
     let flat: Value = redis::cmd("FF.GET").arg(&id).query(&mut c2).unwrap();
     assert!(matches!(flat, Value::Array(_)));
 }
+
+#[test]
+fn reads_leave_a_watched_partition_untouched() {
+    let srv = Server::start(&[]);
+    let mut c = srv.conn();
+    let id = submit(&mut c, "q", "x", &["TAG", "app.k", "v"]);
+    let tag = tag_of(&id);
+    let mut w = srv.conn();
+    let _: () = redis::cmd("WATCH")
+        .arg(format!("ff:idx:{tag}"))
+        .query(&mut w)
+        .unwrap();
+    let reads: Vec<Vec<&str>> = vec![
+        vec!["FF.GET", &id],
+        vec!["FF.PAYLOAD", &id],
+        vec!["FF.RESULT", &id],
+        vec!["FF.GETTAGS", &id],
+        vec!["FF.WAITPOINTS", &id],
+        vec!["FF.SIGNALS", &id],
+        vec!["FF.LIST", &tag],
+        vec!["FF.SUSPENDED", &tag],
+        vec!["FF.FLOWS", &tag],
+        vec!["FF.SCAN"],
+        vec!["FF.SCAN", "STATE", "waiting"],
+        vec!["FF.LANES"],
+        vec!["FF.VERSION"],
+        vec!["INFO", "flowfabric"],
+    ];
+    for r in &reads {
+        let _: Value = redis::cmd(r[0]).arg(&r[1..]).query(&mut c).unwrap();
+    }
+    // A read signals no change: the transaction runs.
+    let done: Value = redis::pipe().atomic().cmd("PING").query(&mut w).unwrap();
+    assert_ne!(done, Value::Nil, "a read marked the partition modified");
+    // A write does.
+    let _: () = redis::cmd("WATCH")
+        .arg(format!("ff:idx:{tag}"))
+        .query(&mut w)
+        .unwrap();
+    let _: Value = redis::cmd("FF.PRIORITY")
+        .arg(&id)
+        .arg(5)
+        .query(&mut c)
+        .unwrap();
+    let aborted: Value = redis::pipe().atomic().cmd("PING").query(&mut w).unwrap();
+    assert_eq!(aborted, Value::Nil);
+}

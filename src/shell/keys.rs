@@ -122,13 +122,7 @@ impl Key {
 /// never O(executions).
 pub fn each_partition(ctx: &Context, mut f: impl FnMut(&Partition)) {
     for p in (0..config::partitions()).filter(|&p| !node::is_importing(p)) {
-        let mut key = match node::index_key_string(p) {
-            Some(s) => open_arg_read(ctx, s),
-            None => {
-                let s: RedisString = ctx.create_string(index_key(p).as_bytes());
-                open_arg_read(ctx, s.inner)
-            }
-        };
+        let mut key = open_partition_quiet(ctx, p);
         if let Ok(Some(part)) = key.partition() {
             f(part);
         }
@@ -153,6 +147,38 @@ pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
 /// Opens the key named by `arg` for reading only.
 pub fn open_arg_read(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
     Key(raw::open_key(ctx.ctx, arg, raw::KeyMode::READ))
+}
+
+/// Opens a partition's key for a read-only command. Not for writing: a
+/// key opened for writing is signalled modified when it closes (WATCH
+/// aborts, client tracking invalidates), which a read must not do.
+pub fn open_partition_read(ctx: &Context, partition: u16) -> Key {
+    open_partition_mode(ctx, partition, raw::REDISMODULE_READ as c_int)
+}
+
+/// Opens a partition's key for a node-wide read (counts, INFO, FF.SCAN's
+/// walk): read only, and without touching its LRU/LFU or the keyspace
+/// hit and miss counters, which a walk over every partition would skew.
+pub fn open_partition_quiet(ctx: &Context, partition: u16) -> Key {
+    let quiet = raw::REDISMODULE_OPEN_KEY_NOTOUCH | raw::REDISMODULE_OPEN_KEY_NOSTATS;
+    open_partition_mode(ctx, partition, (raw::REDISMODULE_READ | quiet) as c_int)
+}
+
+fn open_partition_mode(ctx: &Context, partition: u16, mode: c_int) -> Key {
+    let owned;
+    let name = match node::index_key_string(partition) {
+        Some(s) => s,
+        None => {
+            owned = ctx.create_string(index_key(partition).as_bytes());
+            owned.inner
+        }
+    };
+    // SAFETY: a function pointer the server filled in at load; `name` is
+    // alive for the call (the server keeps its own reference).
+    Key(unsafe {
+        raw::RedisModule_OpenKey.map_or(std::ptr::null_mut(), |f| f(ctx.ctx, name, mode))
+    }
+    .cast())
 }
 
 pub fn open_partition(ctx: &Context, partition: u16) -> Key {

@@ -136,7 +136,9 @@ pub fn rearm(ctx: &Context) {
 /// O(partitions) per db holding data, once per change).
 fn record_all(ctx: &Context) {
     for db in 0..config::databases() {
-        if select_db(ctx, db) {
+        // SAFETY: a function pointer the server filled in at load.
+        let holds_data = || unsafe { raw::RedisModule_DbSize.map_or(0, |f| f(ctx.ctx)) } > 0;
+        if select_db(ctx, db) && holds_data() {
             keys::each_partition(ctx, |p| {
                 record_due(db, &p.index);
             });

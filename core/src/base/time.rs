@@ -61,8 +61,8 @@ pub fn span(a: &mut Args, what: &str) -> CmdResult<u64> {
 
 /// One of a pair of options naming the same time, absolute (`abs`) or
 /// relative (`rel`): reads the option `k` into `slot` if it is one of the
-/// pair (true), refusing the pair's other one when that was given before.
-/// The same option twice keeps the last, as every option does.
+/// pair (true), refusing the pair's other one when a client gave it
+/// before. The same option twice keeps the last, as every option does.
 pub fn pair(
     k: &[u8],
     a: &mut Args,
@@ -78,7 +78,11 @@ pub fn pair(
         return Ok(false);
     };
     match (*slot, w) {
-        (Some(When::At(_)), When::In(_)) | (Some(When::In(_)), When::At(_)) => {
+        // Before this check a replicated or AOF command could carry both
+        // (the last won): it still loads as it did.
+        (Some(When::At(_)), When::In(_)) | (Some(When::In(_)), When::At(_))
+            if !origin.is_replicated() =>
+        {
             Err(CmdError::syntax(format!(
                 "{abs} and {rel} name the same time: give one of them"
             )))
@@ -140,6 +144,14 @@ mod tests {
         );
         // The primary's stream and the AOF may carry any time.
         assert_eq!(read("UNTIL 1", Origin::Replicated), Ok(Some(When::At(1))));
+        // ...and both of a pair, as commands written before the check did:
+        // the last wins.
+        let r = Origin::Replicated;
+        assert_eq!(
+            read("FOR 5 UNTIL 1700000000000", r),
+            Ok(Some(When::At(1_700_000_000_000)))
+        );
+        assert_eq!(read("UNTIL 1700000000000 FOR 5", r), Ok(Some(When::In(5))));
     }
 
     #[test]

@@ -105,13 +105,18 @@ pub struct Bulk<'a> {
     pub reason: Option<Box<[u8]>>,
 }
 
-pub fn parse_bulk<'a>(args: &'a [&'a [u8]], limits: &Limits) -> CmdResult<Bulk<'a>> {
+/// `with_reason`: whether REASON is taken (a cancel's; a replay has none).
+pub fn parse_bulk<'a>(
+    args: &'a [&'a [u8]],
+    limits: &Limits,
+    with_reason: bool,
+) -> CmdResult<Bulk<'a>> {
     let mut a = Args::new(args);
     let mut reason = None;
     // Never replicated itself: each execution it acts on is, as the
     // single command, with its own pinned time.
     let listing = listing_options(&mut a, BULK_COUNT_MAX, |k, a| {
-        if k != b"REASON" {
+        if k != b"REASON" || !with_reason {
             return Ok(false);
         }
         reason = Some(parse_reason(a, limits)?);
@@ -240,19 +245,20 @@ mod tests {
         }
         assert!(parse_scan(&split(&format!("CURSOR {far}")), &L).is_err());
         let words = split("STATE failed COUNT 1000 REASON r");
-        let b = parse_bulk(&words, &L).unwrap();
+        let b = parse_bulk(&words, &L, true).unwrap();
         assert_eq!(
             (b.listing.count, b.reason.as_deref()),
             (1000, Some(&b"r"[..]))
         );
         assert_eq!(b.cursor, NodeCursor::default());
+        assert!(parse_bulk(&split("STATE failed REASON r"), &L, false).is_err());
         for bad in [
             "LANE q",
             "STATE failed COUNT 1001",
             "STATE failed AT 5",
             "STATE failed REASON",
         ] {
-            assert!(parse_bulk(&split(bad), &L).is_err(), "{bad}");
+            assert!(parse_bulk(&split(bad), &L, true).is_err(), "{bad}");
         }
     }
 }

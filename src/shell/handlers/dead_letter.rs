@@ -39,20 +39,29 @@ fn walk(
     filter: &Filter,
     from: NodeCursor,
     access: &mut Access,
+    write: bool,
     mut visit: impl FnMut(&mut Partition, u64) -> (Option<u64>, bool),
 ) -> u64 {
     let partitions = config::partitions();
     let mut at = from;
     loop {
-        let mut key = keys::open_partition(ctx, at.partition);
-        let (next, full) = match key.partition() {
-            Ok(Some(p))
-                if !is_importing(at.partition)
+        // Looked at read-only (a key opened for writing is signalled
+        // modified when it closes), reopened for writing only to act.
+        let mut key = keys::open_partition_quiet(ctx, at.partition);
+        let wanted = match key.partition() {
+            Ok(Some(p)) => {
+                !is_importing(at.partition)
                     && filter.may_match(&p.index)
-                    && access.allows(at.partition) =>
-            {
-                visit(p, at.seq)
+                    && access.allows(at.partition)
             }
+            _ => false,
+        };
+        if wanted && write {
+            drop(key);
+            key = keys::open_partition(ctx, at.partition);
+        }
+        let (next, full) = match key.partition() {
+            Ok(Some(p)) if wanted => visit(p, at.seq),
             _ => (None, false),
         };
         match NodeCursor::after(at.partition, next, partitions) {
@@ -72,7 +81,7 @@ pub fn scan(call: &Call) -> CmdResult<()> {
     let window = l.filter.window(l.count);
     let (mut ids, mut read) = (Vec::new(), 0usize);
     let mut access = Access::caller(call.ctx).reading().walking();
-    let cursor = walk(call.ctx, &l.filter, from, &mut access, |p, seq| {
+    let cursor = walk(call.ctx, &l.filter, from, &mut access, false, |p, seq| {
         let left = l.count.saturating_sub(ids.len());
         let page = p.scan(&l.filter, seq, left, window.saturating_sub(read));
         read = read.saturating_add(page.read);
@@ -109,14 +118,14 @@ pub fn bulk_replay(call: &Call) -> CmdResult<()> {
 /// [COUNT n] [REASON r]`: `[cursor, acted on, refused]`.
 fn bulk(call: &Call, op: BulkOp) -> CmdResult<()> {
     let limits = config::limits();
-    let b = parse_bulk(call.args, &limits)?;
+    let b = parse_bulk(call.args, &limits, matches!(op, BulkOp::Cancel))?;
     let (filter, count) = (&b.listing.filter, b.listing.count);
     let window = filter.window(count);
     let now = now_ms();
     let env = effects::env_for(call, now);
     let (mut acted, mut refused, mut read) = (0usize, 0usize, 0usize);
     let mut access = Access::caller(call.ctx).walking();
-    let cursor = walk(call.ctx, filter, b.cursor, &mut access, |p, seq| {
+    let cursor = walk(call.ctx, filter, b.cursor, &mut access, true, |p, seq| {
         let left = count.saturating_sub(acted + refused);
         let page = p.scan(filter, seq, left, window.saturating_sub(read));
         read = read.saturating_add(page.read);

@@ -17,7 +17,7 @@ fn read_exec(call: &Call, f: impl FnOnce(&Execution, &Reply)) -> CmdResult<()> {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
     let id = parse_exec_id(id, &config::limits())?;
-    let mut key = keys::open_partition(call.ctx, id.partition);
+    let mut key = keys::open_partition_read(call.ctx, id.partition);
     let (_, e) = keys::exec_in(&mut key, &id)?;
     f(e, &Reply(call.ctx.ctx));
     Ok(())
@@ -28,7 +28,7 @@ pub fn get(call: &Call) -> CmdResult<()> {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
     let id = parse_exec_id(id, &config::limits())?;
-    let mut key = keys::open_partition(call.ctx, id.partition);
+    let mut key = keys::open_partition_read(call.ctx, id.partition);
     let p = key.partition()?.ok_or_else(keys::not_found)?;
     let flow = p.flow_of(id.uuid).map(|uuid| ExecId {
         partition: id.partition,
@@ -56,7 +56,7 @@ pub fn get_tags(call: &Call) -> CmdResult<()> {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
     let id = parse_exec_id(id, &config::limits())?;
-    let mut key = keys::open_partition(call.ctx, id.partition);
+    let mut key = keys::open_partition_read(call.ctx, id.partition);
     let (_, e) = keys::exec_in(&mut key, &id)?;
     let r = Reply(call.ctx.ctx);
     if wanted.is_empty() {

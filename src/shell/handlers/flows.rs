@@ -187,7 +187,7 @@ pub fn get(call: &Call) -> CmdResult<()> {
         return Err(CmdError::syntax("wrong number of arguments"));
     };
     let fid = parse_flow_id(fid, &config::limits())?;
-    let mut key = keys::open_partition(call.ctx, fid.partition);
+    let mut key = keys::open_partition_read(call.ctx, fid.partition);
     let r = Reply(call.ctx.ctx);
     let Some(p) = key.partition()? else {
         r.null();
@@ -250,7 +250,7 @@ pub fn get(call: &Call) -> CmdResult<()> {
 /// state], ...]]`.
 pub fn list(call: &Call) -> CmdResult<()> {
     let page = parse_flows_page(call.args, &config::limits())?;
-    let mut key = keys::open_partition(call.ctx, page.partition);
+    let mut key = keys::open_partition_read(call.ctx, page.partition);
     let r = Reply(call.ctx.ctx);
     let Some(p) = key.partition()? else {
         r.array(2);
@@ -307,7 +307,7 @@ fn reply_edge(r: &Reply, flow: &ExecId, e: &Edge) {
 
 /// Runs `f` on the flow named, if it exists (None when not).
 fn with_flow(call: &Call, fid: &ExecId, f: impl FnOnce(Option<&Flow>, &Reply)) -> CmdResult<()> {
-    let mut key = keys::open_partition(call.ctx, fid.partition);
+    let mut key = keys::open_partition_read(call.ctx, fid.partition);
     let r = Reply(call.ctx.ctx);
     let flow = key.partition()?.and_then(|p| p.flow(fid.uuid));
     f(flow, &r);

@@ -21,7 +21,7 @@ use crate::shell::{config, due, effects, keys, schedule};
 /// `FF.LIST {fp:N} [options]`: a cursor listing of a partition's executions.
 pub fn list(call: &Call) -> CmdResult<()> {
     let l = parse_list(call.args, &config::limits())?;
-    let mut key = keys::open_partition(call.ctx, l.partition);
+    let mut key = keys::open_partition_read(call.ctx, l.partition);
     let (f, c) = (&l.listing, l.listing.cursor);
     let page = key.partition()?.map(|p| p.list(&f.filter, c, f.count));
     let (ids, next) = page.unwrap_or_default();

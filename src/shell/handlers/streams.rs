@@ -130,7 +130,7 @@ pub fn frames(call: &Call) -> CmdResult<()> {
             &limits,
         )?,
     };
-    let mut key = keys::open_partition(call.ctx, id.partition);
+    let mut key = keys::open_partition_read(call.ctx, id.partition);
     let (_, e) = keys::exec_in(&mut key, &id)?;
     let attempt = parsed.map_or(0, |r| r.attempt);
     let out = e.output(attempt).cloned();
@@ -177,7 +177,7 @@ pub fn frames(call: &Call) -> CmdResult<()> {
 /// updated at]`.
 pub fn summary(call: &Call) -> CmdResult<()> {
     let (id, attempt) = parse_summary(call.args, &config::limits())?;
-    let mut key = keys::open_partition(call.ctx, id.partition);
+    let mut key = keys::open_partition_read(call.ctx, id.partition);
     let (_, e) = keys::exec_in(&mut key, &id)?;
     let s = e.output(attempt).and_then(|o| o.summary.as_deref());
     let reply = Reply(call.ctx.ctx);

@@ -247,7 +247,7 @@ pub fn close_waitpoint(call: &Call) -> CmdResult<()> {
 /// `FF.WPTOKEN`: an open waitpoint's token under the current key.
 pub fn waitpoint_token(call: &Call) -> CmdResult<()> {
     let req = parse_waitpoint_ref(call.args, &config::limits(), call.origin())?;
-    let mut key = keys::open_partition(call.ctx, req.id.partition);
+    let mut key = keys::open_partition_read(call.ctx, req.id.partition);
     let (_, e) = keys::exec_in(&mut key, &req.id)?;
     let r = Reply(call.ctx.ctx);
     let open = e
@@ -271,7 +271,7 @@ fn read_waits(call: &Call, f: impl FnOnce(&ExecId, &Waits, &Reply)) -> CmdResult
         return Err(CmdError::syntax("wrong number of arguments"));
     };
     let id = flowfabric_core::base::args::parse_exec_id(first, &config::limits())?;
-    let mut key = keys::open_partition(call.ctx, id.partition);
+    let mut key = keys::open_partition_read(call.ctx, id.partition);
     let (_, e) = keys::exec_in(&mut key, &id)?;
     let empty = Waits::default();
     f(&id, e.waits().unwrap_or(&empty), &Reply(call.ctx.ctx));
@@ -370,7 +370,7 @@ pub fn suspended(call: &Call) -> CmdResult<()> {
     if l.listing.filter.is_filtered() {
         return Err(CmdError::syntax("FF.SUSPENDED takes CURSOR and COUNT only"));
     }
-    let mut key = keys::open_partition(call.ctx, l.partition);
+    let mut key = keys::open_partition_read(call.ctx, l.partition);
     let r = Reply(call.ctx.ctx);
     let Some(p) = key.partition()? else {
         r.array(2);
