@@ -339,3 +339,25 @@ fn node_wide_listings_and_bulk_calls_stay_inside_allowed_partitions() {
     assert_eq!(state(&mut admin, &other), "waiting");
     assert_eq!(scan(&mut admin), vec![other]);
 }
+
+/// More refused claimers than one flush tries (64) stand before one that
+/// may take the work: the hand-off goes on past them and reaches it.
+#[test]
+fn a_claimer_behind_many_refused_ones_is_reached() {
+    let srv = Server::start(&[]);
+    let mut admin = srv.conn();
+    acl(&mut admin, "p1", &format!("~{{fp:1}}* -@all {WORKER}"));
+    acl(&mut admin, "any", &format!("~* -@all {WORKER}"));
+    let (tx, rx) = mpsc::channel();
+    let refused: Vec<_> = (0..150).map(|_| blocked(&srv, "p1", "p1", &tx)).collect();
+    let _any = blocked(&srv, "any", "any", &tx);
+    let eight = submit_to(&mut admin, "{fp:8}", "q", 0);
+    let (tag, got) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!((tag, got.as_deref()), ("any", Some(eight.as_str())));
+    // The refused ones still wait, and take their own partition's work.
+    assert_eq!(blocked_clients(&mut admin), 150);
+    let one = submit_to(&mut admin, "{fp:1}", "q", 0);
+    let (tag, got) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!((tag, got.as_deref()), ("p1", Some(one.as_str())));
+    drop(refused);
+}

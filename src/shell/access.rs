@@ -21,6 +21,7 @@ use redis_module::{raw, Context};
 use smallvec::SmallVec;
 
 use crate::shell::call::replicated;
+use crate::shell::config;
 use crate::shell::node::acl_name_string;
 
 /// What a claim needs of a partition: read (the payload goes back) and
@@ -96,13 +97,58 @@ impl Drop for Name {
     }
 }
 
+/// The answers a claim got so far: a few in a short list, then two bits a
+/// partition (asked, allowed) in a table made once, so a claim that walks
+/// many refused heads asks O(1) per partition, not O(partitions).
+#[derive(Default)]
+struct Seen {
+    few: SmallVec<[(u16, bool); 8]>,
+    table: Option<Box<[u64]>>,
+}
+
+impl Seen {
+    fn get(&self, p: u16) -> Option<bool> {
+        match &self.table {
+            Some(t) => {
+                let (w, b) = Seen::slot(p);
+                let word = t.get(w)?;
+                (word >> b & 1 == 1).then_some(word >> (b + 1) & 1 == 1)
+            }
+            None => self.few.iter().find(|(q, _)| *q == p).map(|&(_, ok)| ok),
+        }
+    }
+
+    fn put(&mut self, p: u16, ok: bool) {
+        if self.table.is_none() && self.few.len() < self.few.inline_size() {
+            self.few.push((p, ok));
+            return;
+        }
+        let few = std::mem::take(&mut self.few);
+        let table = self.table.get_or_insert_with(|| {
+            // 32 partitions a word.
+            vec![0u64; usize::from(config::partitions()) / 32 + 1].into_boxed_slice()
+        });
+        for (q, ok) in few.into_iter().chain(std::iter::once((p, ok))) {
+            let (w, b) = Seen::slot(q);
+            if let Some(word) = table.get_mut(w) {
+                *word |= (1 | u64::from(ok) << 1) << b;
+            }
+        }
+    }
+
+    /// The word and bit of a partition's two bits.
+    fn slot(p: u16) -> (usize, u32) {
+        (usize::from(p) / 32, u32::from(p) % 32 * 2)
+    }
+}
+
 /// One claim's view of the caller's key permissions, with the answers it
 /// got so far.
 pub struct Access {
     who: Who,
     /// (partition, allowed), for this claim only: rules may change between
     /// claims.
-    seen: SmallVec<[(u16, bool); 8]>,
+    seen: Seen,
     refused: bool,
     /// The key permissions asked of each partition.
     needs: c_int,
@@ -127,7 +173,7 @@ impl Access {
     fn of(who: Who) -> Access {
         Access {
             who,
-            seen: SmallVec::new(),
+            seen: Seen::default(),
             refused: false,
             needs: CLAIM_NEEDS,
             remember: true,
@@ -149,7 +195,7 @@ impl Access {
 
     /// Whether the claim may take work from partition `p`.
     pub fn allows(&mut self, p: u16) -> bool {
-        if let Some(&(_, ok)) = self.seen.iter().find(|(q, _)| *q == p) {
+        if let Some(ok) = self.seen.get(p) {
             return ok;
         }
         self.resolve();
@@ -159,7 +205,7 @@ impl Access {
             Who::Caller(_) | Who::Named(_) => false,
         };
         if self.remember {
-            self.seen.push((p, ok));
+            self.seen.put(p, ok);
         }
         self.refused |= !ok;
         ok
@@ -296,4 +342,23 @@ fn current_user_name(ctx: *mut raw::RedisModuleCtx) -> Option<Name> {
     // the live context of the current command.
     let s = unsafe { raw::RedisModule_GetCurrentUserName.map(|f| f(ctx)) }?;
     (!s.is_null()).then_some(Name { s, ctx })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Seen;
+
+    #[test]
+    fn answers_are_kept_past_the_short_list() {
+        let mut seen = Seen::default();
+        for p in 0..200u16 {
+            assert_eq!(seen.get(p), None);
+            seen.put(p, p % 3 == 0);
+        }
+        for p in 0..200u16 {
+            assert_eq!(seen.get(p), Some(p % 3 == 0), "{p}");
+        }
+        assert_eq!(seen.get(201), None);
+        assert!(seen.table.is_some() && seen.few.is_empty());
+    }
 }

@@ -17,6 +17,7 @@
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
 
+use flowfabric_core::base::caps::CapSet;
 use flowfabric_core::base::ids::{ExecId, Uuid};
 use flowfabric_core::claims::requests::Claim;
 use flowfabric_core::claims::Waiter;
@@ -122,8 +123,8 @@ pub fn note_lane(lane: &str) {
 /// Hands noted work to blocked claimers, longest-waiting first, at most
 /// `HANDOFFS_PER_FLUSH` of them; the rest is left for the timer. A claimer
 /// whose ACL allows none of the work stays blocked and the next one is
-/// tried (at most `HANDOFFS_PER_FLUSH` refusals, after which the work
-/// waits for a claim or a later change rather than the timer).
+/// tried (at most `HANDOFFS_PER_FLUSH` refusals a flush, after which the
+/// timer goes on past the claimers refused so far).
 pub fn flush(ctx: &Context) {
     if !effects::wanted_pending() {
         return;
@@ -138,27 +139,28 @@ pub fn flush(ctx: &Context) {
         if wdb != home {
             select_db(ctx, wdb);
         }
-        // Refused claimers, off the board until this work is handed out.
-        let mut aside: SmallVec<[(u64, Waiter<Blocked>); 4]> = SmallVec::new();
+        // Past the claimers an earlier flush found refused for this work.
+        let mut after = take_resume(wdb, &lane, &caps);
+        let mut exhausted = false;
         while budget > 0 {
-            let Some(id) = with_board(|b| b.waiter_for(wdb, &lane, &caps)) else {
+            let Some(id) = with_board(|b| b.waiter_after(wdb, &lane, &caps, after)) else {
                 break;
             };
             match serve(ctx, id) {
                 Served::Yes => budget -= 1,
                 Served::Nothing => break,
                 Served::Refused(w) => {
-                    aside.push((id, w));
+                    // Back in its place (its id keeps its turn); the next
+                    // claimer after it is tried.
+                    with_board(|b| b.restore_waiter(id, w));
+                    after = Some(id);
                     refusals = refusals.saturating_sub(1);
                     if refusals == 0 {
+                        exhausted = true;
                         break;
                     }
                 }
             }
-        }
-        // Back in their places (their ids keep their turn).
-        for (id, w) in aside {
-            with_board(|b| b.restore_waiter(id, w));
         }
         if wdb != home {
             select_db(ctx, home);
@@ -168,14 +170,38 @@ pub fn flush(ctx: &Context) {
             schedule::soon(ctx);
             break;
         }
-        if refusals == 0 {
-            // This work waits; other noted work is for the timer.
-            if effects::wanted_pending() {
-                schedule::soon(ctx);
+        if exhausted {
+            // The timer goes on with this work past the claimers refused
+            // so far, and with any other noted work.
+            if let Some(id) = after {
+                set_resume(wdb, &lane, &caps, id);
             }
+            effects::note_wanted(wdb, &lane, &caps);
+            schedule::soon(ctx);
             break;
         }
     }
+}
+
+/// Where a hand-off of some work resumes: the last claimer refused it when
+/// a flush's refusals ran out (at most one entry per work noted, taken by
+/// the next flush of that work).
+static RESUME: SpinLock<Vec<(c_int, Box<str>, CapSet, u64)>> = SpinLock::new(Vec::new());
+
+fn take_resume(db: c_int, lane: &str, caps: &CapSet) -> Option<u64> {
+    RESUME.with(|r| {
+        let i = r
+            .iter()
+            .position(|(d, l, c, _)| *d == db && **l == *lane && c == caps)?;
+        Some(r.swap_remove(i).3)
+    })
+}
+
+fn set_resume(db: c_int, lane: &str, caps: &CapSet, after: u64) {
+    RESUME.with(|r| {
+        r.retain(|(d, l, c, _)| !(*d == db && **l == *lane && c == caps));
+        r.push((db, lane.into(), caps.clone(), after));
+    });
 }
 
 /// What serving a blocked claimer came to.

@@ -240,10 +240,17 @@ impl Board {
 
     /// The longest-waiting claimer among the views that hold set `sid`.
     fn first_waiter(&self, sid: Id) -> Option<u64> {
+        self.waiter_after(sid, None)
+    }
+
+    /// The longest-waiting claimer among the views that hold set `sid`
+    /// that came after claimer `after` (all of them for None).
+    fn waiter_after(&self, sid: Id, after: Option<u64>) -> Option<u64> {
         let s = self.sets.get(sid)?;
+        let from = after.map_or(0, |a| a.saturating_add(1));
         s.views
             .iter()
-            .filter_map(|&vid| self.views.get(vid)?.waiters.first().copied())
+            .filter_map(|&vid| self.views.get(vid)?.waiters.range(from..).next().copied())
             .min()
     }
 }
@@ -547,12 +554,25 @@ impl<T> ClaimBoard<T> {
 
     /// The longest-waiting claimer that can take work of (db, lane, caps).
     pub fn waiter_for(&self, db: i32, lane: &str, caps: &CapSet) -> Option<u64> {
+        self.waiter_after(db, lane, caps, None)
+    }
+
+    /// The next claimer for work of `caps` on `lane` after claimer `after`
+    /// (ids order claimers by arrival): a hand-off resumes past claimers
+    /// whose ACL refused the work.
+    pub fn waiter_after(
+        &self,
+        db: i32,
+        lane: &str,
+        caps: &CapSet,
+        after: Option<u64>,
+    ) -> Option<u64> {
         let b = self.board(db, lane)?;
         if b.waiting == 0 {
             return None;
         }
         let sid = b.set_ids.get(caps).copied()?;
-        b.first_waiter(sid)
+        b.waiter_after(sid, after)
     }
 
     pub fn waiter(&self, id: u64) -> Option<&Waiter<T>> {
