@@ -321,18 +321,19 @@ fn caller_name(ctx: *mut raw::RedisModuleCtx) -> Option<Name> {
     }
     // Null: not a connection (ENOENT), or a client without an ACL user
     // (ENOTSUP), which may do anything. Of the clients that are not
-    // connections a script's carries its caller's user; a module's call
-    // (which the server does not check either) may have none, and there
-    // GetCurrentUserName would crash.
+    // connections a script's carries its caller's user, but a script a
+    // module runs through RM_Call may have none, and on these servers
+    // GetCurrentUserName would then crash: a script's claim is refused
+    // every partition here (a module's own call, which the server does
+    // not check either, is not checked).
     let not_found = std::io::Error::last_os_error().kind() == std::io::ErrorKind::NotFound;
     // SAFETY: a function pointer the server filled in at load.
     let flags = unsafe { raw::RedisModule_GetContextFlags.map_or(0, |f| f(ctx)) };
     let script = (flags as u32) & raw::REDISMODULE_CTX_FLAGS_LUA != 0;
-    if not_found && script {
-        current_user_name(ctx)
-    } else {
-        None
-    }
+    (not_found && script).then_some(Name {
+        s: std::ptr::null_mut(),
+        ctx,
+    })
 }
 
 /// GetCurrentUserName: null when the client has no user (nothing to
