@@ -186,7 +186,10 @@ pub fn flush(ctx: &Context) {
 /// Where a hand-off of some work resumes: the last claimer refused it when
 /// a flush's refusals ran out (at most one entry per work noted, taken by
 /// the next flush of that work).
-static RESUME: SpinLock<Vec<(c_int, Box<str>, CapSet, u64)>> = SpinLock::new(Vec::new());
+static RESUME: SpinLock<Vec<Resume>> = SpinLock::new(Vec::new());
+
+/// (db, lane, capability set, the last claimer refused).
+type Resume = (c_int, Box<str>, CapSet, u64);
 
 fn take_resume(db: c_int, lane: &str, caps: &CapSet) -> Option<u64> {
     RESUME.with(|r| {
