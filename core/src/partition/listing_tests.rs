@@ -1,21 +1,8 @@
 use super::*;
-use crate::base::caps::CapSet;
-use crate::base::ids::ExecId;
-use crate::execution::Spec;
+use crate::partition::records::tests::exec_on;
 
 fn exec(p: &mut Partition, uuid: u128, lane: &str, delay: Option<u64>) {
-    let spec = Spec {
-        lane: lane.into(),
-        caps: CapSet::parse_required(b"gpu").unwrap(),
-        delay_until: delay,
-        payload: vec![7; 10].into(),
-        ..Spec::default()
-    };
-    let id = ExecId {
-        partition: 1,
-        uuid: Uuid(uuid),
-    };
-    p.admit_new(id.uuid, |seq| Execution::new(id, spec, seq, 100));
+    exec_on(p, uuid, lane, 0, delay);
 }
 
 fn all_of(p: &Partition, f: &Filter) -> Vec<Uuid> {

@@ -176,4 +176,4 @@ impl Partition {
 
 #[cfg(test)]
 #[path = "records_tests.rs"]
-mod tests;
+pub(crate) mod tests;

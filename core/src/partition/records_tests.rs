@@ -5,8 +5,13 @@ use crate::base::ids::ExecId;
 use crate::execution::Spec;
 
 fn exec(p: &mut Partition, uuid: u128, prio: u16, delay: Option<u64>) {
+    exec_on(p, uuid, "l", prio, delay);
+}
+
+/// Admits execution `uuid` of partition 1 on `lane` (needing `gpu`).
+pub(crate) fn exec_on(p: &mut Partition, uuid: u128, lane: &str, prio: u16, delay: Option<u64>) {
     let spec = Spec {
-        lane: "l".into(),
+        lane: lane.into(),
         priority: prio,
         caps: CapSet::parse_required(b"gpu").unwrap(),
         delay_until: delay,
