@@ -178,7 +178,7 @@ mod tests {
             x ^= x << 17;
             let p = (x % 41) as u16;
             let key = QueueKey::new((x >> 16) as u16 % 3, (x >> 24) % 50, 0);
-            if (x >> 8) % 5 == 0 {
+            if (x >> 8).is_multiple_of(5) {
                 heads.update(p, None);
                 model.remove(&p);
             } else {
@@ -186,7 +186,9 @@ mod tests {
                 model.insert(p, key);
             }
             let modulus = 1 + (x >> 40) % 4;
-            let bound = ((x >> 32) % 3 == 0).then(|| (QueueKey::new(1, 25, 0), 20u16));
+            let bound = (x >> 32)
+                .is_multiple_of(3)
+                .then(|| (QueueKey::new(1, 25, 0), 20u16));
             let mut asked = 0;
             let got = heads.best_where(bound, &mut |p| {
                 asked += 1;

@@ -492,7 +492,8 @@ fn flow_tags_need_pairs_and_valid_keys() {
         parse_flow_tags(&split(&s), &L, origin).map(|t| (t.tags, t.at))
     };
     let (tags, at) = parse("a.b 1 c_2.d x", Origin::Client).unwrap();
-    let want: Vec<(Box<[u8]>, Box<[u8]>)> = vec![
+    type Tag = (Box<[u8]>, Box<[u8]>);
+    let want: Vec<Tag> = vec![
         (b"a.b"[..].into(), b"1"[..].into()),
         (b"c_2.d"[..].into(), b"x"[..].into()),
     ];
