@@ -433,6 +433,23 @@ fn reads_leave_a_watched_partition_untouched() {
     for r in &reads {
         let _: Value = redis::cmd(r[0]).arg(&r[1..]).query(&mut c).unwrap();
     }
+    // Node-wide reads touch no keyspace hit or miss counters.
+    let stats = |c: &mut redis::Connection| {
+        (
+            info_field(c, "stats", "keyspace_hits"),
+            info_field(c, "stats", "keyspace_misses"),
+        )
+    };
+    let before = stats(&mut c);
+    for r in [
+        &["FF.SCAN"][..],
+        &["FF.LANES"],
+        &["FF.VERSION"],
+        &["INFO", "flowfabric"],
+    ] {
+        let _: Value = redis::cmd(r[0]).arg(&r[1..]).query(&mut c).unwrap();
+    }
+    assert_eq!(stats(&mut c), before);
     // A read signals no change: the transaction runs.
     let done: Value = redis::pipe().atomic().cmd("PING").query(&mut w).unwrap();
     assert_ne!(done, Value::Nil, "a read marked the partition modified");

@@ -88,7 +88,7 @@ fn feed_length(ctx: &Context, p: u16) -> u64 {
     let Some(name) = node::events_key_string(p) else {
         return 0;
     };
-    let key = keys::open_arg_read(ctx, name);
+    let key = keys::open_arg_quiet(ctx, name);
     if key.key_type() != raw::REDISMODULE_KEYTYPE_STREAM as c_int {
         return 0;
     }

@@ -160,19 +160,31 @@ pub fn open_partition_read(ctx: &Context, partition: u16) -> Key {
 /// walk): read only, and without touching its LRU/LFU or the keyspace
 /// hit and miss counters, which a walk over every partition would skew.
 pub fn open_partition_quiet(ctx: &Context, partition: u16) -> Key {
-    let quiet = raw::REDISMODULE_OPEN_KEY_NOTOUCH | raw::REDISMODULE_OPEN_KEY_NOSTATS;
-    open_partition_mode(ctx, partition, (raw::REDISMODULE_READ | quiet) as c_int)
+    open_partition_mode(ctx, partition, QUIET_READ)
+}
+
+/// Read only, touching no LRU/LFU and no keyspace hit/miss counters.
+const QUIET_READ: c_int = (raw::REDISMODULE_READ
+    | raw::REDISMODULE_OPEN_KEY_NOTOUCH
+    | raw::REDISMODULE_OPEN_KEY_NOSTATS) as c_int;
+
+/// Opens the key named by `arg` for a node-wide read, as
+/// `open_partition_quiet` opens a partition (INFO's feed lengths).
+pub fn open_arg_quiet(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
+    open_mode(ctx, arg, QUIET_READ)
 }
 
 fn open_partition_mode(ctx: &Context, partition: u16, mode: c_int) -> Key {
-    let owned;
-    let name = match node::index_key_string(partition) {
-        Some(s) => s,
+    match node::index_key_string(partition) {
+        Some(s) => open_mode(ctx, s, mode),
         None => {
-            owned = ctx.create_string(index_key(partition).as_bytes());
-            owned.inner
+            let owned = ctx.create_string(index_key(partition).as_bytes());
+            open_mode(ctx, owned.inner, mode)
         }
-    };
+    }
+}
+
+fn open_mode(ctx: &Context, name: *mut raw::RedisModuleString, mode: c_int) -> Key {
     // SAFETY: a function pointer the server filled in at load; `name` is
     // alive for the call (the server keeps its own reference).
     Key(unsafe {
