@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
 
-use flowfabric_core::base::caps::CapSet;
 use flowfabric_core::base::ids::{ExecId, Uuid};
 use flowfabric_core::claims::requests::Claim;
 use flowfabric_core::claims::Waiter;
@@ -132,7 +131,7 @@ pub fn flush(ctx: &Context) {
     let mut budget = HANDOFFS_PER_FLUSH;
     let mut refusals = HANDOFFS_PER_FLUSH;
     let home = db(ctx);
-    while let Some((wdb, lane, caps)) = effects::next_wanted() {
+    while let Some((wdb, lane, caps, resume)) = effects::next_wanted() {
         if is_paused(&lane) {
             continue;
         }
@@ -140,7 +139,7 @@ pub fn flush(ctx: &Context) {
             select_db(ctx, wdb);
         }
         // Past the claimers an earlier flush found refused for this work.
-        let mut after = take_resume(wdb, &lane, &caps);
+        let mut after = resume;
         let mut exhausted = false;
         while budget > 0 {
             let Some(id) = with_board(|b| b.waiter_after(wdb, &lane, &caps, after)) else {
@@ -173,38 +172,14 @@ pub fn flush(ctx: &Context) {
         if exhausted {
             // The timer goes on with this work past the claimers refused
             // so far, and with any other noted work.
-            if let Some(id) = after {
-                set_resume(wdb, &lane, &caps, id);
+            match after {
+                Some(id) => effects::note_wanted_after(wdb, &lane, &caps, id),
+                None => effects::note_wanted(wdb, &lane, &caps),
             }
-            effects::note_wanted(wdb, &lane, &caps);
             schedule::soon(ctx);
             break;
         }
     }
-}
-
-/// Where a hand-off of some work resumes: the last claimer refused it when
-/// a flush's refusals ran out (at most one entry per work noted, taken by
-/// the next flush of that work).
-static RESUME: SpinLock<Vec<Resume>> = SpinLock::new(Vec::new());
-
-/// (db, lane, capability set, the last claimer refused).
-type Resume = (c_int, Box<str>, CapSet, u64);
-
-fn take_resume(db: c_int, lane: &str, caps: &CapSet) -> Option<u64> {
-    RESUME.with(|r| {
-        let i = r
-            .iter()
-            .position(|(d, l, c, _)| *d == db && **l == *lane && c == caps)?;
-        Some(r.swap_remove(i).3)
-    })
-}
-
-fn set_resume(db: c_int, lane: &str, caps: &CapSet, after: u64) {
-    RESUME.with(|r| {
-        r.retain(|(d, l, c, _)| !(*d == db && **l == *lane && c == caps));
-        r.push((db, lane.into(), caps.clone(), after));
-    });
 }
 
 /// What serving a blocked claimer came to.

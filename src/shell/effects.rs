@@ -26,8 +26,9 @@ use crate::shell::{feed, keys, schedule};
 
 // ---- the claim board, the lease index, wake-ups -------------------------
 
-/// Work some blocked claimer may take: (db, lane, required caps).
-type Wanted = (c_int, Box<str>, CapSet);
+/// Work some blocked claimer may take: (db, lane, required caps), and the
+/// claimer its hand-off resumes after (None: the longest-waiting first).
+type Wanted = (c_int, Box<str>, CapSet, Option<u64>);
 
 static PENDING: SpinLock<Vec<Wanted>> = SpinLock::new(Vec::new());
 static ANY_PENDING: AtomicBool = AtomicBool::new(false);
@@ -36,7 +37,18 @@ static ANY_PENDING: AtomicBool = AtomicBool::new(false);
 /// hand-off happens in `blocking::flush`, after the command has replicated
 /// itself, so FF.ACQUIRE follows what made the work claimable.
 pub fn note_wanted(db: c_int, lane: &str, caps: &CapSet) {
-    PENDING.with(|p| p.push((db, lane.into(), caps.clone())));
+    note(db, lane, caps, None);
+}
+
+/// Notes work whose hand-off ran out of refusals at claimer `after`: the
+/// next flush goes on past it (new work noted meanwhile is handed from
+/// the longest-waiting claimer again, its own note).
+pub fn note_wanted_after(db: c_int, lane: &str, caps: &CapSet, after: u64) {
+    note(db, lane, caps, Some(after));
+}
+
+fn note(db: c_int, lane: &str, caps: &CapSet, after: Option<u64>) {
+    PENDING.with(|p| p.push((db, lane.into(), caps.clone(), after)));
     ANY_PENDING.store(true, Ordering::Relaxed);
 }
 
