@@ -137,17 +137,15 @@ pub fn open(ctx: &Context, name: &[u8]) -> Key {
 /// Opens the key named by one of the call's own argument strings, without
 /// copying the name.
 pub fn open_arg(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
-    Key(raw::open_key(
-        ctx.ctx,
-        arg,
-        raw::KeyMode::READ | raw::KeyMode::WRITE,
-    ))
+    open_mode(ctx, arg, READ_WRITE)
 }
 
 /// Opens the key named by `arg` for reading only.
 pub fn open_arg_read(ctx: &Context, arg: *mut raw::RedisModuleString) -> Key {
-    Key(raw::open_key(ctx.ctx, arg, raw::KeyMode::READ))
+    open_mode(ctx, arg, raw::REDISMODULE_READ as c_int)
 }
+
+const READ_WRITE: c_int = (raw::REDISMODULE_READ | raw::REDISMODULE_WRITE) as c_int;
 
 /// Opens a partition's key for a read-only command. Not for writing: a
 /// key opened for writing is signalled modified when it closes (WATCH
@@ -193,11 +191,9 @@ fn open_mode(ctx: &Context, name: *mut raw::RedisModuleString, mode: c_int) -> K
     .cast())
 }
 
+/// Opens a partition's key for a command that may write it.
 pub fn open_partition(ctx: &Context, partition: u16) -> Key {
-    match node::index_key_string(partition) {
-        Some(s) => open_arg(ctx, s),
-        None => open(ctx, index_key(partition).as_bytes()),
-    }
+    open_partition_mode(ctx, partition, READ_WRITE)
 }
 
 /// The partition under `key`, created under the configured partition count
